@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Fills a tollgate store with N events and M usage rows spread over the last 60 days.
+
+usage: gen-store.py TOLLGATE_BINARY STORE_FILE EVENTS USAGE_ROWS
+
+The schema comes from the binary itself (`tollgate log --store FILE` creates and migrates it);
+rows go in through the same tables and triggers as real ones, so the rollups are real too.
+Deterministic for given arguments (the time base is "now" rounded to the hour).
+"""
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+
+binary, path, n_events, n_usage = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+subprocess.run([binary, "log", "--store", path, "-n", "0"], check=True, capture_output=True)
+random.seed(42)
+now_ms = int(time.time() // 3600 * 3600 * 1000)
+span_ms = 60 * 24 * 3600 * 1000
+models = ["claude-opus-4-5-20251101"] * 5 + ["claude-sonnet-4-5-20250929"] * 3 + ["claude-haiku-4-5-20251001"] * 2
+events = ["PreToolUse"] * 40 + ["PostToolUse"] * 40 + ["UserPromptSubmit"] * 6 + ["Stop"] * 6 + ["Notification"] * 4 + ["SubagentStop"] * 4
+tools = ["Read", "Bash", "Edit", "Grep", "Glob", "Agent", "Write", "mcp__github__get_issue"]
+
+
+def session_at(ts):
+    # About 12 sessions a day, 4 projects.
+    n = ts // (2 * 3600 * 1000)
+    return f"bench-session-{n:06d}", f"/home/dev/project-{n % 4}"
+
+
+conn = sqlite3.connect(path)
+conn.execute("PRAGMA synchronous = OFF")
+with conn:
+    rows = []
+    for i in range(n_usage):
+        ts = now_ms - span_ms + i * span_ms // max(n_usage, 1)
+        session, project = session_at(ts)
+        inp, out = random.randint(1, 50), random.randint(50, 3000)
+        w5, rd = random.randint(0, 8000), random.randint(10000, 150000)
+        rows.append((f"msg_bench_{i:09d}", f"req_bench_{i:09d}", ts, session, project, random.choice(models),
+                     int(random.random() < 0.15), None, inp, out, w5, 0, rd, (inp * 5 + out * 25 + w5 * 6.25 + rd * 0.5) / 1e6))
+    conn.executemany("INSERT INTO usage (message_id, request_id, ts_ms, session_id, project, model, sidechain, agent_id,"
+                     " input_tokens, output_tokens, cache_write_5m, cache_write_1h, cache_read_tokens, cost_usd)"
+                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    del rows
+
+    def event_rows():
+        for i in range(n_events):
+            ts = now_ms - span_ms + i * span_ms // max(n_events, 1)
+            session, project = session_at(ts)
+            event = random.choice(events)
+            tool = random.choice(tools) if event.endswith("ToolUse") else None
+            yield (ts, session, project, event, tool, f"toolu_bench_{i}" if tool else None, None,
+                   "src/main.rs" if tool else None, 120, 2400 if event == "PostToolUse" else 0,
+                   600 if event == "PostToolUse" else 0, "allow", None, None, 1500, None)
+    conn.executemany("INSERT INTO events (ts_ms, session_id, project, event, tool_name, tool_use_id, agent_id, subject,"
+                     " input_bytes, response_bytes, est_tokens, decision, reason, model_requested, latency_us, note)"
+                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", event_rows())
+conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+conn.close()
+print(f"{path}: {n_events} events, {n_usage} usage rows")

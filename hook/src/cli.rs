@@ -1,0 +1,143 @@
+//! The command line: `tollgate <command>`. Doc comments here are the `--help` text.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+use crate::event::MAX_INPUT_BYTES;
+use crate::hook::{self, Env};
+
+/// tollgate: see where your Claude Code tokens go, and set limits on them.
+///
+/// Claude Code runs `tollgate hook` on every hook event. It records the event and the real
+/// token usage from the session transcript in a local SQLite store, runs your WASM policies
+/// over live usage figures, and answers allow, warn, downgrade, ask or deny.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// tollgate's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Handle one Claude Code hook call (register this in settings.json).
+    ///
+    /// Reads the hook input JSON on stdin, records it, runs the policies and prints Claude
+    /// Code's answer on stdout. Always exits 0; problems are reported on stderr and answered
+    /// per `on_internal_error` (allow by default).
+    Hook,
+    /// Show the recorded hook events, newest last.
+    Log(crate::log::LogArgs),
+    /// Replay a bundled, real-shaped Claude Code session and show what tollgate does.
+    ///
+    /// Uses a throw-away store and its own config: your data is not touched.
+    Demo(crate::demo::DemoArgs),
+    /// List, check and test policies.
+    #[command(subcommand)]
+    Policy(crate::policy_cmd::PolicyCommand),
+    /// Write the commented default config (built-in policies, warn-only).
+    Init(crate::init::InitArgs),
+}
+
+/// Runs the command line; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hook => return hook_main(),
+        Command::Log(args) => crate::log::run(&args),
+        Command::Demo(args) => crate::demo::run(&args),
+        Command::Policy(command) => crate::policy_cmd::run(&command),
+        Command::Init(args) => crate::init::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("tollgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tollgate hook`: never fails the user's Claude Code. Whatever happens, exit 0 with a valid
+/// answer (or none), and say what went wrong on stderr.
+fn hook_main() -> ExitCode {
+    let started = Instant::now();
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("tollgate: internal error ({info}); answering allow. Please report this bug.");
+    }));
+    let mut stdin = Vec::new();
+    if let Err(e) = std::io::stdin()
+        .lock()
+        .take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut stdin)
+    {
+        eprintln!("tollgate: cannot read the hook input on stdin: {e}; answering allow");
+        return ExitCode::SUCCESS;
+    }
+    let reply = std::panic::catch_unwind(|| match Env::from_process() {
+        Ok(env) => hook::run(&stdin, &env, started),
+        Err(e) => hook::Reply {
+            notes: vec![format!("{e:#}; answering allow")],
+            ..hook::Reply::default()
+        },
+    });
+    if let Ok(reply) = reply {
+        for note in &reply.notes {
+            eprintln!("tollgate: {note}");
+        }
+        if let Some(json) = reply.stdout {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{json}").and_then(|()| out.flush());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Where a command finds tollgate's files: `$TOLLGATE_HOME`, else the platform directories.
+pub fn paths() -> anyhow::Result<crate::paths::Paths> {
+    crate::paths::Paths::discover()
+}
+
+/// Options shared by commands that read the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// The store to read (default: from the config, else the platform data directory).
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// Opens the store these options name.
+    pub fn open(&self) -> anyhow::Result<crate::store::Store> {
+        let path = match &self.store {
+            Some(path) => path.clone(),
+            None => {
+                let paths = paths()?;
+                let config = crate::config::Config::load(&paths.config_file, None)?;
+                config.store.unwrap_or_else(|| paths.store_file())
+            }
+        };
+        Ok(crate::store::Store::open(&path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,309 @@
+//! The sandboxed WASM policy engine (wasmtime).
+//!
+//! One [`Engine`] per process. A policy module is compiled once and cached on disk as native
+//! code ([`cache`]), so the hot path only deserializes it. Each evaluation gets a fresh store
+//! and instance with capped memory, wall time (epoch interruption plus a watchdog for host
+//! calls), output size and wasm stack; WASI preview 1 is linked with no capabilities at all.
+//! See `sdk/ABI.md` for the contract.
+
+mod cache;
+mod host;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, ExternType, Linker, Module, Trap, ValType};
+
+use crate::config::Limits;
+use host::{Action, Host, Style};
+
+/// The ABI version this host speaks.
+pub const ABI_VERSION: i32 = 1;
+
+/// Why a policy could not be loaded or evaluated.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PolicyError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {detail}")]
+    Read {
+        /// The module file.
+        path: PathBuf,
+        /// What the OS said.
+        detail: String,
+    },
+    /// The module's sha256 is not the pinned one.
+    #[error(
+        "sha256 is {actual}, but the config pins {expected}: the file changed; check it and update the pin"
+    )]
+    HashMismatch {
+        /// The pinned hash.
+        expected: String,
+        /// The file's hash.
+        actual: String,
+    },
+    /// Not valid WebAssembly (or WAT), or a feature this host does not enable.
+    #[error("not a valid module: {0}")]
+    Invalid(String),
+    /// The module does not fit the ABI (exports, imports, version).
+    #[error("{0}")]
+    Abi(String),
+    /// A trap (unreachable, out-of-bounds access, stack overflow, …).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// Ran past its wall-time limit.
+    #[error("ran longer than its {0} ms limit")]
+    Timeout(u64),
+    /// Tried to grow memory past its limit.
+    #[error("tried to use more than its {0} MiB memory limit")]
+    Memory(u64),
+    /// Its output exceeded the output limit.
+    #[error("wrote more than its {0} KiB output limit")]
+    OutputTooLarge(u64),
+    /// A command-style module exited with a non-zero code.
+    #[error("exited with code {0}")]
+    Exit(i32),
+    /// The output is not a valid output document.
+    #[error("returned an invalid output: {0}")]
+    BadOutput(String),
+    /// The policy reported an error itself (`{"error": …}`).
+    #[error("reported an error: {0}")]
+    Reported(String),
+}
+
+/// A compiled policy, ready to evaluate.
+#[derive(Clone)]
+pub struct Policy {
+    module: Module,
+    style: Style,
+    /// The module's sha256 (hex).
+    pub sha256: String,
+    /// Whether it was loaded from the precompiled cache (false: compiled now).
+    pub cached: bool,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("style", &self.style)
+            .field("sha256", &self.sha256)
+            .field("cached", &self.cached)
+            .finish()
+    }
+}
+
+impl Policy {
+    /// `reactor` or `command`.
+    pub fn style(&self) -> &'static str {
+        match self.style {
+            Style::Reactor => "reactor",
+            Style::Command => "command",
+        }
+    }
+
+    /// The module's imports, as `module.name`.
+    pub fn imports(&self) -> Vec<String> {
+        self.module
+            .imports()
+            .map(|i| format!("{}.{}", i.module(), i.name()))
+            .collect()
+    }
+}
+
+/// The result of one evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The output document's bytes.
+    pub output: Vec<u8>,
+    /// What the policy logged (the `log` import, stderr, or stdout for reactors).
+    pub log: Vec<String>,
+}
+
+/// The policy engine.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<Host>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Engine {
+    /// An engine whose precompiled modules are cached in `cache_dir` (`None`: no disk cache),
+    /// with the default wasm stack limit.
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        Self::with_stack(cache_dir, Limits::default().stack_kib)
+    }
+
+    /// An engine whose guests get `stack_kib` KiB of wasm stack (wasmtime sets the stack limit
+    /// per engine; the precompiled cache is shared, as the stack does not change the code).
+    pub fn with_stack(cache_dir: Option<PathBuf>, stack_kib: u64) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .max_wasm_stack(stack_kib.clamp(16, 64 * 1024) as usize * 1024)
+            .wasm_component_model(false)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = wasmtime::Engine::new(&config)?;
+        let linker = host::linker(&engine)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir,
+        })
+    }
+
+    /// Loads a module from its bytes (binary WASM or WAT text), from the cache when it has
+    /// been compiled before. `sha256`, when given, is the module's known hash (saves hashing);
+    /// `pin` is the hash the config requires.
+    pub fn load(
+        &self,
+        bytes: &[u8],
+        sha256: Option<&str>,
+        pin: Option<&str>,
+    ) -> Result<Policy, PolicyError> {
+        let sha256 = match sha256 {
+            Some(known) => known.to_owned(),
+            None => hex::encode(Sha256::digest(bytes)),
+        };
+        if let Some(pin) = pin.filter(|p| !p.eq_ignore_ascii_case(&sha256)) {
+            return Err(PolicyError::HashMismatch {
+                expected: pin.to_owned(),
+                actual: sha256,
+            });
+        }
+        let cache = self
+            .cache_dir
+            .as_deref()
+            .map(|dir| cache::Cache::new(dir, &self.engine));
+        let cached = cache.as_ref().and_then(|c| c.load(&sha256));
+        let (module, from_cache) = match cached {
+            Some(module) => (module, true),
+            None => {
+                let module = Module::new(&self.engine, bytes)
+                    .map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
+                if let Some(cache) = &cache {
+                    cache.store(&sha256, &module);
+                }
+                (module, false)
+            }
+        };
+        let style = host::check(&module)?;
+        Ok(Policy {
+            module,
+            style,
+            sha256,
+            cached: from_cache,
+        })
+    }
+
+    /// Loads a module file (`.wasm`, or `.wat` text).
+    pub fn load_file(
+        &self,
+        path: &std::path::Path,
+        pin: Option<&str>,
+    ) -> Result<Policy, PolicyError> {
+        let bytes = std::fs::read(path).map_err(|e| PolicyError::Read {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        self.load(&bytes, None, pin)
+    }
+
+    /// Evaluates `policy` on one input document within `limits`.
+    pub fn evaluate(
+        &self,
+        policy: &Policy,
+        input: &[u8],
+        limits: &Limits,
+    ) -> Result<Evaluation, PolicyError> {
+        self.run_guarded(policy, Some(input.into()), limits)
+    }
+
+    /// The module's `tollgate_describe` document, if it exports one.
+    pub fn describe(&self, policy: &Policy) -> Result<Option<serde_json::Value>, PolicyError> {
+        let described = self.run_guarded(policy, None, &Limits::default())?;
+        if described.output.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&described.output)
+            .map(Some)
+            .map_err(|e| PolicyError::BadOutput(format!("tollgate_describe is not JSON: {e}")))
+    }
+
+    /// Runs on a worker thread so that even a policy stuck in a host call cannot hold the
+    /// hook past its limit: at the deadline the engine's epoch is bumped (which traps running
+    /// wasm code) and a thread that still does not answer is abandoned.
+    fn run_guarded(
+        &self,
+        policy: &Policy,
+        input: Option<Arc<[u8]>>,
+        limits: &Limits,
+    ) -> Result<Evaluation, PolicyError> {
+        let (send, receive) = mpsc::sync_channel(1);
+        let engine = self.engine.clone();
+        let linker = self.linker.clone();
+        let policy = policy.clone();
+        let run_limits = *limits;
+        std::thread::Builder::new()
+            .name("tollgate-policy".into())
+            .spawn(move || {
+                let action = match &input {
+                    Some(input) => Action::Evaluate(input),
+                    None => Action::Describe,
+                };
+                let _ = send.send(host::run(&engine, &linker, &policy, &action, &run_limits));
+            })
+            .map_err(|e| PolicyError::Trap(format!("cannot start the policy thread: {e}")))?;
+        match receive.recv_timeout(Duration::from_millis(limits.time_ms)) {
+            Ok(result) => result,
+            Err(_) => {
+                self.engine.increment_epoch();
+                match receive.recv_timeout(Duration::from_millis(50)) {
+                    Ok(Err(e)) => Err(e),
+                    _ => Err(PolicyError::Timeout(limits.time_ms)),
+                }
+            }
+        }
+    }
+}
+
+/// Maps a wasmtime error from running guest code to a [`PolicyError`].
+fn runtime_error(error: wasmtime::Error, limits: &Limits) -> PolicyError {
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return PolicyError::Exit(exit.0);
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => PolicyError::Timeout(limits.time_ms),
+            Trap::StackOverflow => PolicyError::Trap("wasm stack overflow (deep recursion)".into()),
+            Trap::AllocationTooLarge => PolicyError::Memory(limits.memory_mib),
+            other => PolicyError::Trap(other.to_string()),
+        };
+    }
+    let text = format!("{error:#}");
+    if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
+        PolicyError::Memory(limits.memory_mib)
+    } else {
+        PolicyError::Trap(text)
+    }
+}
+
+fn is_i32(ty: &ValType) -> bool {
+    matches!(ty, ValType::I32)
+}
+
+/// Whether an export is a function with exactly these parameter and result kinds.
+fn func_sig(
+    ty: Option<ExternType>,
+    params: &[fn(&ValType) -> bool],
+    results: &[fn(&ValType) -> bool],
+) -> bool {
+    let Some(ExternType::Func(f)) = ty else {
+        return false;
+    };
+    f.params().len() == params.len()
+        && f.results().len() == results.len()
+        && f.params().zip(params).all(|(p, ok)| ok(&p))
+        && f.results().zip(results).all(|(r, ok)| ok(&r))
+}

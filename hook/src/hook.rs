@@ -1,0 +1,330 @@
+//! `tollgate hook`: one Claude Code hook call, top to bottom.
+//!
+//! parse → config → store (ingest the transcript delta, record the event) → usage snapshot →
+//! policies → combine → answer → record the answer. Every failure on the way is reported on
+//! stderr and answered per `on_internal_error` (fail-open by default); nothing here panics on
+//! bad input, and the event row is committed before any policy runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::config::{Config, FailMode, PolicyConfig};
+use crate::decide::{self, Decision, Shared, Verdict, Vote};
+use crate::engine::{Engine, PolicyError};
+use crate::event::{HookInput, estimate_tokens};
+use crate::paths::Paths;
+use crate::pricing::Pricing;
+use crate::respond::{self, Answer};
+use crate::store::{self, EventRow, Outcome, Store};
+use crate::usage::{self, Context};
+
+/// What the hook process prints and why.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// The JSON answer for stdout, if any.
+    pub stdout: Option<String>,
+    /// One-line messages for stderr (Claude Code shows them in its debug log).
+    pub notes: Vec<String>,
+    /// The decision expressed.
+    pub decision: Option<Decision>,
+}
+
+impl Reply {
+    fn from_answer(answer: Answer, notes: Vec<String>) -> Self {
+        Self {
+            stdout: answer.json.map(|j| j.to_string()),
+            notes,
+            decision: answer.effective,
+        }
+    }
+}
+
+/// Everything the hook needs from its surroundings (the environment, in production).
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// Where tollgate's files are.
+    pub paths: Paths,
+    /// `$CLAUDE_PROJECT_DIR`, if set.
+    pub project_dir: Option<PathBuf>,
+    /// The current time, Unix ms.
+    pub now_ms: i64,
+}
+
+impl Env {
+    /// The real environment.
+    pub fn from_process() -> anyhow::Result<Self> {
+        Ok(Self {
+            paths: Paths::discover()?,
+            project_dir: std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from),
+            now_ms: chrono::Utc::now().timestamp_millis(),
+        })
+    }
+}
+
+/// Handles one hook call. `started` is when the process started (for the recorded latency).
+pub fn run(stdin: &[u8], env: &Env, started: Instant) -> Reply {
+    let mut notes = Vec::new();
+    let parsed = HookInput::parse(stdin);
+    let project_dir = env.project_dir.clone().or_else(|| {
+        parsed
+            .as_ref()
+            .ok()
+            .map(|i| PathBuf::from(i.cwd()))
+            .filter(|p| !p.as_os_str().is_empty())
+    });
+    let config = match Config::load(&env.paths.config_file, project_dir.as_deref()) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            notes.push(format!(
+                "{e:#}; recording with defaults and answering allow until it is fixed"
+            ));
+            None
+        }
+    };
+    let fail_mode = config
+        .as_ref()
+        .map_or(FailMode::Allow, |c| c.on_internal_error);
+    let input = match parsed {
+        Ok(input) => input,
+        Err(e) => {
+            notes.push(format!("{e}; answering allow"));
+            return Reply {
+                notes,
+                ..Reply::default()
+            };
+        }
+    };
+    let config_ok = config.is_some();
+    let config = config.unwrap_or_default();
+    match handle(&input, &config, config_ok, env, started, &mut notes) {
+        Ok(answer) => Reply::from_answer(answer, notes),
+        Err(e) => {
+            let answer = match fail_mode {
+                FailMode::Allow => {
+                    notes.push(format!("{e}; answering allow (fail-open)"));
+                    Answer::default()
+                }
+                FailMode::Deny => {
+                    notes.push(format!(
+                        "{e}; answering deny (on_internal_error = \"deny\")"
+                    ));
+                    respond::fail_closed(Some(&input), &e.to_string())
+                }
+            };
+            Reply::from_answer(answer, notes)
+        }
+    }
+}
+
+fn handle(
+    input: &HookInput,
+    config: &Config,
+    run_policies: bool,
+    env: &Env,
+    started: Instant,
+    notes: &mut Vec<String>,
+) -> Result<Answer, store::StoreError> {
+    let pricing = Pricing::with_overrides(&config.prices);
+    let calendar = config.calendar().unwrap_or_else(|e| {
+        notes.push(format!(
+            "{e:#}; using the system time zone and Monday 00:00"
+        ));
+        usage::Calendar::default()
+    });
+    let store_path = config
+        .store
+        .clone()
+        .unwrap_or_else(|| env.paths.store_file());
+    let (mut store, notice) = Store::open_or_recover(&store_path)?;
+    notes.extend(notice);
+
+    // 1. Record: the transcript delta and the event, in one transaction.
+    let row = event_row(input, config, env.now_ms);
+    let event_id = store.write(|tx| {
+        if let Some(transcript) = input.transcript_path() {
+            crate::ingest::ingest_session(tx, &pricing, Path::new(transcript))?;
+        }
+        if input.event == "SessionStart"
+            && let Some(model) = input.str("model")
+        {
+            tx.execute(
+                "INSERT INTO sessions (session_id, project, model) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (session_id) DO UPDATE SET model = coalesce(sessions.model, excluded.model)",
+                (input.session_id(), input.cwd(), model),
+            )?;
+        }
+        store::insert_event(tx, &row)
+    })?;
+
+    // 2. Decide.
+    let policies: Vec<PolicyConfig> = if run_policies {
+        config
+            .active_policies()
+            .into_iter()
+            .filter(|p| p.applies_to(&input.event, input.tool_name()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let votes = if policies.is_empty() {
+        Vec::new()
+    } else {
+        let conn = store.conn();
+        let usage = usage::snapshot(conn, &calendar, input.session_id(), input.cwd(), env.now_ms)
+            .map_err(|e| store.error(e))?;
+        let mut context =
+            usage::context(conn, &pricing, input.session_id()).map_err(|e| store.error(e))?;
+        context.pending_tokens = pending_tokens(input, &row);
+        evaluate_all(&policies, input, &usage, &context, &store, env, notes)
+    };
+    let verdict = decide::combine(&votes);
+    let answer = respond::answer(input, &verdict, respond::Options::default());
+
+    // 3. Record the answer.
+    let effective = answer.effective.unwrap_or(Decision::Allow);
+    let outcome = outcome(&verdict, effective, &votes, started);
+    store.write(|tx| {
+        store::finish_event(
+            tx,
+            event_id,
+            &outcome,
+            &votes.iter().map(Vote::run).collect::<Vec<_>>(),
+        )?;
+        for vote in &votes {
+            if let Some(state) = &vote.state {
+                store::set_policy_state(tx, &vote.policy, state)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(answer)
+}
+
+fn event_row(input: &HookInput, config: &Config, now_ms: i64) -> EventRow {
+    let response_bytes = input.response_bytes();
+    let max = config.record.max_subject_bytes;
+    EventRow {
+        ts_ms: now_ms,
+        session_id: input.session_id().to_owned(),
+        project: input.cwd().to_owned(),
+        event: input.event.clone(),
+        tool_name: input.tool_name().map(str::to_owned),
+        tool_use_id: input.str("tool_use_id").map(str::to_owned),
+        agent_id: input.str("agent_id").map(str::to_owned),
+        subject: if max == 0 { None } else { input.subject(max) },
+        input_bytes: input.input_bytes(),
+        response_bytes,
+        est_tokens: estimate_tokens(response_bytes),
+    }
+}
+
+/// What this call is about to add to the context: a tool result that arrived (PostToolUse), or
+/// a file a `Read` without a range will load (the sandbox cannot stat files itself).
+fn pending_tokens(input: &HookInput, row: &EventRow) -> u64 {
+    match (input.event.as_str(), input.tool_name()) {
+        ("PostToolUse", _) => row.est_tokens,
+        ("PreToolUse", Some("Read")) => {
+            let Some(tool_input) = input.tool_input() else {
+                return 0;
+            };
+            let Some(file) = tool_input.get("file_path").and_then(Value::as_str) else {
+                return 0;
+            };
+            let path = Path::new(input.cwd()).join(file);
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            // With a line limit, assume ~100 bytes a line at most.
+            let size = match tool_input.get("limit").and_then(Value::as_u64) {
+                Some(lines) => size.min(lines.saturating_mul(100)),
+                None => size,
+            };
+            estimate_tokens(size)
+        }
+        _ => 0,
+    }
+}
+
+fn evaluate_all(
+    policies: &[PolicyConfig],
+    input: &HookInput,
+    usage: &usage::Usage,
+    context: &Context,
+    store: &Store,
+    env: &Env,
+    notes: &mut Vec<String>,
+) -> Vec<Vote> {
+    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(env.now_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let shared = Shared {
+        now: &now,
+        event: &input.raw,
+        usage,
+        context,
+        limits: None,
+    };
+    // One engine per distinct stack limit (usually one).
+    let mut engines: Vec<(u64, Engine)> = Vec::new();
+    let mut votes = Vec::with_capacity(policies.len());
+    for config in policies {
+        let started = Instant::now();
+        let stack = config.limits.stack_kib;
+        if !engines.iter().any(|(kib, _)| *kib == stack) {
+            match Engine::with_stack(Some(env.paths.cache_dir.clone()), stack) {
+                Ok(engine) => engines.push((stack, engine)),
+                Err(e) => {
+                    notes.push(format!(
+                        "cannot start the policy engine: {e:#}; policies skipped"
+                    ));
+                    return Vec::new();
+                }
+            }
+        }
+        let engine = &engines
+            .iter()
+            .find(|(kib, _)| *kib == stack)
+            .expect("just added")
+            .1;
+        let loaded = match &config.path {
+            Some(path) => engine.load_file(path, config.sha256.as_deref()),
+            None => match crate::builtin::get(&config.name) {
+                Some((bytes, sha)) => engine.load(bytes, Some(sha), config.sha256.as_deref()),
+                None => Err(PolicyError::Abi(format!(
+                    "no built-in policy \"{}\"",
+                    config.name
+                ))),
+            },
+        };
+        let state =
+            store::policy_state(store.conn(), &config.name).unwrap_or_else(|_| "{}".to_owned());
+        let vote = match loaded {
+            Ok(policy) => decide::evaluate(engine, &policy, config, &shared, &state),
+            Err(e) => decide::vote(config, Err(e), started),
+        };
+        if let Some(error) = &vote.error {
+            notes.push(format!(
+                "{error}; answered {} (on_error)",
+                vote.decision.as_str()
+            ));
+        }
+        votes.push(vote);
+    }
+    votes
+}
+
+fn outcome(verdict: &Verdict, effective: Decision, votes: &[Vote], started: Instant) -> Outcome {
+    let errors: Vec<&str> = votes.iter().filter_map(|v| v.error.as_deref()).collect();
+    Outcome {
+        decision: effective.as_str().to_owned(),
+        reason: verdict
+            .reason
+            .clone()
+            .or_else(|| (!verdict.messages.is_empty()).then(|| verdict.messages.join("; "))),
+        model_requested: (effective == Decision::Downgrade)
+            .then(|| verdict.model.clone())
+            .flatten(),
+        latency_us: started.elapsed().as_micros() as i64,
+        note: (!errors.is_empty()).then(|| errors.join("; ")),
+    }
+}

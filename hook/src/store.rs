@@ -1,0 +1,624 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Every hook call writes one short transaction; many hook processes may write at once (WAL plus
+//! a bounded busy timeout). The schema is versioned with `PRAGMA user_version` and migrated
+//! forward on open. Rollup tables are kept by triggers, so window sums read a few hundred
+//! 15-minute buckets instead of every message.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
+
+/// How long a writer waits for another process's transaction before giving up (fail-open).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Width of a rollup bucket. Every real time-zone offset is a multiple of 15 minutes, so day
+/// and week boundaries in any zone fall on a bucket edge.
+pub const BUCKET_MS: i64 = 15 * 60 * 1000;
+
+/// Forward migrations; `user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("store/v1.sql")];
+
+/// What went wrong with the store, worded for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file or its directory cannot be opened or created.
+    #[error(
+        "cannot open the store {path}: {detail}. Check that the directory is writable, or set TOLLGATE_HOME to one that is"
+    )]
+    CantOpen {
+        /// The database file.
+        path: PathBuf,
+        /// What the OS or SQLite said.
+        detail: String,
+    },
+    /// The file or its directory is read-only.
+    #[error(
+        "the store {path} is read-only: make it writable (chmod u+w) or set TOLLGATE_HOME to a writable directory"
+    )]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// No space left.
+    #[error(
+        "the disk holding the store {path} is full: free some space; until then tollgate answers but records nothing"
+    )]
+    Full {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Another process held the write lock for longer than [`BUSY_TIMEOUT`].
+    #[error("the store {path} stayed locked by another process for {}s: if this repeats, look for a stuck `tollgate` or an open SQLite shell", BUSY_TIMEOUT.as_secs())]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file is not a database or is damaged.
+    #[error("the store {path} is damaged ({detail})")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// Written by a newer tollgate.
+    #[error(
+        "the store {path} has schema version {found}, newer than this tollgate knows ({known}): upgrade tollgate"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// Any other SQLite error.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The error.
+        source: rusqlite::Error,
+    },
+}
+
+impl StoreError {
+    fn from_sqlite(path: &Path, error: rusqlite::Error) -> Self {
+        let path = path.to_path_buf();
+        match error.sqlite_error_code() {
+            Some(ErrorCode::ReadOnly) => Self::ReadOnly { path },
+            Some(ErrorCode::DiskFull) => Self::Full { path },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy { path },
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Self::Corrupt {
+                path,
+                detail: error.to_string(),
+            },
+            // SQLite's generic codes hide the cause; ask the filesystem.
+            Some(
+                ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::SystemIoFailure,
+            ) => {
+                if fs_full(&path) {
+                    Self::Full { path }
+                } else if fs_read_only(&path) {
+                    Self::ReadOnly { path }
+                } else if error.sqlite_error_code() == Some(ErrorCode::SystemIoFailure) {
+                    Self::Sqlite {
+                        path,
+                        source: error,
+                    }
+                } else {
+                    Self::CantOpen {
+                        path,
+                        detail: error.to_string(),
+                    }
+                }
+            }
+            _ => Self::Sqlite {
+                path,
+                source: error,
+            },
+        }
+    }
+
+    /// Whether the file itself is damaged (and may be moved aside).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Self::Corrupt { .. })
+    }
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed, mode 0600 in a 0700 directory) and migrates the store.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::paths::create_private_dir(dir).map_err(|e| io_error(path, &e))?;
+        }
+        create_private_file(path).map_err(|e| io_error(path, &e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::from_sqlite(path, e))?;
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure().and_then(|()| store.migrate())?;
+        Ok(store)
+    }
+
+    /// Opens the store; a damaged file is renamed to `<name>.corrupt-<unix time>` and a new
+    /// store started. The returned notice, if any, tells the user what happened.
+    pub fn open_or_recover(path: &Path) -> Result<(Self, Option<String>), StoreError> {
+        match Self::open(path) {
+            Err(e) if e.is_corrupt() => {
+                let stamp = chrono::Utc::now().timestamp();
+                let aside = path.with_extension(format!("db.corrupt-{stamp}"));
+                std::fs::rename(path, &aside).map_err(|io| io_error(path, &io))?;
+                for suffix in ["-wal", "-shm"] {
+                    let side = PathBuf::from(format!("{}{suffix}", path.display()));
+                    let _ = std::fs::remove_file(side);
+                }
+                let store = Self::open(path)?;
+                let notice = format!(
+                    "{e}; moved it to {} and started a new store (usage will be re-read from the transcripts)",
+                    aside.display()
+                );
+                Ok((store, Some(notice)))
+            }
+            other => other.map(|s| (s, None)),
+        }
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for reads.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue on the
+    /// busy timeout instead of failing on a lock upgrade), committing if it succeeds.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::from_sqlite(&path, e))?;
+        let value = f(&tx).map_err(|e| StoreError::from_sqlite(&path, e))?;
+        tx.commit().map_err(|e| StoreError::from_sqlite(&path, e))?;
+        Ok(value)
+    }
+
+    /// Maps an error from a read on [`Store::conn`] to a [`StoreError`].
+    pub fn error(&self, error: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, error)
+    }
+
+    /// The schema version this build writes.
+    pub fn schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .and_then(|()| {
+                // journal_mode is persistent; reading it first avoids taking a lock on every open.
+                let mode: String = self
+                    .conn
+                    .pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    self.conn
+                        .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+                }
+                self.conn.pragma_update(None, "synchronous", "NORMAL")
+            })
+            .map_err(|e| self.error(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let known = Self::schema_version();
+        let version = self.user_version()?;
+        if version == known {
+            return Ok(());
+        }
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        self.write(|tx| {
+            // Another process may have migrated while this one waited for the lock.
+            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            for (index, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", index as i64 + 1)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn user_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// Whether the store's file (or, if it does not exist, its directory) cannot be written.
+fn fs_read_only(path: &Path) -> bool {
+    let probe = if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+    } else {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        tempfile::tempfile_in(dir).map(drop)
+    };
+    matches!(
+        probe.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied)
+    )
+}
+
+/// Whether the filesystem holding the store has (almost) no free space left.
+#[cfg(unix)]
+fn fs_full(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(c_dir) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_dir` is a valid NUL-terminated path and `stat` is writable memory of the
+    // right type; statvfs only writes to it.
+    if unsafe { libc::statvfs(c_dir.as_ptr(), stat.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: statvfs returned 0, so it initialised `stat`.
+    let stat = unsafe { stat.assume_init() };
+    // The field widths differ by platform (u32 on macOS, u64 on Linux).
+    #[allow(clippy::unnecessary_cast)]
+    let free = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64);
+    free < 64 * 1024
+}
+
+#[cfg(not(unix))]
+fn fs_full(_path: &Path) -> bool {
+    false
+}
+
+fn io_error(path: &Path, error: &std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match error.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnly { path },
+        std::io::ErrorKind::StorageFull => StoreError::Full { path },
+        _ => StoreError::CantOpen {
+            path,
+            detail: error.to_string(),
+        },
+    }
+}
+
+/// Creates the file with mode 0600 if it does not exist (SQLite would use the umask).
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}
+
+/// One hook call, as first recorded (before the decision is known).
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    /// Unix time in milliseconds.
+    pub ts_ms: i64,
+    /// `session_id`.
+    pub session_id: String,
+    /// `cwd`.
+    pub project: String,
+    /// `hook_event_name`.
+    pub event: String,
+    /// `tool_name` on tool events.
+    pub tool_name: Option<String>,
+    /// `tool_use_id` on tool events.
+    pub tool_use_id: Option<String>,
+    /// `agent_id` inside subagents.
+    pub agent_id: Option<String>,
+    /// What the tool call touches (file, command, pattern), redacted and capped.
+    pub subject: Option<String>,
+    /// Bytes of `tool_input` as JSON.
+    pub input_bytes: u64,
+    /// Bytes of text in `tool_response`.
+    pub response_bytes: u64,
+    /// Estimated tokens the tool result adds to the context.
+    pub est_tokens: u64,
+}
+
+/// What tollgate answered to one hook call.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// `allow`, `warn`, `downgrade`, `ask` or `deny`.
+    pub decision: String,
+    /// The reason given, if any.
+    pub reason: Option<String>,
+    /// For a downgrade: the model the subagent was sent to.
+    pub model_requested: Option<String>,
+    /// Wall time of the whole hook call.
+    pub latency_us: i64,
+    /// Internal errors that made the answer fail open, if any.
+    pub note: Option<String>,
+}
+
+/// One policy's result for one hook call.
+#[derive(Debug, Clone)]
+pub struct PolicyRun {
+    /// The policy's configured name.
+    pub policy: String,
+    /// Its decision (after `on_error` when it failed).
+    pub decision: String,
+    /// Its reason.
+    pub reason: Option<String>,
+    /// The error, when it failed.
+    pub error: Option<String>,
+    /// Time spent loading and evaluating it.
+    pub elapsed_us: i64,
+}
+
+/// Inserts an event; returns its id.
+pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO events (ts_ms, session_id, project, event, tool_name, tool_use_id, agent_id,
+                             subject, input_bytes, response_bytes, est_tokens)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        row.ts_ms,
+        row.session_id,
+        row.project,
+        row.event,
+        row.tool_name,
+        row.tool_use_id,
+        row.agent_id,
+        row.subject,
+        row.input_bytes as i64,
+        row.response_bytes as i64,
+        row.est_tokens as i64,
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Records the answer to event `id` and each policy's result.
+pub fn finish_event(
+    tx: &Transaction<'_>,
+    id: i64,
+    outcome: &Outcome,
+    runs: &[PolicyRun],
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE events SET decision = ?2, reason = ?3, model_requested = ?4, latency_us = ?5,
+                           note = ?6
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        outcome.decision,
+        outcome.reason,
+        outcome.model_requested,
+        outcome.latency_us,
+        outcome.note,
+    ])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO policy_runs (event_id, policy, decision, reason, error, elapsed_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for run in runs {
+        insert.execute(params![
+            id,
+            run.policy,
+            run.decision,
+            run.reason,
+            run.error,
+            run.elapsed_us
+        ])?;
+    }
+    Ok(())
+}
+
+/// The stored state of a policy (`{}` when none).
+pub fn policy_state(conn: &Connection, policy: &str) -> rusqlite::Result<String> {
+    conn.prepare_cached("SELECT state FROM policy_state WHERE policy = ?1")?
+        .query_row([policy], |r| r.get(0))
+        .optional()
+        .map(|s| s.unwrap_or_else(|| "{}".to_owned()))
+}
+
+/// Replaces the stored state of a policy.
+pub fn set_policy_state(tx: &Transaction<'_>, policy: &str, state: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO policy_state (policy, state) VALUES (?1, ?2)
+         ON CONFLICT (policy) DO UPDATE SET state = excluded.state",
+    )?
+    .execute(params![policy, state])
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data/tollgate.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn creates_a_private_migrated_store() {
+        let (dir, store) = temp_store();
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, Store::schema_version());
+        let mode: String = store
+            .conn()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let file = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            let parent = std::fs::metadata(dir.path().join("data"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(file & 0o777, 0o600);
+            assert_eq!(parent & 0o777, 0o700);
+        }
+        drop(store);
+        // Reopening migrates nothing and keeps the version.
+        let again = Store::open(&dir.path().join("data/tollgate.db")).unwrap();
+        let version: i64 = again
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, Store::schema_version());
+    }
+
+    #[test]
+    fn refuses_a_store_from_a_newer_tollgate() {
+        let (dir, store) = temp_store();
+        store
+            .conn()
+            .pragma_update(None, "user_version", 999)
+            .unwrap();
+        drop(store);
+        let err = Store::open(&dir.path().join("data/tollgate.db"))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, StoreError::TooNew { found: 999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn moves_a_corrupt_store_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        std::fs::write(&path, vec![0x42; 8192]).unwrap();
+        assert!(Store::open(&path).err().unwrap().is_corrupt());
+        let (store, notice) = Store::open_or_recover(&path).unwrap();
+        let notice = notice.unwrap();
+        assert!(
+            notice.contains("damaged") && notice.contains("corrupt-"),
+            "{notice}"
+        );
+        assert_eq!(
+            store
+                .conn()
+                .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+                .unwrap(),
+            0
+        );
+        let moved = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("corrupt-")
+            })
+            .count();
+        assert_eq!(moved, 1);
+    }
+
+    #[test]
+    fn events_and_outcomes_round_trip_with_rollups() {
+        let (_dir, mut store) = temp_store();
+        let row = EventRow {
+            ts_ms: 1_000_000,
+            session_id: "s".into(),
+            project: "/p".into(),
+            event: "PreToolUse".into(),
+            tool_name: Some("Read".into()),
+            ..EventRow::default()
+        };
+        let id = store.write(|tx| insert_event(tx, &row)).unwrap();
+        let outcome = Outcome {
+            decision: "warn".into(),
+            reason: Some("big".into()),
+            latency_us: 1200,
+            ..Outcome::default()
+        };
+        let run = PolicyRun {
+            policy: "budget".into(),
+            decision: "warn".into(),
+            reason: Some("big".into()),
+            error: None,
+            elapsed_us: 300,
+        };
+        store
+            .write(|tx| finish_event(tx, id, &outcome, &[run]))
+            .unwrap();
+        let (decision, latency): (String, i64) = store
+            .conn()
+            .query_row(
+                "SELECT decision, latency_us FROM events WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((decision.as_str(), latency), ("warn", 1200));
+        let calls: i64 = store
+            .conn()
+            .query_row(
+                "SELECT tool_calls FROM event_rollup WHERE session_id = 's'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn policy_state_defaults_to_an_empty_object() {
+        let (_dir, mut store) = temp_store();
+        assert_eq!(policy_state(store.conn(), "budget").unwrap(), "{}");
+        store
+            .write(|tx| set_policy_state(tx, "budget", r#"{"n":1}"#))
+            .unwrap();
+        assert_eq!(policy_state(store.conn(), "budget").unwrap(), r#"{"n":1}"#);
+    }
+}

@@ -1,0 +1,581 @@
+//! Live usage figures: session, 5-hour block, day, week, project, per model and family, and
+//! the context size. These are what policies see (`usage` and `context` in the ABI input).
+//!
+//! Everything is read from the 15-minute rollups, so a week costs a few hundred rows whatever
+//! the size of the store.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::pricing::{Pricing, Tokens, family};
+use crate::store::BUCKET_MS;
+
+/// Length of Claude's usage block.
+pub const BLOCK_MS: i64 = 5 * 3600 * 1000;
+const HOUR_MS: i64 = 3600 * 1000;
+
+/// Token, cost and activity totals over one window.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Window {
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Cache-write tokens (5-minute and 1-hour).
+    pub cache_creation_tokens: u64,
+    /// Cache-read tokens.
+    pub cache_read_tokens: u64,
+    /// The sum of the four.
+    pub total_tokens: u64,
+    /// Cost of the priced messages.
+    pub cost_usd: f64,
+    /// Messages whose model has no price (their cost is not in `cost_usd`).
+    pub unpriced_messages: u64,
+    /// API responses.
+    pub messages: u64,
+    /// `PreToolUse` events.
+    pub tool_calls: u64,
+    /// `UserPromptSubmit` events.
+    pub prompts: u64,
+}
+
+impl Window {
+    fn add_usage(&mut self, u: &UsageSums) {
+        self.input_tokens += u.tokens.input;
+        self.output_tokens += u.tokens.output;
+        self.cache_creation_tokens += u.tokens.cache_write();
+        self.cache_read_tokens += u.tokens.cache_read;
+        self.total_tokens += u.tokens.total();
+        self.cost_usd += u.cost_usd;
+        self.unpriced_messages += u.unpriced;
+        self.messages += u.messages;
+    }
+
+    fn add_activity(&mut self, tool_calls: u64, prompts: u64) {
+        self.tool_calls += tool_calls;
+        self.prompts += prompts;
+    }
+}
+
+/// A window with its bounds.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Bounded {
+    /// The totals.
+    #[serde(flatten)]
+    pub window: Window,
+    /// Start (RFC 3339, UTC).
+    pub start: String,
+    /// End (RFC 3339, UTC).
+    pub end: String,
+    /// For the block: whether one is running now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// The block and week windows of one model or family.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Split {
+    /// In the current 5-hour block.
+    pub block: Window,
+    /// In the current week.
+    pub week: Window,
+}
+
+/// All the usage figures of one moment (the ABI's `usage`).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    /// This session.
+    pub session: Window,
+    /// The current 5-hour block.
+    pub block: Bounded,
+    /// Since local midnight.
+    pub day: Bounded,
+    /// Since the weekly reset.
+    pub week: Bounded,
+    /// This project (cwd) over the week.
+    pub project: Window,
+    /// Block and week by model family.
+    pub by_family: BTreeMap<String, Split>,
+    /// Block and week by model id.
+    pub by_model: BTreeMap<String, Split>,
+}
+
+/// The live context of a session (the ABI's `context`).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Context {
+    /// Input + cache tokens of the latest main-chain response.
+    pub tokens: u64,
+    /// The model's context window.
+    pub limit: u64,
+    /// The session's model.
+    pub model: String,
+    /// Estimated tokens the current call will add.
+    pub pending_tokens: u64,
+}
+
+/// When days and weeks start.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    /// The time zone (`None`: the system's).
+    pub zone: Option<chrono_tz::Tz>,
+    /// The weekday the weekly window resets.
+    pub week_day: Weekday,
+    /// The hour (0–23, in `zone`) it resets.
+    pub week_hour: u32,
+}
+
+impl Default for Calendar {
+    fn default() -> Self {
+        Self {
+            zone: None,
+            week_day: Weekday::Mon,
+            week_hour: 0,
+        }
+    }
+}
+
+impl Calendar {
+    /// Start of the day containing `now_ms`, as Unix ms.
+    pub fn day_start(&self, now_ms: i64) -> i64 {
+        match self.zone {
+            Some(tz) => day_start_in(&tz, now_ms),
+            None => day_start_in(&chrono::Local, now_ms),
+        }
+    }
+
+    /// Start of the week (the last reset at or before `now_ms`), as Unix ms.
+    pub fn week_start(&self, now_ms: i64) -> i64 {
+        match self.zone {
+            Some(tz) => week_start_in(&tz, now_ms, self.week_day, self.week_hour),
+            None => week_start_in(&chrono::Local, now_ms, self.week_day, self.week_hour),
+        }
+    }
+}
+
+fn local_midnight<Z: TimeZone>(zone: &Z, date: chrono::NaiveDate, hour: u32) -> i64 {
+    let naive = date.and_time(NaiveTime::from_hms_opt(hour, 0, 0).unwrap_or(NaiveTime::MIN));
+    // A time skipped by a DST change: take the first instant after it.
+    (0..4)
+        .find_map(|h| {
+            zone.from_local_datetime(&(naive + Duration::hours(h)))
+                .earliest()
+        })
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+fn day_start_in<Z: TimeZone>(zone: &Z, now_ms: i64) -> i64 {
+    let now = zone.timestamp_millis_opt(now_ms).unwrap();
+    local_midnight(zone, now.date_naive(), 0)
+}
+
+fn week_start_in<Z: TimeZone>(zone: &Z, now_ms: i64, day: Weekday, hour: u32) -> i64 {
+    let now = zone.timestamp_millis_opt(now_ms).unwrap();
+    let back = (7 + now.weekday().num_days_from_monday() - day.num_days_from_monday()) % 7;
+    let start = local_midnight(zone, now.date_naive() - Duration::days(back.into()), hour);
+    if start > now_ms {
+        start - 7 * 24 * HOUR_MS
+    } else {
+        start
+    }
+}
+
+/// A 5-hour block as Claude's usage meter counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Start: the hour of its first message.
+    pub start_ms: i64,
+    /// `start_ms` + 5 h.
+    pub end_ms: i64,
+    /// Its last message.
+    pub last_ms: i64,
+}
+
+impl Block {
+    /// Whether the block is still running at `now_ms` (ccusage's rule: less than 5 h since
+    /// its last message and before its end).
+    pub fn is_active(&self, now_ms: i64) -> bool {
+        now_ms - self.last_ms < BLOCK_MS && now_ms < self.end_ms
+    }
+}
+
+/// Splits activity into blocks (ccusage's rule): a block starts at the hour of the first
+/// message, and a message more than 5 h after its block's start, or more than 5 h after the
+/// previous message, starts a new one. `activity` is `(first_ms, last_ms)` per bucket, sorted.
+pub fn blocks(activity: impl IntoIterator<Item = (i64, i64)>) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    for (first, last) in activity {
+        match out.last_mut() {
+            Some(b) if first - b.start_ms <= BLOCK_MS && first - b.last_ms <= BLOCK_MS => {
+                b.last_ms = b.last_ms.max(last);
+            }
+            _ => {
+                let start = first - first.rem_euclid(HOUR_MS);
+                out.push(Block {
+                    start_ms: start,
+                    end_ms: start + BLOCK_MS,
+                    last_ms: last,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The block running at `now_ms`, if any. Looks back 8 days for the start of the chain.
+pub fn current_block(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<Block>> {
+    let since = (now_ms - 8 * 24 * HOUR_MS) / BUCKET_MS;
+    let mut stmt = conn.prepare_cached(
+        "SELECT min(first_ts), max(last_ts) FROM usage_rollup WHERE bucket >= ?1
+         GROUP BY bucket ORDER BY bucket",
+    )?;
+    let activity = stmt
+        .query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(blocks(activity)
+        .last()
+        .copied()
+        .filter(|b| b.is_active(now_ms)))
+}
+
+struct UsageSums {
+    tokens: Tokens,
+    cost_usd: f64,
+    unpriced: u64,
+    messages: u64,
+}
+
+const SUMS: &str = "sum(messages), sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
+                    sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd), sum(unpriced)";
+
+fn sums_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<UsageSums> {
+    let n = |i: usize| -> rusqlite::Result<u64> {
+        Ok(row.get::<_, Option<i64>>(first + i)?.unwrap_or(0).max(0) as u64)
+    };
+    Ok(UsageSums {
+        messages: n(0)?,
+        tokens: Tokens {
+            input: n(1)?,
+            output: n(2)?,
+            cache_write_5m: n(3)?,
+            cache_write_1h: n(4)?,
+            cache_read: n(5)?,
+        },
+        cost_usd: row.get::<_, Option<f64>>(first + 6)?.unwrap_or(0.0),
+        unpriced: n(7)?,
+    })
+}
+
+fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Computes the usage figures for `session` in `project` at `now_ms`.
+pub fn snapshot(
+    conn: &Connection,
+    calendar: &Calendar,
+    session: &str,
+    project: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Usage> {
+    let block = current_block(conn, now_ms)?;
+    let (block_start, block_end) = match block {
+        Some(b) => (b.start_ms, b.end_ms),
+        None => {
+            let start = now_ms - now_ms.rem_euclid(HOUR_MS);
+            (start, start + BLOCK_MS)
+        }
+    };
+    let day_start = calendar.day_start(now_ms);
+    let week_start = calendar.week_start(now_ms);
+    let bucket = |ms: i64| ms.div_euclid(BUCKET_MS);
+    let (block_b, block_end_b, day_b, week_b) = (
+        bucket(block_start),
+        bucket(block_end),
+        bucket(day_start),
+        bucket(week_start),
+    );
+    let min_b = block_b.min(day_b).min(week_b);
+
+    let mut usage = Usage {
+        block: Bounded {
+            start: rfc3339(block_start),
+            end: rfc3339(block_end),
+            active: Some(block.is_some()),
+            ..Bounded::default()
+        },
+        day: Bounded {
+            start: rfc3339(day_start),
+            end: rfc3339(day_start + 24 * HOUR_MS),
+            ..Bounded::default()
+        },
+        week: Bounded {
+            start: rfc3339(week_start),
+            end: rfc3339(week_start + 7 * 24 * HOUR_MS),
+            ..Bounded::default()
+        },
+        ..Usage::default()
+    };
+
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT model, project = ?2, bucket >= ?3 AND bucket < ?4, bucket >= ?5, bucket >= ?6, {SUMS}
+         FROM usage_rollup WHERE bucket >= ?1 GROUP BY 1, 2, 3, 4, 5"
+    ))?;
+    let mut rows = stmt.query(params![min_b, project, block_b, block_end_b, day_b, week_b])?;
+    while let Some(row) = rows.next()? {
+        let model: String = row.get(0)?;
+        let (in_project, in_block, in_day, in_week): (bool, bool, bool, bool) =
+            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let sums = sums_at(row, 5)?;
+        let add = |split: &mut Split| {
+            if in_block {
+                split.block.add_usage(&sums);
+            }
+            if in_week {
+                split.week.add_usage(&sums);
+            }
+        };
+        add(usage.by_model.entry(model.clone()).or_default());
+        add(usage
+            .by_family
+            .entry(family(&model).to_owned())
+            .or_default());
+        if in_block && block.is_some() {
+            usage.block.window.add_usage(&sums);
+        }
+        if in_day {
+            usage.day.window.add_usage(&sums);
+        }
+        if in_week {
+            usage.week.window.add_usage(&sums);
+            if in_project {
+                usage.project.add_usage(&sums);
+            }
+        }
+    }
+    if block.is_none() {
+        for split in usage
+            .by_model
+            .values_mut()
+            .chain(usage.by_family.values_mut())
+        {
+            split.block = Window::default();
+        }
+    }
+    usage
+        .by_model
+        .retain(|_, s| s.block.messages + s.week.messages > 0);
+    usage
+        .by_family
+        .retain(|_, s| s.block.messages + s.week.messages > 0);
+
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUMS} FROM usage_rollup WHERE session_id = ?1"
+    ))?;
+    let session_sums = stmt.query_row([session], |r| sums_at(r, 0))?;
+    usage.session.add_usage(&session_sums);
+
+    let mut stmt = conn.prepare_cached(
+        "SELECT project = ?2, bucket >= ?3 AND bucket < ?4, bucket >= ?5, bucket >= ?6,
+                sum(tool_calls), sum(prompts)
+         FROM event_rollup WHERE bucket >= ?1 GROUP BY 1, 2, 3, 4",
+    )?;
+    let mut rows = stmt.query(params![min_b, project, block_b, block_end_b, day_b, week_b])?;
+    while let Some(row) = rows.next()? {
+        let (in_project, in_block, in_day, in_week): (bool, bool, bool, bool) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let (calls, prompts) = (row.get::<_, i64>(4)? as u64, row.get::<_, i64>(5)? as u64);
+        if in_block && block.is_some() {
+            usage.block.window.add_activity(calls, prompts);
+        }
+        if in_day {
+            usage.day.window.add_activity(calls, prompts);
+        }
+        if in_week {
+            usage.week.window.add_activity(calls, prompts);
+            if in_project {
+                usage.project.add_activity(calls, prompts);
+            }
+        }
+    }
+    let (calls, prompts): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT sum(tool_calls), sum(prompts) FROM event_rollup WHERE session_id = ?1",
+        )?
+        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    usage
+        .session
+        .add_activity(calls.unwrap_or(0) as u64, prompts.unwrap_or(0) as u64);
+    Ok(usage)
+}
+
+/// The live context of `session`: the latest main-chain response's prompt size.
+pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite::Result<Context> {
+    let row: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT model, context_tokens FROM sessions WHERE session_id = ?1")?
+        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (model, tokens) = row.unwrap_or_default();
+    let model = model.unwrap_or_default();
+    let tokens = tokens.unwrap_or(0).max(0) as u64;
+    let mut limit = pricing.context_limit(&model);
+    if tokens > limit {
+        limit = 1_000_000; // only extended-context sessions get past the default window
+    }
+    Ok(Context {
+        tokens,
+        limit,
+        model,
+        pending_tokens: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Entry, store_entry};
+    use crate::store::Store;
+
+    const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
+
+    fn entry(id: &str, ts_ms: i64, session: &str, model: &str, output: u64) -> Entry {
+        Entry {
+            message_id: id.into(),
+            request_id: format!("r-{id}"),
+            ts_ms,
+            session_id: session.into(),
+            project: "/p".into(),
+            model: model.into(),
+            sidechain: false,
+            agent_id: None,
+            tokens: Tokens {
+                input: 10,
+                output,
+                cache_write_5m: 100,
+                cache_write_1h: 0,
+                cache_read: 1000,
+            },
+        }
+    }
+
+    fn store_with(entries: &[Entry]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let pricing = Pricing::bundled();
+        store
+            .write(|tx| {
+                for e in entries {
+                    store_entry(tx, &pricing, e)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn blocks_follow_ccusage_rules() {
+        // 02:10 starts a block at 02:00; 06:50 is within 5 h of the start; 07:05 is past the
+        // end (a new block at 07:00); 13:00 follows a gap of more than 5 h.
+        let at = |m: i64| T0 + m * MIN;
+        let b = blocks([
+            (at(10), at(20)),
+            (at(290), at(290)),
+            (at(305), at(306)),
+            (at(660), at(661)),
+        ]);
+        let starts: Vec<i64> = b.iter().map(|b| (b.start_ms - T0) / MIN).collect();
+        assert_eq!(starts, vec![0, 300, 660]);
+        assert_eq!(b[0].last_ms, at(290));
+        assert!(b[2].is_active(at(700)));
+        assert!(!b[2].is_active(at(660 + 301)), "5 h after the last message");
+    }
+
+    #[test]
+    fn snapshot_splits_windows_models_and_families() {
+        let (_dir, store) = store_with(&[
+            entry("a", T0 + 5 * MIN, "s1", "claude-opus-4-5-20251101", 50),
+            entry("b", T0 + 65 * MIN, "s1", "claude-haiku-4-5-20251001", 7),
+            entry(
+                "c",
+                T0 - 30 * HOUR_MS,
+                "s0",
+                "claude-opus-4-5-20251101",
+                1000,
+            ),
+        ]);
+        let calendar = Calendar {
+            zone: Some(chrono_tz::UTC),
+            ..Calendar::default()
+        };
+        let now = T0 + 2 * HOUR_MS;
+        let usage = snapshot(store.conn(), &calendar, "s1", "/p", now).unwrap();
+        assert_eq!(usage.block.active, Some(true));
+        assert_eq!(usage.block.start, "2026-11-12T02:00:00Z");
+        assert_eq!(usage.block.window.output_tokens, 57);
+        assert_eq!(usage.session.output_tokens, 57);
+        assert_eq!(usage.day.window.output_tokens, 57);
+        assert_eq!(
+            usage.week.window.output_tokens, 1057,
+            "Monday-based week holds both days"
+        );
+        assert_eq!(usage.by_family["opus"].block.output_tokens, 50);
+        assert_eq!(usage.by_family["opus"].week.output_tokens, 1050);
+        assert_eq!(usage.by_model["claude-haiku-4-5-20251001"].week.messages, 1);
+        assert_eq!(usage.block.window.total_tokens, 2 * 1110 + 57);
+        assert!(usage.block.window.cost_usd > 0.0);
+        assert_eq!(usage.block.window.unpriced_messages, 0);
+    }
+
+    #[test]
+    fn no_block_after_a_long_pause() {
+        let (_dir, store) = store_with(&[entry("a", T0, "s1", "claude-opus-4-5", 5)]);
+        let usage = snapshot(
+            store.conn(),
+            &Calendar::default(),
+            "s1",
+            "/p",
+            T0 + 6 * HOUR_MS,
+        )
+        .unwrap();
+        assert_eq!(usage.block.active, Some(false));
+        assert_eq!(usage.block.window, Window::default());
+        assert!(usage.by_family["opus"].block.messages == 0);
+    }
+
+    #[test]
+    fn unknown_models_count_as_unpriced() {
+        let (_dir, store) = store_with(&[entry("a", T0, "s1", "mystery-model", 5)]);
+        let usage = snapshot(store.conn(), &Calendar::default(), "s1", "/p", T0 + MIN).unwrap();
+        assert_eq!(usage.session.unpriced_messages, 1);
+        assert_eq!(usage.session.cost_usd, 0.0);
+    }
+
+    #[test]
+    fn weeks_reset_on_the_configured_day_and_hour() {
+        let calendar = Calendar {
+            zone: Some(chrono_tz::Europe::Paris),
+            week_day: Weekday::Thu,
+            week_hour: 9,
+        };
+        // T0 is Thursday 03:00 in Paris: before the 09:00 reset, so the week began last Thursday.
+        let start = calendar.week_start(T0);
+        assert_eq!(rfc3339(start), "2026-11-05T08:00:00Z");
+        assert_eq!(
+            rfc3339(calendar.week_start(T0 + 7 * HOUR_MS)),
+            "2026-11-12T08:00:00Z"
+        );
+        assert_eq!(rfc3339(calendar.day_start(T0)), "2026-11-11T23:00:00Z");
+    }
+}

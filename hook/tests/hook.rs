@@ -1,0 +1,636 @@
+//! End-to-end: the real `tollgate` binary on real-shaped hook input (`fixtures/hook-input`,
+//! copied from Claude Code's documented shapes) and a real-shaped transcript.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use rusqlite::Connection;
+use serde_json::Value;
+
+const SESSION: &str = "9974d75b-3338-24fe-6179-0134676b1b69";
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A private TOLLGATE_HOME, a project directory and a copy of the fixture transcripts.
+struct TestEnv {
+    dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    fn new() -> Self {
+        let env = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        copy_dir(
+            &fixtures().join("transcripts"),
+            &env.dir.path().join("projects"),
+        );
+        std::fs::create_dir_all(env.project()).unwrap();
+        env
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn transcript(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("projects/-home-dev-proj0/{SESSION}.jsonl"))
+    }
+
+    fn config(&self, text: &str) {
+        std::fs::create_dir_all(self.home()).unwrap();
+        std::fs::write(self.home().join("config.toml"), text).unwrap();
+    }
+
+    /// A fixture hook input pointed at this environment's transcript and project.
+    fn input(&self, fixture: &str) -> Value {
+        let text =
+            std::fs::read_to_string(fixtures().join(format!("hook-input/{fixture}.json"))).unwrap();
+        let mut input: Value = serde_json::from_str(&text).unwrap();
+        input["transcript_path"] = Value::String(self.transcript().display().to_string());
+        input["cwd"] = Value::String(self.project().display().to_string());
+        input["session_id"] = Value::String(SESSION.into());
+        input
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::cargo_bin("tollgate").unwrap();
+        command
+            .env("TOLLGATE_HOME", self.home())
+            .env_remove("CLAUDE_PROJECT_DIR")
+            .env_remove("TOLLGATE_LOG");
+        command
+    }
+
+    fn hook_raw(&self, stdin: &[u8]) -> Output {
+        let mut child = self
+            .command()
+            .arg("hook")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        wait(child, Duration::from_secs(30))
+    }
+
+    fn hook(&self, input: &Value) -> Output {
+        self.hook_raw(input.to_string().as_bytes())
+    }
+
+    fn db(&self) -> Connection {
+        Connection::open(self.home().join("tollgate.db")).unwrap()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Waits for a child, killing it (and failing the test) if it hangs.
+fn wait(mut child: std::process::Child, limit: Duration) -> Output {
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("tollgate hook hung for {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_json(output: &Output) -> Option<Value> {
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    (!text.trim().is_empty())
+        .then(|| serde_json::from_str(&text).expect("stdout is one JSON object"))
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const EVENTS: &[&str] = &[
+    "session-start",
+    "user-prompt-submit",
+    "pre-tool-use-bash",
+    "pre-tool-use-read",
+    "pre-tool-use-agent",
+    "permission-request",
+    "post-tool-use-read",
+    "post-tool-use-agent",
+    "post-tool-use-failure",
+    "notification",
+    "pre-compact",
+    "subagent-stop",
+    "stop",
+    "session-end",
+    "unknown-event",
+];
+
+#[test]
+fn every_event_is_recorded_and_answered() {
+    let env = TestEnv::new();
+    env.config("default_policies = false\n");
+    for (n, fixture) in EVENTS.iter().enumerate() {
+        let input = env.input(fixture);
+        let output = env.hook(&input);
+        assert!(output.status.success(), "{fixture}: {}", stderr(&output));
+        assert_eq!(
+            stdout_json(&output),
+            None,
+            "{fixture}: allow prints nothing"
+        );
+        assert_eq!(stderr(&output), "", "{fixture}");
+        let (event, decision): (String, String) = env
+            .db()
+            .query_row(
+                "SELECT event, decision FROM events ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            event,
+            input["hook_event_name"].as_str().unwrap(),
+            "{fixture}"
+        );
+        assert_eq!(decision, "allow");
+        assert_eq!(env.count("SELECT count(*) FROM events"), n as i64 + 1);
+    }
+    let (tool, subject, bytes): (String, String, i64) = env
+        .db()
+        .query_row(
+            "SELECT tool_name, subject, response_bytes FROM events WHERE event = 'PostToolUse' AND tool_name = 'Read'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (tool.as_str(), subject.as_str()),
+        ("Read", "/home/user/my-project/src/lib.rs")
+    );
+    assert!(bytes > 0);
+}
+
+#[test]
+fn the_transcript_is_ingested_once_with_subagents() {
+    let env = TestEnv::new();
+    env.config("default_policies = false\n");
+    env.hook(&env.input("session-start"));
+    // 12 distinct responses: 8 main-chain (Opus) and 4 in two subagent transcripts (Haiku).
+    assert_eq!(env.count("SELECT count(*) FROM usage"), 12);
+    assert_eq!(
+        env.count("SELECT count(*) FROM usage WHERE sidechain = 1"),
+        4
+    );
+    let output_tokens = env.count("SELECT sum(output_tokens) FROM usage");
+    assert_eq!(
+        output_tokens,
+        1696 + 1834 + 751 + 173 + 498 + 1197 + 678 + 1609 + 1657 + 321 + 761 + 1327
+    );
+    env.hook(&env.input("stop"));
+    assert_eq!(
+        env.count("SELECT count(*) FROM usage"),
+        12,
+        "nothing counted twice"
+    );
+    // Context: the latest main-chain response's prompt.
+    let context = env.count(&format!(
+        "SELECT context_tokens FROM sessions WHERE session_id = '{SESSION}'"
+    ));
+    assert!(context > 10_000, "{context}");
+}
+
+#[test]
+fn bad_input_fails_open_with_a_clear_message() {
+    let env = TestEnv::new();
+    for (stdin, expected) in [
+        (&b""[..], "empty"),
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not an object"),
+        (b"{\"session_id\": \"x\"}", "hook_event_name"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+    ] {
+        let output = env.hook_raw(stdin);
+        assert!(output.status.success());
+        assert_eq!(stdout_json(&output), None);
+        let message = stderr(&output);
+        assert!(
+            message.starts_with("tollgate: ") && message.contains(expected),
+            "{message}"
+        );
+        assert!(message.contains("answering allow"), "{message}");
+    }
+}
+
+#[test]
+fn wrong_types_huge_strings_and_deep_nesting_are_survived() {
+    let env = TestEnv::new();
+    env.config("default_policies = false\n");
+    let mut input = env.input("pre-tool-use-bash");
+    input["session_id"] = Value::from(42);
+    input["tool_name"] = Value::from(vec![1, 2]);
+    input["tool_input"]["command"] = Value::String("x".repeat(5_000_000));
+    let output = env.hook(&input);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let text = format!(r#"{{"hook_event_name":"PreToolUse","tool_input":{deep}}}"#);
+    let output = env.hook_raw(text.as_bytes());
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("not valid JSON"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_missing_transcript_is_not_an_error() {
+    let env = TestEnv::new();
+    let mut input = env.input("pre-tool-use-bash");
+    input["transcript_path"] = Value::String("/nonexistent/x.jsonl".into());
+    let output = env.hook(&input);
+    assert!(output.status.success());
+    assert_eq!(env.count("SELECT count(*) FROM events"), 1);
+}
+
+#[test]
+fn a_corrupt_store_is_moved_aside_and_replaced() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    std::fs::write(env.home().join("tollgate.db"), vec![7u8; 4096]).unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("damaged") && message.contains("started a new store"),
+        "{message}"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM events"), 1);
+    let aside = std::fs::read_dir(env.home())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".corrupt-")
+        })
+        .count();
+    assert_eq!(aside, 1);
+}
+
+/// Runs `script` (sh) in a private user + mount namespace with `$MNT` a fresh 512 KiB tmpfs
+/// and `$TOLLGATE` the binary: real read-only and full filesystems, without root.
+#[cfg(target_os = "linux")]
+fn in_namespace(env: &TestEnv, script: &str, input: &Value) -> Output {
+    let mount = env.dir.path().join("mnt");
+    std::fs::create_dir_all(&mount).unwrap();
+    let script = format!("set -e\nmount -t tmpfs -o size=512k tmpfs \"$MNT\"\n{script}");
+    let mut child = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .env("MNT", &mount)
+        .env("TOLLGATE", assert_cmd::cargo::cargo_bin("tollgate"))
+        .env("TOLLGATE_HOME", mount.join("home"))
+        .env("INPUT", input.to_string())
+        .env_remove("CLAUDE_PROJECT_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux) runs these tests in a private mount namespace");
+    let output = wait(child_take(&mut child), Duration::from_secs(30));
+    assert!(
+        output.status.success(),
+        "namespace script failed: {}",
+        stderr(&output)
+    );
+    output
+}
+
+#[cfg(target_os = "linux")]
+fn child_take(child: &mut std::process::Child) -> std::process::Child {
+    std::mem::replace(child, Command::new("true").spawn().unwrap())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_read_only_store_fails_open() {
+    let env = TestEnv::new();
+    let output = in_namespace(
+        &env,
+        r#"printf '%s' "$INPUT" | "$TOLLGATE" hook
+mount -o remount,ro "$MNT"
+printf '%s' "$INPUT" | "$TOLLGATE" hook > "$TMPDIR_OUT" 2>&1 || exit 9
+"#
+        .replace("$TMPDIR_OUT", "/dev/stderr")
+        .as_str(),
+        &env.input("pre-tool-use-bash"),
+    );
+    let message = stderr(&output);
+    assert!(message.contains("read-only"), "{message}");
+    assert!(message.contains("answering allow"), "{message}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "",
+        "allow prints nothing"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_fails_open_and_keeps_what_was_written() {
+    let env = TestEnv::new();
+    let input = env.input("pre-tool-use-bash");
+    let output = in_namespace(
+        &env,
+        r#"printf '%s' "$INPUT" | "$TOLLGATE" hook
+head -c 4M /dev/zero > "$MNT/fill" 2>/dev/null || true
+i=0; while [ $i -lt 5 ]; do printf '%s' "$INPUT" | "$TOLLGATE" hook || exit 9; i=$((i+1)); done
+rm "$MNT/fill"
+"$TOLLGATE" log --json --store "$MNT/home/tollgate.db" > "$MNT/log.json"
+echo "events: $(grep -c '"event"' "$MNT/log.json")"
+"#,
+        &input,
+    );
+    let message = stderr(&output);
+    assert!(
+        message.contains("is full") && message.contains("answering allow"),
+        "{message}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let events: i64 = stdout
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or(-1);
+    assert!(
+        events >= 1,
+        "the record written before the disk filled is still there: {stdout}"
+    );
+}
+
+#[test]
+fn a_locked_store_fails_open_after_the_busy_timeout() {
+    let env = TestEnv::new();
+    env.hook(&env.input("session-start"));
+    let lock = env.db();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    lock.execute_batch("ROLLBACK").unwrap();
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("locked") && message.contains("answering allow"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_broken_config_fails_open_and_says_so() {
+    let env = TestEnv::new();
+    env.config("[[policy]]\nname = \"budget\"\nlimits = { time_ms = \"soon\" }\n");
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("invalid config") && message.contains("config.toml"),
+        "{message}"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events"),
+        1,
+        "still recorded"
+    );
+}
+
+#[test]
+fn concurrent_hooks_lose_nothing() {
+    let env = TestEnv::new();
+    env.config("default_policies = false\n");
+    env.hook(&env.input("session-start")); // create the store first, as a session does
+    let children: Vec<_> = (0..32)
+        .map(|i| {
+            let mut input = env.input("pre-tool-use-bash");
+            input["tool_use_id"] = Value::String(format!("toolu_{i:03}"));
+            let mut child = env
+                .command()
+                .arg("hook")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.to_string().as_bytes())
+                .unwrap();
+            child
+        })
+        .collect();
+    for child in children {
+        let output = wait(child, Duration::from_secs(60));
+        assert!(output.status.success());
+        assert_eq!(stderr(&output), "");
+    }
+    assert_eq!(
+        env.count(
+            "SELECT count(DISTINCT tool_use_id) FROM events WHERE tool_use_id LIKE 'toolu_0%'"
+        ),
+        32
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE event = 'PreToolUse'"),
+        32
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE decision IS NULL"),
+        0,
+        "every call answered"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM usage"),
+        12,
+        "the transcript counted once"
+    );
+}
+
+#[test]
+fn log_shows_events_newest_last() {
+    let env = TestEnv::new();
+    env.config("default_policies = false\n");
+    for fixture in ["session-start", "pre-tool-use-bash", "stop"] {
+        env.hook(&env.input(fixture));
+    }
+    let output = env.command().args(["log", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["SessionStart", "PreToolUse", "Stop"]);
+    let limited = env
+        .command()
+        .args(["log", "--json", "-n", "1", "--session", &SESSION[..8]])
+        .output()
+        .unwrap();
+    let events: Value = serde_json::from_slice(&limited.stdout).unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert_eq!(events[0]["event"], "Stop");
+    let table = env.command().arg("log").output().unwrap();
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains("PreToolUse") && text.contains("npm test"),
+        "{text}"
+    );
+}
+
+/// The built-in policies, enforcing, through the real binary: Claude Code's answers.
+#[test]
+fn policies_answer_in_claude_codes_protocol() {
+    let env = TestEnv::new();
+    env.config(include_str!("../../examples/demo/tollgate.toml"));
+    std::fs::create_dir_all(env.project().join("data")).unwrap();
+    std::fs::write(
+        env.project().join("data/dump.json"),
+        "{\"k\": 1}\n".repeat(40_000),
+    )
+    .unwrap();
+
+    let mut read = env.input("pre-tool-use-read");
+    read["tool_input"]["file_path"] =
+        Value::String(env.project().join("data/dump.json").display().to_string());
+    let output = env.hook(&read);
+    assert_eq!(stderr(&output), "");
+    let answer = stdout_json(&output).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
+    let reason = answer["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("offset and limit"), "{reason}");
+
+    let output = env.hook(&env.input("pre-tool-use-agent"));
+    let answer = stdout_json(&output).unwrap();
+    insta::assert_json_snapshot!("downgrade_answer", answer["hookSpecificOutput"]);
+
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert_eq!(
+        stdout_json(&output),
+        None,
+        "an ordinary call under budget is allowed silently"
+    );
+
+    let decisions: Vec<(String, String)> = env
+        .db()
+        .prepare("SELECT e.event || ':' || coalesce(e.tool_name, ''), e.decision FROM events e ORDER BY e.id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("PreToolUse:Read".to_owned(), "deny".to_owned()),
+            ("PreToolUse:Agent".to_owned(), "downgrade".to_owned()),
+            ("PreToolUse:Bash".to_owned(), "allow".to_owned()),
+        ]
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM policy_runs"),
+        9,
+        "three policies on three calls"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE model_requested = 'haiku'"),
+        1
+    );
+}
+
+/// With no config at all, the built-ins run warn-only: nothing is ever blocked.
+#[test]
+fn without_config_nothing_is_blocked() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.project().join("data")).unwrap();
+    std::fs::write(env.project().join("data/dump.json"), "x".repeat(400_000)).unwrap();
+    let mut read = env.input("pre-tool-use-read");
+    read["tool_input"]["file_path"] =
+        Value::String(env.project().join("data/dump.json").display().to_string());
+    let answer = stdout_json(&env.hook(&read)).unwrap();
+    assert!(
+        answer["hookSpecificOutput"]
+            .get("permissionDecision")
+            .is_none(),
+        "{answer}"
+    );
+    let message = answer["systemMessage"].as_str().unwrap();
+    assert!(message.contains("warn-only: would deny"), "{message}");
+}
+
+/// A hostile policy in the config: the hook answers in time, names it, records the error.
+#[test]
+fn a_hostile_policy_cannot_break_the_hook() {
+    let env = TestEnv::new();
+    let fixture = |name: &str| {
+        fixtures()
+            .join(format!("policies/{name}.wat"))
+            .display()
+            .to_string()
+    };
+    env.config(&format!(
+        "[[policy]]\nname = \"spin\"\npath = {:?}\nlimits = {{ time_ms = 40 }}\n\
+         [[policy]]\nname = \"trap\"\npath = {:?}\non_error = \"ask\"\n",
+        fixture("loop"),
+        fixture("trap")
+    ));
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("policy \"spin\" ran longer than its 40 ms limit"),
+        "{message}"
+    );
+    assert!(message.contains("policy \"trap\" trapped"), "{message}");
+    let answer = stdout_json(&output).unwrap();
+    assert_eq!(
+        answer["hookSpecificOutput"]["permissionDecision"], "ask",
+        "trap's on_error"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM policy_runs WHERE error IS NOT NULL"),
+        2
+    );
+}

@@ -241,15 +241,16 @@ pub fn vote(config: &PolicyConfig, result: Result<Output, PolicyError>, started:
     vote
 }
 
-/// Loads and evaluates one policy on `shared`.
+/// Evaluates a loaded policy on `shared`; `started` is when its loading began (its recorded
+/// time covers both).
 pub fn evaluate(
     engine: &Engine,
     policy: &Policy,
     config: &PolicyConfig,
     shared: &Shared<'_>,
     state: &str,
+    started: Instant,
 ) -> Vote {
-    let started = Instant::now();
     let input = input_document(shared, config, state);
     let result = engine
         .evaluate(policy, &input, &config.limits)

@@ -121,11 +121,15 @@ pub struct Evaluation {
     pub log: Vec<String>,
 }
 
-/// The policy engine.
+/// Resolution of the wall-time limit: the epoch advances this often while policies run.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// The policy engine. Evaluations may run concurrently from several threads.
 pub struct Engine {
     engine: wasmtime::Engine,
     linker: Linker<Host>,
     cache_dir: Option<PathBuf>,
+    ticker: std::sync::Once,
 }
 
 impl Engine {
@@ -150,6 +154,7 @@ impl Engine {
             engine,
             linker,
             cache_dir,
+            ticker: std::sync::Once::new(),
         })
     }
 
@@ -232,14 +237,16 @@ impl Engine {
     }
 
     /// Runs on a worker thread so that even a policy stuck in a host call cannot hold the
-    /// hook past its limit: at the deadline the engine's epoch is bumped (which traps running
-    /// wasm code) and a thread that still does not answer is abandoned.
+    /// hook past its limit. Running wasm code is interrupted at its deadline by the epoch
+    /// (each store's deadline is its own limit in ticks); a thread still not answering a
+    /// moment later (blocked in a host call) is abandoned.
     fn run_guarded(
         &self,
         policy: &Policy,
         input: Option<Arc<[u8]>>,
         limits: &Limits,
     ) -> Result<Evaluation, PolicyError> {
+        self.start_ticker();
         let (send, receive) = mpsc::sync_channel(1);
         let engine = self.engine.clone();
         let linker = self.linker.clone();
@@ -255,16 +262,26 @@ impl Engine {
                 let _ = send.send(host::run(&engine, &linker, &policy, &action, &run_limits));
             })
             .map_err(|e| PolicyError::Trap(format!("cannot start the policy thread: {e}")))?;
-        match receive.recv_timeout(Duration::from_millis(limits.time_ms)) {
-            Ok(result) => result,
-            Err(_) => {
-                self.engine.increment_epoch();
-                match receive.recv_timeout(Duration::from_millis(50)) {
-                    Ok(Err(e)) => Err(e),
-                    _ => Err(PolicyError::Timeout(limits.time_ms)),
-                }
-            }
-        }
+        let grace = Duration::from_millis(limits.time_ms) + Duration::from_millis(100);
+        receive
+            .recv_timeout(grace)
+            .unwrap_or(Err(PolicyError::Timeout(limits.time_ms)))
+    }
+
+    /// Starts the thread that advances the epoch every [`TICK`] (once per engine; it ends with
+    /// the process).
+    fn start_ticker(&self) {
+        self.ticker.call_once(|| {
+            let engine = self.engine.clone();
+            let _ = std::thread::Builder::new()
+                .name("tollgate-ticker".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                });
+        });
     }
 }
 

@@ -18,7 +18,7 @@ use crate::paths::Paths;
 use crate::pricing::Pricing;
 use crate::respond::{self, Answer};
 use crate::store::{self, EventRow, Outcome, Store};
-use crate::usage::{self, Context};
+use crate::usage;
 
 /// What the hook process prints and why.
 #[derive(Debug, Default)]
@@ -126,6 +126,8 @@ fn handle(
     started: Instant,
     notes: &mut Vec<String>,
 ) -> Result<Answer, store::StoreError> {
+    let mut timings = crate::timing::Timings::new(started);
+    timings.step("start+config");
     let pricing = Pricing::with_overrides(&config.prices);
     let calendar = config.calendar().unwrap_or_else(|e| {
         notes.push(format!(
@@ -139,6 +141,7 @@ fn handle(
         .unwrap_or_else(|| env.paths.store_file());
     let (mut store, notice) = Store::open_or_recover(&store_path)?;
     notes.extend(notice);
+    timings.step("open");
 
     // 1. Record: the transcript delta and the event, in one transaction.
     let row = event_row(input, config, env.now_ms);
@@ -157,6 +160,7 @@ fn handle(
         }
         store::insert_event(tx, &row)
     })?;
+    timings.step("ingest+record");
 
     // 2. Decide.
     let policies: Vec<PolicyConfig> = if run_policies {
@@ -177,7 +181,18 @@ fn handle(
         let mut context =
             usage::context(conn, &pricing, input.session_id()).map_err(|e| store.error(e))?;
         context.pending_tokens = pending_tokens(input, &row);
-        evaluate_all(&policies, input, &usage, &context, &store, env, notes)
+        timings.step("usage");
+        let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(env.now_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let shared = Shared {
+            now: &now,
+            event: &input.raw,
+            usage: &usage,
+            context: &context,
+            limits: None,
+        };
+        evaluate_all(&policies, &shared, &store, env, notes, &mut timings)
     };
     let verdict = decide::combine(&votes);
     let answer = respond::answer(input, &verdict, respond::Options::default());
@@ -199,6 +214,8 @@ fn handle(
         }
         Ok(())
     })?;
+    timings.step("record answer");
+    notes.extend(timings.summary());
     Ok(answer)
 }
 
@@ -247,70 +264,91 @@ fn pending_tokens(input: &HookInput, row: &EventRow) -> u64 {
 
 fn evaluate_all(
     policies: &[PolicyConfig],
-    input: &HookInput,
-    usage: &usage::Usage,
-    context: &Context,
+    shared: &Shared<'_>,
     store: &Store,
     env: &Env,
     notes: &mut Vec<String>,
+    timings: &mut crate::timing::Timings,
 ) -> Vec<Vote> {
-    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(env.now_ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let shared = Shared {
-        now: &now,
-        event: &input.raw,
-        usage,
-        context,
-        limits: None,
-    };
     // One engine per distinct stack limit (usually one).
     let mut engines: Vec<(u64, Engine)> = Vec::new();
-    let mut votes = Vec::with_capacity(policies.len());
-    for config in policies {
-        let started = Instant::now();
-        let stack = config.limits.stack_kib;
-        if !engines.iter().any(|(kib, _)| *kib == stack) {
-            match Engine::with_stack(Some(env.paths.cache_dir.clone()), stack) {
-                Ok(engine) => engines.push((stack, engine)),
-                Err(e) => {
-                    notes.push(format!(
-                        "cannot start the policy engine: {e:#}; policies skipped"
-                    ));
-                    return Vec::new();
-                }
+    for stack in policies.iter().map(|p| p.limits.stack_kib) {
+        if engines.iter().any(|(kib, _)| *kib == stack) {
+            continue;
+        }
+        match Engine::with_stack(Some(env.paths.cache_dir.clone()), stack) {
+            Ok(engine) => engines.push((stack, engine)),
+            Err(e) => {
+                notes.push(format!(
+                    "cannot start the policy engine: {e:#}; policies skipped"
+                ));
+                return Vec::new();
             }
         }
-        let engine = &engines
+    }
+    let engine_for = |config: &PolicyConfig| {
+        let stack = config.limits.stack_kib;
+        &engines
             .iter()
             .find(|(kib, _)| *kib == stack)
-            .expect("just added")
-            .1;
-        let loaded = match &config.path {
-            Some(path) => engine.load_file(path, config.sha256.as_deref()),
-            None => match crate::builtin::get(&config.name) {
-                Some((bytes, sha)) => engine.load(bytes, Some(sha), config.sha256.as_deref()),
-                None => Err(PolicyError::Abi(format!(
-                    "no built-in policy \"{}\"",
-                    config.name
-                ))),
-            },
-        };
-        let state =
-            store::policy_state(store.conn(), &config.name).unwrap_or_else(|_| "{}".to_owned());
-        let vote = match loaded {
-            Ok(policy) => decide::evaluate(engine, &policy, config, &shared, &state),
-            Err(e) => decide::vote(config, Err(e), started),
-        };
+            .expect("created above")
+            .1
+    };
+    let states: Vec<String> = policies
+        .iter()
+        .map(|p| store::policy_state(store.conn(), &p.name).unwrap_or_else(|_| "{}".to_owned()))
+        .collect();
+    timings.step("engine");
+    // Policies are independent: load and evaluate them concurrently.
+    let votes: Vec<Vote> = std::thread::scope(|scope| {
+        let running: Vec<_> = policies
+            .iter()
+            .zip(&states)
+            .map(|(config, state)| {
+                let engine = engine_for(config);
+                scope.spawn(move || evaluate_one(engine, config, shared, state))
+            })
+            .collect();
+        running
+            .into_iter()
+            .zip(policies)
+            .map(|(thread, config)| {
+                thread.join().unwrap_or_else(|_| {
+                    let error = PolicyError::Trap("the host thread running it failed".into());
+                    decide::vote(config, Err(error), Instant::now())
+                })
+            })
+            .collect()
+    });
+    timings.step("policies");
+    for vote in &votes {
         if let Some(error) = &vote.error {
             notes.push(format!(
                 "{error}; answered {} (on_error)",
                 vote.decision.as_str()
             ));
         }
-        votes.push(vote);
     }
     votes
+}
+
+/// Loads (from the precompiled cache when warm) and evaluates one policy.
+fn evaluate_one(engine: &Engine, config: &PolicyConfig, shared: &Shared<'_>, state: &str) -> Vote {
+    let started = Instant::now();
+    let loaded = match &config.path {
+        Some(path) => engine.load_file(path, config.sha256.as_deref()),
+        None => match crate::builtin::get(&config.name) {
+            Some((bytes, sha)) => engine.load(bytes, Some(sha), config.sha256.as_deref()),
+            None => Err(PolicyError::Abi(format!(
+                "no built-in policy \"{}\"",
+                config.name
+            ))),
+        },
+    };
+    match loaded {
+        Ok(policy) => decide::evaluate(engine, &policy, config, shared, state, started),
+        Err(e) => decide::vote(config, Err(e), started),
+    }
 }
 
 fn outcome(verdict: &Verdict, effective: Decision, votes: &[Vote], started: Instant) -> Outcome {

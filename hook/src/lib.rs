@@ -22,5 +22,6 @@ pub mod redact;
 pub mod respond;
 pub mod store;
 pub mod table;
+pub mod timing;
 pub mod tokens;
 pub mod usage;

@@ -246,7 +246,7 @@ fn test(engine: &Engine, args: &TestArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let vote = match load(engine, &args.module, None) {
-        Ok(policy) => decide::evaluate(engine, &policy, &config, &shared, &args.state),
+        Ok(policy) => decide::evaluate(engine, &policy, &config, &shared, &args.state, started),
         Err(e) => decide::vote(&config, Err(e), started),
     };
     let verdict = decide::combine(std::slice::from_ref(&vote));

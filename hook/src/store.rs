@@ -217,17 +217,18 @@ impl Store {
     fn configure(&self) -> Result<(), StoreError> {
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
+            // Each hook process is the last to close the store; by default SQLite would then
+            // checkpoint the WAL (with fsyncs) on every call. Leave that to the periodic
+            // auto-checkpoint instead.
             .and_then(|()| {
-                // journal_mode is persistent; reading it first avoids taking a lock on every open.
-                let mode: String = self
-                    .conn
-                    .pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    self.conn
-                        .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
-                }
-                self.conn.pragma_update(None, "synchronous", "NORMAL")
+                self.conn
+                    .set_db_config(
+                        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                        true,
+                    )
+                    .map(drop)
             })
+            .and_then(|()| self.conn.pragma_update(None, "synchronous", "NORMAL"))
             .map_err(|e| self.error(e))
     }
 
@@ -243,6 +244,13 @@ impl Store {
                 found: version,
                 known,
             });
+        }
+        if version == 0 {
+            // A new store: WAL lets many hook processes write at once. The mode is persistent,
+            // so later opens need not set it again.
+            self.conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+                .map_err(|e| self.error(e))?;
         }
         self.write(|tx| {
             // Another process may have migrated while this one waited for the lock.

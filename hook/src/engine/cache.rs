@@ -3,17 +3,18 @@
 //! A file is `<module sha256>-<engine compatibility hash>.cwasm`, in a 0700 directory, mode
 //! 0600, written to a temporary file and renamed into place. Loading native code is code
 //! execution, so a file is used only when it is owned by this user, not writable by others, and
-//! its content matches the sha256 stored at its end; anything else is recompiled from the
-//! module (the source of truth) and rewritten.
+//! still the very file tollgate wrote: its identity (inode, size, change time), recorded in a
+//! `.id` file next to it when it was written, must match. Any later write to the file changes
+//! its change time, which no unprivileged process can set back, so a modified file is
+//! recompiled from the module (the source of truth) instead of run. Checking identity costs a
+//! `stat`, where hashing the native code would cost ~1 ms per policy per call; the file is then
+//! mapped, not read.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Module;
-
-const DIGEST_LEN: usize = 32;
 
 /// The cache directory, bound to one engine configuration.
 pub struct Cache<'a> {
@@ -41,18 +42,15 @@ impl<'a> Cache<'a> {
     /// The cached native code of the module with this sha256, if present and trustworthy.
     pub fn load(&self, sha256: &str) -> Option<Module> {
         let path = self.path(sha256);
-        let bytes = std::fs::read(&path).ok()?;
-        if !private(&path) {
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        let recorded = std::fs::read_to_string(path.with_extension("id")).ok()?;
+        if !private(&meta) || recorded.trim() != identity(&meta) {
             return None;
         }
-        let (code, digest) = bytes.split_at(bytes.len().checked_sub(DIGEST_LEN)?);
-        if Sha256::digest(code).as_slice() != digest {
-            return None;
-        }
-        // SAFETY: `code` was produced by `Module::serialize` of an engine with this
-        // compatibility hash (the file name says so), is owned by this user and not writable
-        // by others, and its content matches the digest written with it.
-        unsafe { Module::deserialize(self.engine, code) }.ok()
+        // SAFETY: the file was produced by `Module::serialize` of an engine with this
+        // compatibility hash (its name says so); it is owned by this user, not writable by
+        // others, and unmodified since tollgate wrote it (its identity matches the record).
+        unsafe { Module::deserialize_file(self.engine, &path) }.ok()
     }
 
     /// Saves `module`'s native code. Failures are ignored: the cache is an optimisation.
@@ -68,35 +66,63 @@ impl<'a> Cache<'a> {
             .dir
             .join(format!(".{sha256}.{}.tmp", std::process::id()));
         let written = (|| -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&temp)?;
-            file.write_all(&code)?;
-            file.write_all(&Sha256::digest(&code))?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &target)
+            write_private(&temp, &code)?;
+            std::fs::rename(&temp, &target)?;
+            let meta = std::fs::symlink_metadata(&target)?;
+            let id_temp = temp.with_extension("id");
+            write_private(&id_temp, identity(&meta).as_bytes())?;
+            std::fs::rename(&id_temp, target.with_extension("id"))
         })();
         if written.is_err() {
             let _ = std::fs::remove_file(&temp);
+            let _ = std::fs::remove_file(temp.with_extension("id"));
         }
     }
 }
 
-/// Owned by this user and writable by nobody else.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// What identifies one written file: inode, size, change time (Unix).
 #[cfg(unix)]
-fn private(path: &Path) -> bool {
+fn identity(meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
+    format!(
+        "{} {} {}.{:09}",
+        meta.ino(),
+        meta.size(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
+#[cfg(not(unix))]
+fn identity(meta: &std::fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{} {modified}", meta.len())
+}
+
+/// A regular file owned by this user and writable by nobody else.
+#[cfg(unix)]
+fn private(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     meta.file_type().is_file() && meta.uid() == me && meta.mode() & 0o022 == 0
 }
 
 #[cfg(not(unix))]
-fn private(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+fn private(meta: &std::fs::Metadata) -> bool {
+    meta.file_type().is_file()
 }

@@ -186,7 +186,8 @@ pub fn run(
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
-    store.set_epoch_deadline(1);
+    // Ticks of `TICK` (1 ms) from now; +1 so a partial first tick never cuts the limit short.
+    store.set_epoch_deadline(limits.time_ms.max(1) + 1);
     store.epoch_deadline_trap();
     let fail = |e: wasmtime::Error| runtime_error(e, limits);
 

@@ -12,13 +12,15 @@ use serde_json::Value;
 
 use crate::config::{Config, FailMode, PolicyConfig};
 use crate::decide::{self, Decision, Shared, Verdict, Vote};
+use crate::downgrade;
 use crate::engine::{Engine, PolicyError};
 use crate::event::{HookInput, estimate_tokens};
+use crate::observe::PlanReadings;
 use crate::paths::Paths;
 use crate::pricing::Pricing;
 use crate::respond::{self, Answer};
 use crate::store::{self, EventRow, Outcome, Store};
-use crate::usage::{self, Context};
+use crate::usage;
 
 /// What the hook process prints and why.
 #[derive(Debug, Default)]
@@ -50,6 +52,9 @@ pub struct Env {
     pub project_dir: Option<PathBuf>,
     /// The current time, Unix ms.
     pub now_ms: i64,
+    /// `$CLAUDE_CODE_SUBAGENT_MODEL`, which overrides any subagent downgrade (recorded with
+    /// each one, to explain an ignored rewrite).
+    pub subagent_model: Option<String>,
 }
 
 impl Env {
@@ -59,6 +64,7 @@ impl Env {
             paths: Paths::discover()?,
             project_dir: std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from),
             now_ms: chrono::Utc::now().timestamp_millis(),
+            subagent_model: std::env::var(crate::downgrade::SUBAGENT_MODEL_ENV).ok(),
         })
     }
 }
@@ -155,6 +161,9 @@ fn handle(
                 (input.session_id(), input.cwd(), model),
             )?;
         }
+        if input.event == "PostToolUse" && input.is_subagent_call() {
+            downgrade::verify(tx, input, env.now_ms)?;
+        }
         store::insert_event(tx, &row)
     })?;
 
@@ -168,6 +177,7 @@ fn handle(
     } else {
         Vec::new()
     };
+    let mut session_model = String::new();
     let votes = if policies.is_empty() {
         Vec::new()
     } else {
@@ -177,7 +187,20 @@ fn handle(
         let mut context =
             usage::context(conn, &pricing, input.session_id()).map_err(|e| store.error(e))?;
         context.pending_tokens = pending_tokens(input, &row);
-        evaluate_all(&policies, input, &usage, &context, &store, env, notes)
+        let limits = PlanReadings::latest(conn)
+            .map_err(|e| store.error(e))?
+            .to_abi();
+        let now = usage::rfc3339(env.now_ms);
+        let shared = Shared {
+            now: &now,
+            event: &input.raw,
+            usage: &usage,
+            context: &context,
+            limits: limits.as_ref(),
+        };
+        let votes = evaluate_all(&policies, &shared, &store, env, notes);
+        session_model = context.model;
+        votes
     };
     let verdict = decide::combine(&votes);
     let answer = respond::answer(input, &verdict, respond::Options::default());
@@ -192,6 +215,16 @@ fn handle(
             &outcome,
             &votes.iter().map(Vote::run).collect::<Vec<_>>(),
         )?;
+        if let Some(requested) = &outcome.model_requested {
+            let request = downgrade::Request {
+                event_id,
+                ts_ms: env.now_ms,
+                requested,
+                session_model: &session_model,
+                env_override: env.subagent_model.as_deref(),
+            };
+            downgrade::record(tx, input, &request)?;
+        }
         for vote in &votes {
             if let Some(state) = &vote.state {
                 store::set_policy_state(tx, &vote.policy, state)?;
@@ -247,23 +280,11 @@ fn pending_tokens(input: &HookInput, row: &EventRow) -> u64 {
 
 fn evaluate_all(
     policies: &[PolicyConfig],
-    input: &HookInput,
-    usage: &usage::Usage,
-    context: &Context,
+    shared: &Shared<'_>,
     store: &Store,
     env: &Env,
     notes: &mut Vec<String>,
 ) -> Vec<Vote> {
-    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(env.now_ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let shared = Shared {
-        now: &now,
-        event: &input.raw,
-        usage,
-        context,
-        limits: None,
-    };
     // One engine per distinct stack limit (usually one).
     let mut engines: Vec<(u64, Engine)> = Vec::new();
     let mut votes = Vec::with_capacity(policies.len());
@@ -299,7 +320,7 @@ fn evaluate_all(
         let state =
             store::policy_state(store.conn(), &config.name).unwrap_or_else(|_| "{}".to_owned());
         let vote = match loaded {
-            Ok(policy) => decide::evaluate(engine, &policy, config, &shared, &state),
+            Ok(policy) => decide::evaluate(engine, &policy, config, shared, &state),
             Err(e) => decide::vote(config, Err(e), started),
         };
         if let Some(error) = &vote.error {

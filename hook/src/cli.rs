@@ -143,9 +143,7 @@ impl StoreArgs {
     }
 
     /// Opens the store these options name, with the user's config (for budgets and prices).
-    pub fn open_with_config(
-        &self,
-    ) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
+    pub fn open_with_config(&self) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
         let paths = paths()?;
         let config = crate::config::Config::load(&paths.config_file, None)?;
         let path = match &self.store {

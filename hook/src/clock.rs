@@ -23,7 +23,10 @@ fn parse(text: &str) -> Option<i64> {
 mod tests {
     #[test]
     fn accepts_rfc3339_and_unix_ms() {
-        assert_eq!(super::parse("2026-11-12T02:00:00Z"), Some(1_794_448_800_000));
+        assert_eq!(
+            super::parse("2026-11-12T02:00:00Z"),
+            Some(1_794_448_800_000)
+        );
         assert_eq!(super::parse(" 1794448800000 "), Some(1_794_448_800_000));
         assert_eq!(super::parse("soon"), None);
     }

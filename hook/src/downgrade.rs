@@ -92,7 +92,11 @@ pub struct Request<'a> {
 }
 
 /// Records a downgrade answer to `input` (an `Agent`/`Task` `PreToolUse`).
-pub fn record(tx: &Transaction<'_>, input: &HookInput, request: &Request<'_>) -> rusqlite::Result<()> {
+pub fn record(
+    tx: &Transaction<'_>,
+    input: &HookInput,
+    request: &Request<'_>,
+) -> rusqlite::Result<()> {
     let Some(tool_use_id) = input.str("tool_use_id") else {
         return Ok(()); // nothing to match the PostToolUse with
     };
@@ -312,7 +316,10 @@ fn row_to_downgrade(r: &rusqlite::Row<'_>) -> rusqlite::Result<Downgrade> {
         original: r.get(0)?,
         requested: r.get(1)?,
         resolved: r.get(2)?,
-        applied: r.get::<_, Option<String>>(3)?.as_deref().and_then(Applied::parse),
+        applied: r
+            .get::<_, Option<String>>(3)?
+            .as_deref()
+            .and_then(Applied::parse),
         why: r.get(4)?,
     })
 }
@@ -407,7 +414,14 @@ pub fn summary(
             continue;
         };
         let original = priced_model(conn, pricing, &original, session_model.as_deref())?;
-        add_savings(conn, pricing, &mut summary, &session, &agent, original.as_deref())?;
+        add_savings(
+            conn,
+            pricing,
+            &mut summary,
+            &session,
+            &agent,
+            original.as_deref(),
+        )?;
     }
     Ok(summary)
 }
@@ -424,7 +438,8 @@ fn priced_model(
         return Ok(Some(model.to_owned()));
     }
     let wanted = family(model);
-    if let Some(session_model) = session_model.filter(|m| family(m) == wanted && wanted != "other") {
+    if let Some(session_model) = session_model.filter(|m| family(m) == wanted && wanted != "other")
+    {
         return Ok(Some(session_model.to_owned()));
     }
     if wanted == "other" {
@@ -479,11 +494,21 @@ mod tests {
     fn judges_by_family_and_explains_an_ignored_rewrite() {
         let ran = |m: &str| vec![m.to_owned()];
         assert_eq!(
-            judge("haiku", &ran("claude-haiku-4-5-20251001"), None, "claude-opus-4-5").1,
+            judge(
+                "haiku",
+                &ran("claude-haiku-4-5-20251001"),
+                None,
+                "claude-opus-4-5"
+            )
+            .1,
             Applied::Yes
         );
-        let (resolved, applied, why) =
-            judge("haiku", &ran("claude-opus-4-5-20251101"), None, "claude-opus-4-5");
+        let (resolved, applied, why) = judge(
+            "haiku",
+            &ran("claude-opus-4-5-20251101"),
+            None,
+            "claude-opus-4-5",
+        );
         assert_eq!(
             (resolved.as_deref(), applied),
             (Some("claude-opus-4-5-20251101"), Applied::No)

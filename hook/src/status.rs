@@ -185,7 +185,7 @@ pub fn gather(
     session: Option<&str>,
     now_ms: i64,
 ) -> Result<Status> {
-    let found = find_session(conn, session)?;
+    let found = find_session(conn, session, now_ms)?;
     if let (Some(prefix), None) = (session, &found) {
         bail!("no session starting with \"{prefix}\" in the store: `tollgate log` lists them");
     }
@@ -199,7 +199,13 @@ pub fn gather(
     let pricing = Pricing::with_overrides(&config.prices);
     let budgets = Budgets::from_config(&config);
     let id = found.as_ref().map_or("", |(id, _, _)| id.as_str());
-    let usage = usage::snapshot(conn, &calendar, id, project.as_deref().unwrap_or(""), now_ms)?;
+    let usage = usage::snapshot(
+        conn,
+        &calendar,
+        id,
+        project.as_deref().unwrap_or(""),
+        now_ms,
+    )?;
 
     let session = match &found {
         Some((id, project, last_ms)) => Some(session_view(
@@ -218,7 +224,12 @@ pub fn gather(
     let mut windows = vec![
         Gauge::new("block", &usage.block.window, budgets.block, block_end),
         Gauge::new("day", &usage.day.window, budgets.day, Some(&usage.day.end)),
-        Gauge::new("week", &usage.week.window, budgets.week, Some(&usage.week.end)),
+        Gauge::new(
+            "week",
+            &usage.week.window,
+            budgets.week,
+            Some(&usage.week.end),
+        ),
     ];
     for (family, (block, week)) in &budgets.families {
         let split = usage.by_family.get(family).cloned().unwrap_or_default();
@@ -273,24 +284,27 @@ pub fn gather(
     })
 }
 
-/// The session to show: (id, project, last activity ms). The most recent one in the events
-/// or the status-line observations, or the newest matching `prefix`.
+/// The session to show: (id, project, last activity ms). The most recently active one (up
+/// to `now_ms`) in the events or the status-line observations, or the newest matching `prefix`.
 fn find_session(
     conn: &Connection,
     prefix: Option<&str>,
+    now_ms: i64,
 ) -> rusqlite::Result<Option<(String, Option<String>, i64)>> {
     let pattern = prefix.map(|p| format!("{p}%"));
     conn.prepare(
-        "SELECT id, max(ts), (SELECT project FROM events e WHERE e.session_id = id
-                              ORDER BY ts_ms DESC LIMIT 1)
-         FROM (SELECT session_id AS id, ts_ms AS ts FROM events
+        "SELECT sid, max(ts), (SELECT project FROM events WHERE session_id = sid
+                               ORDER BY ts_ms DESC LIMIT 1)
+         FROM (SELECT session_id AS sid, ts_ms AS ts FROM events
                WHERE ?1 IS NULL OR session_id LIKE ?1
                UNION ALL
                SELECT session_id, observed_ms FROM session_status
                WHERE ?1 IS NULL OR session_id LIKE ?1)
-         WHERE id != '' GROUP BY id ORDER BY max(ts) DESC LIMIT 1",
+         WHERE sid != '' AND ts <= ?2 GROUP BY sid ORDER BY max(ts) DESC LIMIT 1",
     )?
-    .query_row([pattern], |r| Ok((r.get(0)?, r.get(2)?, r.get(1)?)))
+    .query_row(rusqlite::params![pattern, now_ms], |r| {
+        Ok((r.get(0)?, r.get(2)?, r.get(1)?))
+    })
     .optional()
 }
 
@@ -338,7 +352,10 @@ pub fn render(status: &Status, style: Style) -> String {
     match &status.session {
         Some(s) => {
             let mut head = format!("Session {}", s.id.chars().take(8).collect::<String>());
-            for part in [s.model.as_deref(), s.project.as_deref()].into_iter().flatten() {
+            for part in [s.model.as_deref(), s.project.as_deref()]
+                .into_iter()
+                .flatten()
+            {
                 head.push_str(&format!(" · {part}"));
             }
             if let Some(seen) = &s.last_seen {
@@ -385,7 +402,11 @@ pub fn render(status: &Status, style: Style) -> String {
             line(plan_line(style, plan, now_ms, &time));
         }
         for estimate in &status.estimates {
-            let label = if estimate.window == "five_hour" { "5-hour" } else { "7-day" };
+            let label = if estimate.window == "five_hour" {
+                "5-hour"
+            } else {
+                "7-day"
+            };
             line(format!(
                 "  {:<10}about {} tokens (≈ {}) left in this {label} window",
                 "estimate",
@@ -405,7 +426,11 @@ pub fn render(status: &Status, style: Style) -> String {
     }
     if status.downgrades.requested > 0 {
         line(String::new());
-        let whose = if status.session.is_some() { " this session" } else { "" };
+        let whose = if status.session.is_some() {
+            " this session"
+        } else {
+            ""
+        };
         line(format!(
             "{}{}",
             style.bold(&format!("Downgrades{whose}: ")),
@@ -436,7 +461,11 @@ fn gauge_line(style: Style, gauge: &Gauge, time: &dyn Fn(&str) -> String) -> Str
             format_tokens(gauge.tokens)
         ),
     };
-    let mut text = format!("  {:<10}{}  {spent}", gauge.name, gauge_cells(style, gauge.fraction));
+    let mut text = format!(
+        "  {:<10}{}  {spent}",
+        gauge.name,
+        gauge_cells(style, gauge.fraction)
+    );
     if gauge.name == "block" && gauge.resets_at.is_none() {
         text.push_str(&style.dim(" · no block running"));
     } else if let Some(resets) = &gauge.resets_at {
@@ -458,11 +487,16 @@ fn gauge_cells(style: Style, fraction: Option<f64>) -> String {
 }
 
 fn plan_line(style: Style, plan: &PlanGauge, now_ms: i64, time: &dyn Fn(&str) -> String) -> String {
-    let label = if plan.window == "five_hour" { "5-hour" } else { "7-day" };
+    let label = if plan.window == "five_hour" {
+        "5-hour"
+    } else {
+        "7-day"
+    };
     let fraction = plan.used_percentage / 100.0;
-    let seen = parse_ms(&plan.observed_at).map_or_else(String::new, |ms| {
-        format!("seen {} ago", format_duration((now_ms - ms) / 1000))
-    });
+    let seen = match parse_ms(&plan.observed_at).map(|ms| (now_ms - ms) / 1000) {
+        Some(age) if age >= 60 => format!("seen {} ago", format_duration(age)),
+        _ => "seen just now".to_owned(),
+    };
     if plan.state == "reset" {
         return format!(
             "  {label:<10}{}  {}",
@@ -502,7 +536,11 @@ fn local_time(zone: Option<chrono_tz::Tz>, rfc: &str, now_ms: i64) -> String {
     let format = |t: &dyn Fn(&str) -> String| {
         let ahead = ms - now_ms;
         if ahead > 0 {
-            let pattern = if ahead < 20 * 3_600_000 { "%H:%M" } else { "%a %H:%M" };
+            let pattern = if ahead < 20 * 3_600_000 {
+                "%H:%M"
+            } else {
+                "%a %H:%M"
+            };
             format!("{} (in {})", t(pattern), format_duration(ahead / 1000))
         } else if -ahead < 20 * 3_600_000 {
             t("%H:%M")

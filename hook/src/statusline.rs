@@ -126,7 +126,12 @@ fn record_and_fill(
 }
 
 /// The store's figures for what `seen` lacks (queries only what is needed).
-fn fill(store: &Store, config: &Config, seen: &Observation, now_ms: i64) -> anyhow::Result<Fallback> {
+fn fill(
+    store: &Store,
+    config: &Config,
+    seen: &Observation,
+    now_ms: i64,
+) -> anyhow::Result<Fallback> {
     let conn = store.conn();
     let session = seen.session_id.as_str();
     let mut fallback = Fallback::default();
@@ -139,8 +144,8 @@ fn fill(store: &Store, config: &Config, seen: &Observation, now_ms: i64) -> anyh
         let calendar = config.calendar().unwrap_or_default();
         let usage = crate::usage::snapshot(conn, &calendar, session, "", now_ms)?;
         let block = &usage.block.window;
-        fallback.block = (usage.block.active == Some(true))
-            .then_some((block.cost_usd, block.total_tokens));
+        fallback.block =
+            (usage.block.active == Some(true)).then_some((block.cost_usd, block.total_tokens));
         fallback.block_limit = Budgets::from_config(config).block;
         fallback.session_cost = (usage.session.messages > 0).then_some(usage.session.cost_usd);
     }
@@ -221,7 +226,12 @@ mod tests {
             render(&fixture(), &Fallback::default(), NOW, PLAIN),
             "Opus │ ctx 8% │ 5h 24% ↻2h 46m │ $0.01"
         );
-        let coloured = render(&fixture(), &Fallback::default(), NOW, Style { colour: true });
+        let coloured = render(
+            &fixture(),
+            &Fallback::default(),
+            NOW,
+            Style { colour: true },
+        );
         assert!(coloured.contains("\x1b[32m8%\x1b[0m"), "{coloured:?}");
     }
 
@@ -254,7 +264,10 @@ mod tests {
         );
         fallback.block_limit = Limit::default();
         fallback.context = None;
-        assert_eq!(render(&seen, &fallback, NOW, PLAIN), "Opus │ block $4.20 │ $1.50");
+        assert_eq!(
+            render(&seen, &fallback, NOW, PLAIN),
+            "Opus │ block $4.20 │ $1.50"
+        );
     }
 
     #[test]

@@ -375,8 +375,9 @@ pub fn render(status: &Status, style: Style) -> String {
             ));
             let mut spent = gauge_line(style, &s.spent, &time);
             spent.push_str(&format!(
-                " · {} prompts · {} tool calls",
-                s.prompts, s.tool_calls
+                " · {} · {}",
+                plural(s.prompts, "prompt"),
+                plural(s.tool_calls, "tool call")
             ));
             if let Some(cost) = s.reported_cost_usd {
                 spent.push_str(&style.dim(&format!(" (Claude Code says {})", format_usd(cost))));
@@ -521,6 +522,15 @@ fn plan_line(style: Style, plan: &PlanGauge, now_ms: i64, time: &dyn Fn(&str) ->
     }
     text.push_str(&style.dim(&format!(" · {}", notes.join(" · "))));
     text
+}
+
+/// `1 prompt`, `3 prompts`.
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn parse_ms(rfc: &str) -> Option<i64> {

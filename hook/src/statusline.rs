@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use serde_json::Value;
 use tollgate_sdk::util::{format_duration, format_tokens, format_usd};
 
@@ -114,6 +115,12 @@ fn record_and_fill(
         let store_path = config.store.clone().unwrap_or_else(|| paths.store_file());
         let mut store = Store::open(&store_path)?;
         store.conn().busy_timeout(BUSY_TIMEOUT)?;
+        // The last connection to close checkpoints the WAL and deletes it: four fsyncs, ~25 ms
+        // on this project's machine, against ~1 ms for the rest. The hooks' closes (and
+        // SQLite's automatic checkpoints) keep the WAL short instead.
+        store
+            .conn()
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         if let Err(e) = store.write(|tx| seen.record(tx)) {
             notes.push(format!("not recorded: {e}"));
         }

@@ -402,3 +402,26 @@ fn status_shows_budgets_beside_the_plan_windows() {
         stderr(&missing)
     );
 }
+
+/// `--watch` redraws in place every 2 s and exits cleanly on Ctrl-C.
+#[cfg(unix)]
+#[test]
+fn status_watch_redraws_until_ctrl_c() {
+    let env = TestEnv::new();
+    let child = env
+        .command()
+        .args(["status", "--watch"])
+        .env("TOLLGATE_NOW", NOW)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let output = wait(child, std::time::Duration::from_secs(10));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.matches("Usage recorded on this machine").count() >= 2, "{text}");
+    assert!(text.contains("F\x1b[J"), "redrawn in place: {text:?}");
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::Config;
 
@@ -72,36 +72,9 @@ impl Default for Budgets {
 /// The policy's default `max_observation_age_minutes`.
 pub const DEFAULT_MAX_AGE_MINUTES: u64 = 30;
 
-/// The policy's config keys this reads; others (`warn_at`, `at_limit`, …) are ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Raw {
-    session_usd: Option<f64>,
-    block_usd: Option<f64>,
-    day_usd: Option<f64>,
-    week_usd: Option<f64>,
-    session_tokens: Option<u64>,
-    block_tokens: Option<u64>,
-    day_tokens: Option<u64>,
-    week_tokens: Option<u64>,
-    families: BTreeMap<String, RawFamily>,
-    five_hour_percent: Option<f64>,
-    seven_day_percent: Option<f64>,
-    max_observation_age_minutes: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawFamily {
-    block_usd: Option<f64>,
-    week_usd: Option<f64>,
-    block_tokens: Option<u64>,
-    week_tokens: Option<u64>,
-}
-
 impl Budgets {
     /// The limits of the active `budget` built-in in `config` (none when it is not
-    /// configured, or its config does not parse: the policy itself reports that).
+    /// configured; a value of the wrong type is skipped: the policy itself reports it).
     pub fn from_config(config: &Config) -> Self {
         let Some(policy) = config
             .active_policies()
@@ -110,32 +83,46 @@ impl Budgets {
         else {
             return Self::default();
         };
-        let raw: Raw = toml::Value::Table(policy.config)
-            .try_into()
-            .unwrap_or_default();
-        let limit = |usd, tokens| Limit { usd, tokens };
+        let table = &policy.config;
+        let families = table.get("families").and_then(toml::Value::as_table);
         Self {
-            session: limit(raw.session_usd, raw.session_tokens),
-            block: limit(raw.block_usd, raw.block_tokens),
-            day: limit(raw.day_usd, raw.day_tokens),
-            week: limit(raw.week_usd, raw.week_tokens),
-            families: raw
-                .families
+            session: limit(table, "session"),
+            block: limit(table, "block"),
+            day: limit(table, "day"),
+            week: limit(table, "week"),
+            families: families
                 .into_iter()
-                .map(|(name, f)| {
-                    let limits = (
-                        limit(f.block_usd, f.block_tokens),
-                        limit(f.week_usd, f.week_tokens),
-                    );
-                    (name, limits)
+                .flatten()
+                .filter_map(|(name, family)| {
+                    let family = family.as_table()?;
+                    Some((
+                        name.clone(),
+                        (limit(family, "block"), limit(family, "week")),
+                    ))
                 })
                 .collect(),
-            five_hour_percent: raw.five_hour_percent,
-            seven_day_percent: raw.seven_day_percent,
-            max_observation_age_minutes: raw
-                .max_observation_age_minutes
-                .unwrap_or(DEFAULT_MAX_AGE_MINUTES),
+            five_hour_percent: number(table, "five_hour_percent"),
+            seven_day_percent: number(table, "seven_day_percent"),
+            max_observation_age_minutes: number(table, "max_observation_age_minutes")
+                .map_or(DEFAULT_MAX_AGE_MINUTES, |m| m.max(0.0) as u64),
         }
+    }
+}
+
+/// `<scope>_usd` and `<scope>_tokens` of a config table.
+fn limit(table: &toml::Table, scope: &str) -> Limit {
+    Limit {
+        usd: number(table, &format!("{scope}_usd")),
+        tokens: number(table, &format!("{scope}_tokens")).map(|t| t.max(0.0) as u64),
+    }
+}
+
+/// A number (integer or float) of a config table; anything else is the policy's to report.
+fn number(table: &toml::Table, key: &str) -> Option<f64> {
+    match table.get(key)? {
+        toml::Value::Float(f) => Some(*f),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
     }
 }
 

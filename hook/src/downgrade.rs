@@ -127,7 +127,7 @@ pub fn record(
     .map(drop)
 }
 
-/// On an `Agent`/`Task` `PostToolUse`: checks the pending downgrade of the same call, if
+/// On an `Agent`/`Task` `PostToolUse` (or `PostToolUseFailure`): checks the pending downgrade of the same call, if
 /// any, and records the result. Call it after the transcripts were ingested.
 pub fn verify(
     tx: &Transaction<'_>,

@@ -161,7 +161,9 @@ fn handle(
                 (input.session_id(), input.cwd(), model),
             )?;
         }
-        if input.event == "PostToolUse" && input.is_subagent_call() {
+        if matches!(input.event.as_str(), "PostToolUse" | "PostToolUseFailure")
+            && input.is_subagent_call()
+        {
             downgrade::verify(tx, input, env.now_ms)?;
         }
         store::insert_event(tx, &row)

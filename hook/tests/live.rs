@@ -418,10 +418,16 @@ fn status_watch_redraws_until_ctrl_c() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
     // SAFETY: sending a signal to our own child process.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
     let output = wait(child, std::time::Duration::from_secs(10));
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.matches("Usage recorded on this machine").count() >= 2, "{text}");
+    assert!(
+        text.matches("Usage recorded on this machine").count() >= 2,
+        "{text}"
+    );
     assert!(text.contains("F\x1b[J"), "redrawn in place: {text:?}");
 }

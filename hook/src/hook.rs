@@ -64,7 +64,7 @@ impl Env {
             paths: Paths::discover()?,
             project_dir: std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from),
             now_ms: chrono::Utc::now().timestamp_millis(),
-            subagent_model: std::env::var(crate::downgrade::SUBAGENT_MODEL_ENV).ok(),
+            subagent_model: std::env::var(downgrade::SUBAGENT_MODEL_ENV).ok(),
         })
     }
 }

@@ -34,6 +34,15 @@ pub enum Command {
     Hook,
     /// Show the recorded hook events, newest last.
     Log(crate::log::LogArgs),
+    /// Show the current session, block, day and week against your budgets, the plan's real
+    /// windows, what is left, the context and the subagent downgrades.
+    Status(crate::status::StatusArgs),
+    /// Print Claude Code's status line (register this as `statusLine` in settings.json).
+    ///
+    /// Reads the JSON Claude Code sends the status line on stdin, records the plan's real
+    /// 5-hour and 7-day windows, the context window and the cost it reports, and prints one
+    /// line: model, context %, 5-hour window %, session cost. Always exits 0.
+    Statusline,
     /// Replay a bundled, real-shaped Claude Code session and show what tollgate does.
     ///
     /// Uses a throw-away store and its own config: your data is not touched.
@@ -51,6 +60,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hook => return hook_main(),
         Command::Log(args) => crate::log::run(&args),
+        Command::Status(args) => crate::status::run(&args),
+        Command::Statusline => return crate::statusline::main(),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Policy(command) => crate::policy_cmd::run(&command),
         Command::Init(args) => crate::init::run(&args),
@@ -129,6 +140,17 @@ impl StoreArgs {
             }
         };
         Ok(crate::store::Store::open(&path)?)
+    }
+
+    /// Opens the store these options name, with the user's config (for budgets and prices).
+    pub fn open_with_config(&self) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
+        let paths = paths()?;
+        let config = crate::config::Config::load(&paths.config_file, None)?;
+        let path = match &self.store {
+            Some(path) => path.clone(),
+            None => config.store.clone().unwrap_or_else(|| paths.store_file()),
+        };
+        Ok((crate::store::Store::open(&path)?, config))
     }
 }
 

@@ -117,9 +117,9 @@ pub struct Shared<'a> {
     pub usage: &'a Usage,
     /// Live context.
     pub context: &'a Context,
-    /// The plan's real windows, when observed.
+    /// The plan's real windows, when observed (see [`crate::observe`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub limits: Option<&'a Value>,
+    pub limits: Option<&'a tollgate_sdk::Limits>,
 }
 
 #[derive(Serialize)]

@@ -167,6 +167,7 @@ pub fn replay(dir: &Path) -> Result<Report> {
                 paths: paths.clone(),
                 project_dir: Some(project.clone()),
                 now_ms: crate::ingest::parse_timestamp(&at).unwrap_or_default(),
+                subagent_model: None,
             };
             let started = Instant::now();
             let reply = hook::run(input.to_string().as_bytes(), &env, started);

@@ -12,8 +12,10 @@ use serde_json::Value;
 
 use crate::config::{Config, FailMode, PolicyConfig};
 use crate::decide::{self, Decision, Shared, Verdict, Vote};
+use crate::downgrade;
 use crate::engine::{Engine, PolicyError};
 use crate::event::{HookInput, estimate_tokens};
+use crate::observe::PlanReadings;
 use crate::paths::Paths;
 use crate::pricing::Pricing;
 use crate::respond::{self, Answer};
@@ -50,6 +52,9 @@ pub struct Env {
     pub project_dir: Option<PathBuf>,
     /// The current time, Unix ms.
     pub now_ms: i64,
+    /// `$CLAUDE_CODE_SUBAGENT_MODEL`, which overrides any subagent downgrade (recorded with
+    /// each one, to explain an ignored rewrite).
+    pub subagent_model: Option<String>,
 }
 
 impl Env {
@@ -59,6 +64,7 @@ impl Env {
             paths: Paths::discover()?,
             project_dir: std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from),
             now_ms: chrono::Utc::now().timestamp_millis(),
+            subagent_model: std::env::var(downgrade::SUBAGENT_MODEL_ENV).ok(),
         })
     }
 }
@@ -158,6 +164,11 @@ fn handle(
                 (input.session_id(), input.cwd(), model),
             )?;
         }
+        if matches!(input.event.as_str(), "PostToolUse" | "PostToolUseFailure")
+            && input.is_subagent_call()
+        {
+            downgrade::verify(tx, input, env.now_ms)?;
+        }
         store::insert_event(tx, &row)
     })?;
     timings.step("ingest+record");
@@ -172,6 +183,7 @@ fn handle(
     } else {
         Vec::new()
     };
+    let mut session_model = String::new();
     let votes = if policies.is_empty() {
         Vec::new()
     } else {
@@ -181,18 +193,21 @@ fn handle(
         let mut context =
             usage::context(conn, &pricing, input.session_id()).map_err(|e| store.error(e))?;
         context.pending_tokens = pending_tokens(input, &row);
+        let limits = PlanReadings::latest(conn)
+            .map_err(|e| store.error(e))?
+            .to_abi();
+        let now = usage::rfc3339(env.now_ms);
         timings.step("usage");
-        let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(env.now_ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let shared = Shared {
             now: &now,
             event: &input.raw,
             usage: &usage,
             context: &context,
-            limits: None,
+            limits: limits.as_ref(),
         };
-        evaluate_all(&policies, &shared, &store, env, notes, &mut timings)
+        let votes = evaluate_all(&policies, &shared, &store, env, notes, &mut timings);
+        session_model = context.model;
+        votes
     };
     let verdict = decide::combine(&votes);
     let answer = respond::answer(input, &verdict, respond::Options::default());
@@ -207,6 +222,16 @@ fn handle(
             &outcome,
             &votes.iter().map(Vote::run).collect::<Vec<_>>(),
         )?;
+        if let Some(requested) = &outcome.model_requested {
+            let request = downgrade::Request {
+                event_id,
+                ts_ms: env.now_ms,
+                requested,
+                session_model: &session_model,
+                env_override: env.subagent_model.as_deref(),
+            };
+            downgrade::record(tx, input, &request)?;
+        }
         for vote in &votes {
             if let Some(state) = &vote.state {
                 store::set_policy_state(tx, &vote.policy, state)?;

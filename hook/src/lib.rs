@@ -4,22 +4,30 @@
 //!
 //! The hot path is [`hook::run`]; each step lives in its own module.
 
+pub mod budgets;
 pub mod builtin;
+pub mod calibrate;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod demo;
+pub mod downgrade;
 pub mod engine;
 pub mod event;
+pub mod gauge;
 pub mod hook;
 pub mod ingest;
 pub mod init;
 pub mod log;
+pub mod observe;
 pub mod paths;
 pub mod policy_cmd;
 pub mod pricing;
 pub mod redact;
 pub mod respond;
+pub mod status;
+pub mod statusline;
 pub mod store;
 pub mod table;
 pub mod timing;

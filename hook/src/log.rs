@@ -54,6 +54,10 @@ pub struct LoggedEvent {
     pub reason: Option<String>,
     /// Downgrade target.
     pub model_requested: Option<String>,
+    /// For a downgrade: the model asked for, the one the subagent ran on, and whether it
+    /// took effect (checked on the call's `PostToolUse`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downgrade: Option<crate::downgrade::Downgrade>,
     /// Hook latency in microseconds.
     pub latency_us: Option<i64>,
     /// Internal errors.
@@ -91,12 +95,17 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     Ok(now - chrono::Duration::seconds(seconds))
 }
 
-/// Reads events from the store, oldest first.
-pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEvent>> {
-    let since_ms = match &args.since {
+/// The start of `--since`, Unix ms (`i64::MIN` without it).
+fn since_ms(args: &LogArgs) -> Result<i64> {
+    Ok(match &args.since {
         Some(text) => parse_since(text, Utc::now())?.timestamp_millis(),
         None => i64::MIN,
-    };
+    })
+}
+
+/// Reads events from the store, oldest first.
+pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEvent>> {
+    let since_ms = since_ms(args)?;
     let session = args.session.as_deref().map(|s| format!("{s}%"));
     let mut stmt = conn.prepare(
         "SELECT id, ts_ms, session_id, project, event, tool_name, subject, est_tokens, decision,
@@ -121,12 +130,22 @@ pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEv
                 decision: r.get(8)?,
                 reason: r.get(9)?,
                 model_requested: r.get(10)?,
+                downgrade: None,
                 latency_us: r.get(11)?,
                 note: r.get(12)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     events.reverse();
+    let ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e.model_requested.is_some())
+        .map(|e| e.id)
+        .collect();
+    let mut downgrades = crate::downgrade::for_events(conn, &ids)?;
+    for event in &mut events {
+        event.downgrade = downgrades.remove(&event.id);
+    }
     Ok(events)
 }
 
@@ -139,11 +158,19 @@ pub fn table(events: &[LoggedEvent]) -> Table {
         let time = DateTime::parse_from_rfc3339(&e.time)
             .map(|t| t.with_timezone(&Local).format("%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
-        let decision = match (&e.decision, &e.reason) {
+        let mut decision = match (&e.decision, &e.reason) {
             (Some(d), Some(r)) if d != "allow" => format!("{d}: {r}"),
             (Some(d), _) => d.clone(),
             (None, _) => "(unanswered)".into(),
         };
+        if let Some(d) = &e.downgrade {
+            let from = d.original.as_deref().unwrap_or("inherited");
+            decision.push_str(&format!(
+                "\n{from} → {} requested: {}",
+                d.requested,
+                d.describe()
+            ));
+        }
         table.add_row([
             time,
             e.session_id.chars().take(8).collect(),
@@ -176,6 +203,22 @@ pub fn run(args: &LogArgs) -> Result<ExitCode> {
         );
     } else {
         println!("{}", table(&events));
+        // Prices for the savings: the config's overrides when it reads.
+        let pricing = crate::cli::paths()
+            .and_then(|paths| crate::config::Config::load(&paths.config_file, None))
+            .map_or_else(
+                |_| crate::pricing::Pricing::bundled(),
+                |config| crate::pricing::Pricing::with_overrides(&config.prices),
+            );
+        let summary = crate::downgrade::summary(
+            store.conn(),
+            &pricing,
+            args.session.as_deref(),
+            since_ms(args)?,
+        )?;
+        if summary.requested > 0 {
+            println!("Subagent downgrades: {}", summary.describe());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

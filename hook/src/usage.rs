@@ -273,7 +273,8 @@ fn sums_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<UsageSums>
     })
 }
 
-fn rfc3339(ms: i64) -> String {
+/// Unix ms → RFC 3339 (UTC, to the second).
+pub fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -418,7 +419,8 @@ pub fn snapshot(
     Ok(usage)
 }
 
-/// The live context of `session`: the latest main-chain response's prompt size.
+/// The live context of `session`: the latest main-chain response's prompt size, against the
+/// context window Claude Code reported to the status line (else the model's).
 pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite::Result<Context> {
     let row: Option<(Option<String>, Option<i64>)> = conn
         .prepare_cached("SELECT model, context_tokens FROM sessions WHERE session_id = ?1")?
@@ -427,10 +429,14 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
     let (model, tokens) = row.unwrap_or_default();
     let model = model.unwrap_or_default();
     let tokens = tokens.unwrap_or(0).max(0) as u64;
-    let mut limit = pricing.context_limit(&model);
-    if tokens > limit {
-        limit = 1_000_000; // only extended-context sessions get past the default window
-    }
+    let limit = match crate::observe::context_window(conn, session)? {
+        Some(observed) => observed,
+        // Only extended-context sessions get past the model's default window.
+        None => match pricing.context_limit(&model) {
+            limit if tokens > limit => 1_000_000,
+            limit => limit,
+        },
+    };
     Ok(Context {
         tokens,
         limit,

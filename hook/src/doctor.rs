@@ -200,98 +200,142 @@ struct Registered {
     fix_scope: String,
     by_event: BTreeMap<String, Vec<String>>,
     plugin: bool,
+    statusline: Option<String>,
+}
+
+/// What was found at one settings file's place.
+enum Found {
+    /// No file (its label).
+    Missing(String),
+    /// A file Claude Code cannot read.
+    Broken(Check),
+    /// A file, with tollgate's entries.
+    File(Registered),
 }
 
 fn check_settings(project: &Path, exe: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
-    let mut files = Vec::new();
+    let mut places = Vec::new();
     for scope in Scope::ALL {
         match scope.file(project) {
-            Ok(path) => files.push((scope.name().to_owned(), path, Some(scope))),
+            Ok(path) => places.push((scope.name().to_owned(), path, Some(scope))),
             Err(e) => checks.push(Check::new("settings", Status::Warn, format!("{e:#}"))),
         }
     }
-    files.push(("managed".to_owned(), settings::managed_file(), None));
-
-    let mut registered = Vec::new();
-    for (name, path, scope) in files {
-        let label = format!("{name} {}", path.display());
-        let fix_scope = match scope {
-            Some(Scope::User) => String::new(),
-            Some(scope) => format!(" --scope {} --project {}", scope.name(), project.display()),
-            None => String::new(),
-        };
-        if !path.exists() {
-            if scope.is_some() {
+    places.push(("managed".to_owned(), settings::managed_file(), None));
+    let found: Vec<Found> = places
+        .into_iter()
+        .filter_map(|(name, path, scope)| {
+            let fix_scope = match scope {
+                Some(Scope::Project | Scope::Local) => format!(
+                    " --scope {} --project {}",
+                    scope.map_or("", Scope::name),
+                    project.display()
+                ),
+                _ => String::new(),
+            };
+            read_settings(
+                format!("{name} {}", path.display()),
+                fix_scope,
+                &path,
+                scope.is_some(),
+            )
+        })
+        .collect();
+    let files: Vec<&Registered> = found
+        .iter()
+        .filter_map(|f| match f {
+            Found::File(file) => Some(file),
+            _ => None,
+        })
+        .collect();
+    for place in &found {
+        match place {
+            Found::Missing(label) => {
                 checks.push(Check::new(
                     "settings",
                     Status::Info,
                     format!("{label}: no file"),
                 ));
             }
-            continue;
-        }
-        let file = match SettingsFile::read(&path) {
-            Ok(file) => file,
-            Err(e) => {
-                checks.push(
-                    Check::new("settings", Status::Fail, format!("{e:#}"))
-                        .fix("Claude Code ignores the file's settings until it is fixed"),
-                );
-                continue;
+            Found::Broken(check) => checks.push(check.clone()),
+            Found::File(file) => {
+                let others = files
+                    .iter()
+                    .any(|o| o.label != file.label && !o.by_event.is_empty());
+                checks.extend(check_registrations(file, others, exe));
+                if file.plugin {
+                    checks.push(Check::new(
+                        "settings",
+                        Status::Info,
+                        format!("{}: enables the tollgate plugin", file.label),
+                    ));
+                }
+                if let Some(line) = &file.statusline {
+                    checks.push(Check::new(
+                        "settings",
+                        Status::Info,
+                        format!("{}: status line `{line}`", file.label),
+                    ));
+                }
             }
-        };
-        let mut by_event: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (event, command) in install::registrations(&file.doc) {
-            by_event.entry(event).or_default().push(command);
         }
-        let plugin = file
-            .doc
-            .get("enabledPlugins")
-            .and_then(Json::as_object)
-            .is_some_and(|p| {
-                p.iter()
-                    .any(|(k, v)| k.starts_with("tollgate@") && *v == Json::Bool(true))
-            });
-        checks.extend(check_registrations(&label, &fix_scope, &by_event, exe));
-        if plugin {
-            checks.push(Check::new(
-                "settings",
-                Status::Info,
-                format!("{label}: enables the tollgate plugin"),
-            ));
-        }
-        if let Some(line) = file
-            .doc
-            .get("statusLine")
-            .and_then(|s| s.get("command"))
-            .and_then(Json::as_str)
-            && install::is_tollgate_command(line, None, "statusline")
-        {
-            checks.push(Check::new(
-                "settings",
-                Status::Info,
-                format!("{label}: status line `{line}`"),
-            ));
-        }
-        registered.push(Registered {
-            label,
-            fix_scope,
-            by_event,
-            plugin,
-        });
     }
-    checks.extend(check_across(&registered));
+    checks.extend(check_across(&files));
     checks
 }
 
-/// One file's registrations: missing events, events registered twice, stale paths.
-fn check_registrations(
-    label: &str,
-    fix_scope: &str,
-    by_event: &BTreeMap<String, Vec<String>>,
-    exe: &Path,
-) -> Vec<Check> {
+/// Reads one settings file; `None` for a missing file that is not worth a line.
+fn read_settings(label: String, fix_scope: String, path: &Path, always: bool) -> Option<Found> {
+    if !path.exists() {
+        return always.then_some(Found::Missing(label));
+    }
+    let file = match SettingsFile::read(path) {
+        Ok(file) => file,
+        Err(e) => {
+            return Some(Found::Broken(
+                Check::new("settings", Status::Fail, format!("{e:#}"))
+                    .fix("Claude Code ignores the file's settings until it is fixed"),
+            ));
+        }
+    };
+    let mut by_event: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (event, command) in install::registrations(&file.doc) {
+        by_event.entry(event).or_default().push(command);
+    }
+    let plugin = file
+        .doc
+        .get("enabledPlugins")
+        .and_then(Json::as_object)
+        .is_some_and(|p| {
+            p.iter()
+                .any(|(k, v)| k.starts_with("tollgate@") && *v == Json::Bool(true))
+        });
+    let statusline = file
+        .doc
+        .get("statusLine")
+        .and_then(|s| s.get("command"))
+        .and_then(Json::as_str)
+        .filter(|line| install::is_tollgate_command(line, None, "statusline"))
+        .map(str::to_owned);
+    Some(Found::File(Registered {
+        label,
+        fix_scope,
+        by_event,
+        plugin,
+        statusline,
+    }))
+}
+
+/// One file's registrations: events registered twice, stale paths. `others`: whether another
+/// settings file registers tollgate too (then the fix is to remove this file's entries).
+fn check_registrations(file: &Registered, others: bool, exe: &Path) -> Vec<Check> {
+    let Registered {
+        label,
+        fix_scope,
+        by_event,
+        ..
+    } = file;
     if by_event.is_empty() {
         return vec![Check::new(
             "settings",
@@ -299,7 +343,11 @@ fn check_registrations(
             format!("{label}: does not register tollgate"),
         )];
     }
-    let reinstall = format!("tollgate install{fix_scope}");
+    let reinstall = if others {
+        format!("tollgate uninstall{fix_scope} (another settings file registers tollgate)")
+    } else {
+        format!("tollgate install{fix_scope} (one entry per event, for this binary)")
+    };
     let mut checks = Vec::new();
     let twice: Vec<String> = by_event
         .iter()
@@ -316,14 +364,10 @@ fn check_registrations(
                     twice.join(", ")
                 ),
             )
-            .fix(format!("{reinstall} (keeps one entry per event)")),
+            .fix(&reinstall),
         );
     }
-    let missing: Vec<&str> = EVENTS
-        .iter()
-        .copied()
-        .filter(|e| !by_event.contains_key(*e))
-        .collect();
+    let missing = EVENTS.iter().any(|e| !by_event.contains_key(*e));
     let commands: std::collections::BTreeSet<&String> = by_event.values().flatten().collect();
     for command in &commands {
         let program = install::program(command);
@@ -349,7 +393,7 @@ fn check_registrations(
                         exe.display()
                     ),
                 )
-                .fix(format!("{reinstall} to register this one")),
+                .fix(format!("tollgate install{fix_scope} to register this one")),
             );
         } else if !program.is_absolute() {
             checks.push(
@@ -358,41 +402,38 @@ fn check_registrations(
                     Status::Warn,
                     format!("{label}: runs `{command}` from Claude Code's PATH, which may not be your shell's"),
                 )
-                .fix(format!("{reinstall} (registers the absolute path)")),
+                .fix(format!("tollgate install{fix_scope} (registers the absolute path)")),
             );
         }
     }
-    let summary = if missing.is_empty() {
+    let summary = if !missing {
         format!(
             "{label}: registers tollgate for all {} events",
             EVENTS.len()
         )
     } else {
         format!(
-            "{label}: registers tollgate for {} of {} events; not for {}",
-            EVENTS.len() - missing.len(),
+            "{label}: registers tollgate for {} of {} events ({})",
+            by_event.len(),
             EVENTS.len(),
-            missing.join(", ")
+            by_event.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     };
-    let status = if missing.is_empty() {
-        Status::Ok
-    } else {
-        Status::Warn
-    };
-    let mut check = Check::new("settings", status, summary);
-    if !missing.is_empty() {
-        check = check.fix(&reinstall);
-    }
+    let status = if missing { Status::Info } else { Status::Ok };
+    let check = Check::new("settings", status, summary);
     checks.insert(0, check);
     checks
 }
 
 /// Across files: nothing registered anywhere, or the same event registered by several files
 /// with different commands (Claude Code runs identical handlers once, different ones each).
-fn check_across(files: &[Registered]) -> Vec<Check> {
+fn check_across(files: &[&Registered]) -> Vec<Check> {
     let plugin = files.iter().any(|f| f.plugin);
-    let with_hooks: Vec<&Registered> = files.iter().filter(|f| !f.by_event.is_empty()).collect();
+    let with_hooks: Vec<&Registered> = files
+        .iter()
+        .copied()
+        .filter(|f| !f.by_event.is_empty())
+        .collect();
     if with_hooks.is_empty() {
         if plugin {
             return Vec::new();
@@ -407,6 +448,24 @@ fn check_across(files: &[Registered]) -> Vec<Check> {
         ];
     }
     let mut checks = Vec::new();
+    let missing: Vec<&str> = EVENTS
+        .iter()
+        .copied()
+        .filter(|e| !with_hooks.iter().any(|f| f.by_event.contains_key(*e)))
+        .collect();
+    if !missing.is_empty() && !plugin {
+        checks.push(
+            Check::new(
+                "settings",
+                Status::Warn,
+                format!(
+                    "no settings file registers tollgate for {}: those events are not recorded",
+                    missing.join(", ")
+                ),
+            )
+            .fix(format!("tollgate install{}", with_hooks[0].fix_scope)),
+        );
+    }
     if plugin {
         checks.push(
             Check::new(

@@ -42,9 +42,7 @@ pub const TIMEOUT_SECS: u64 = 10;
 /// Which settings file to change, and whether to only show the change.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Which settings file: `user` (~/.claude/settings.json, or $CLAUDE_CONFIG_DIR's: every
-    /// project), `project` (<project>/.claude/settings.json, shared with the repository) or
-    /// `local` (<project>/.claude/settings.local.json, this project, only you).
+    /// Which Claude Code settings file to change.
     #[arg(long, value_enum, default_value_t = Scope::User)]
     pub scope: Scope,
     /// The project directory for `--scope project` and `--scope local` (default: the current
@@ -78,29 +76,31 @@ pub fn install(args: &InstallArgs) -> Result<ExitCode> {
     if args.statusline {
         set_statusline(&mut doc, &command_line(&exe, "statusline"))?;
     }
-    let Some(text) = apply(&file, &doc, args.target.dry_run)? else {
-        println!(
-            "tollgate is already registered in {}: nothing to change.",
-            file.path.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+    let note = match apply(&file, &doc, args.target.dry_run)? {
+        Applied::Unchanged => {
+            println!(
+                "tollgate is already registered in {}: nothing to change.",
+                file.path.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Applied::Shown => return Ok(ExitCode::SUCCESS),
+        Applied::Written(note) => note,
     };
-    if !args.target.dry_run {
-        println!(
-            "Registered `{hook}` for {} hook events{} in {}.",
-            EVENTS.len(),
-            if args.statusline {
-                ", and tollgate's status line,"
-            } else {
-                ""
-            },
-            file.path.display()
-        );
-        println!("{text}");
-        println!(
-            "Claude Code picks the change up by itself. Check the whole setup with `tollgate doctor`."
-        );
-    }
+    println!(
+        "Registered `{hook}` for {} hook events{} in {}.",
+        EVENTS.len(),
+        if args.statusline {
+            ", and tollgate's status line,"
+        } else {
+            ""
+        },
+        file.path.display()
+    );
+    println!("{note}");
+    println!(
+        "Claude Code picks the change up by itself. Check the whole setup with `tollgate doctor`."
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -109,27 +109,29 @@ pub fn uninstall(target: &Target) -> Result<ExitCode> {
     let file = SettingsFile::read(&target.file()?)?;
     let mut doc = file.doc.clone();
     let removed = unregister(&mut doc);
-    let Some(text) = apply(&file, &doc, target.dry_run)? else {
-        println!(
-            "tollgate is not registered in {}: nothing to change.",
-            file.path.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+    let note = match apply(&file, &doc, target.dry_run)? {
+        Applied::Unchanged => {
+            println!(
+                "tollgate is not registered in {}: nothing to change.",
+                file.path.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Applied::Shown => return Ok(ExitCode::SUCCESS),
+        Applied::Written(note) => note,
     };
-    if !target.dry_run {
-        println!(
-            "Removed tollgate from {} hook event{}{} in {}.",
-            removed.events,
-            if removed.events == 1 { "" } else { "s" },
-            if removed.statusline {
-                " and the status line"
-            } else {
-                ""
-            },
-            file.path.display()
-        );
-        println!("{text}");
-    }
+    println!(
+        "Removed tollgate from {} hook event{}{} in {}.",
+        removed.events,
+        if removed.events == 1 { "" } else { "s" },
+        if removed.statusline {
+            " and the status line"
+        } else {
+            ""
+        },
+        file.path.display()
+    );
+    println!("{note}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -144,14 +146,24 @@ impl Target {
     }
 }
 
-/// Writes `doc` to `file` (or, for a dry run, prints the diff): `None` when nothing changes,
-/// else a line about the backup (or the dry run) to print.
-fn apply(file: &SettingsFile, doc: &Object, dry_run: bool) -> Result<Option<String>> {
-    if same(&file.doc, doc) && file.original.is_some() {
-        return Ok(None);
-    }
-    if file.original.is_none() && doc.is_empty() {
-        return Ok(None);
+/// What [`apply`] did.
+enum Applied {
+    /// The document did not change: nothing written.
+    Unchanged,
+    /// Dry run: the diff was printed, nothing written.
+    Shown,
+    /// Written; a line about the backup or the new file, to print.
+    Written(String),
+}
+
+/// Writes `doc` to `file`, or for a dry run prints the change as a unified diff.
+fn apply(file: &SettingsFile, doc: &Object, dry_run: bool) -> Result<Applied> {
+    let unchanged = match &file.original {
+        Some(_) => same(&file.doc, doc),
+        None => doc.is_empty(),
+    };
+    if unchanged {
+        return Ok(Applied::Unchanged);
     }
     let text = file.render(doc);
     if dry_run {
@@ -162,11 +174,10 @@ fn apply(file: &SettingsFile, doc: &Object, dry_run: bool) -> Result<Option<Stri
             "{}",
             diff.unified_diff().context_radius(3).header(&path, &path)
         );
-        println!("(dry run: {} was not changed)", file.path.display());
-        return Ok(Some(String::new()));
+        println!("(dry run: {path} was not changed)");
+        return Ok(Applied::Shown);
     }
-    let backup = file.write(&text)?;
-    Ok(Some(match backup {
+    Ok(Applied::Written(match file.write(&text)? {
         Some(backup) => format!("Backup of the previous file: {}", backup.display()),
         None => format!("Created {}.", file.path.display()),
     }))

@@ -343,6 +343,29 @@ fn statusline_is_set_only_when_free_or_tollgates() {
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{}");
 }
 
+#[cfg(unix)]
+#[test]
+fn a_symlinked_four_space_file_stays_a_symlink_with_its_indentation() {
+    let env = Env::new();
+    let real = env.path("dotfiles/claude-settings.json");
+    std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+    std::fs::write(&real, "{\n    \"model\": \"opus\"\n}\n").unwrap();
+    std::os::unix::fs::symlink(&real, env.user_settings()).unwrap();
+    env.ok(&["install"]);
+    let meta = std::fs::symlink_metadata(env.user_settings()).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link is kept");
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(
+        text.starts_with("{\n    \"model\": \"opus\",\n    \"hooks\": {\n        \""),
+        "{text}"
+    );
+    assert_eq!(
+        env.backups(&real).len(),
+        1,
+        "backed up beside the real file"
+    );
+}
+
 #[test]
 fn claude_config_dir_decides_the_user_file() {
     let env = Env::new();

@@ -48,6 +48,16 @@ impl Env {
         self.path("claude/settings.json")
     }
 
+    /// An environment whose user settings file holds the `other-tools.json` fixture: its path
+    /// and text.
+    fn with_other_tools() -> (Self, PathBuf, String) {
+        let env = Self::new();
+        let settings = env.user_settings();
+        let original = fixture("other-tools.json");
+        std::fs::write(&settings, &original).unwrap();
+        (env, settings, original)
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::cargo_bin("tollgate")
             .unwrap()
@@ -103,6 +113,24 @@ fn canonical(doc: &Object) -> String {
     serde_json::to_string(&Json::Object(doc.clone())).unwrap()
 }
 
+/// Runs `command` with `stdin` as its input; its output.
+fn feed(command: &mut Command, stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -140,10 +168,7 @@ fn assert_registered(doc: &Object) {
 
 #[test]
 fn install_keeps_every_other_key_and_hook_in_order_and_uninstall_restores_it() {
-    let env = Env::new();
-    let settings = env.user_settings();
-    let original = fixture("other-tools.json");
-    std::fs::write(&settings, &original).unwrap();
+    let (env, settings, original) = Env::with_other_tools();
     #[cfg(unix)]
     std::fs::set_permissions(
         &settings,
@@ -207,10 +232,7 @@ fn install_keeps_every_other_key_and_hook_in_order_and_uninstall_restores_it() {
 
 #[test]
 fn dry_run_prints_a_diff_and_writes_nothing() {
-    let env = Env::new();
-    let settings = env.user_settings();
-    let original = fixture("other-tools.json");
-    std::fs::write(&settings, &original).unwrap();
+    let (env, settings, original) = Env::with_other_tools();
 
     let out = env.ok(&["install", "--dry-run"]);
     let path = settings.display().to_string();
@@ -316,10 +338,7 @@ fn reinstalling_after_the_binary_moved_replaces_its_entries() {
 
 #[test]
 fn statusline_is_set_only_when_free_or_tollgates() {
-    let env = Env::new();
-    let settings = env.user_settings();
-    let original = fixture("other-tools.json");
-    std::fs::write(&settings, &original).unwrap();
+    let (env, settings, original) = Env::with_other_tools();
     let output = env.run(&["install", "--statusline"]);
     assert!(!output.status.success());
     let err = stderr(&output);
@@ -588,27 +607,17 @@ fn marketplace_lists_the_plugin_at_the_repository_root() {
 /// Runs the plugin's launcher as Claude Code would: `sh <launcher>`, the hook input on stdin,
 /// with `PATH` and `CLAUDE_PLUGIN_ROOT` as given.
 fn launch(env: &Env, path: &str, plugin_root: &Path, stdin: &str) -> Output {
-    use std::io::Write as _;
     let launcher = repo().join(".claude-plugin/bin/tollgate-hook");
-    let mut child = Command::new("sh")
-        .arg(&launcher)
-        .env_clear()
-        .env("PATH", path)
-        .env("CLAUDE_PLUGIN_ROOT", plugin_root)
-        .env("TOLLGATE_HOME", env.path("tollgate"))
-        .env("HOME", env.path("home"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    feed(
+        Command::new("sh")
+            .arg(&launcher)
+            .env_clear()
+            .env("PATH", path)
+            .env("CLAUDE_PLUGIN_ROOT", plugin_root)
+            .env("TOLLGATE_HOME", env.path("tollgate"))
+            .env("HOME", env.path("home")),
+        stdin,
+    )
 }
 
 fn recorded(env: &Env) -> i64 {
@@ -700,22 +709,15 @@ fn doctor_env() -> Env {
     let stale = r#"{"hooks":{"Stop":[{"hooks":[{"type":"command","command":"/opt/gone/tollgate hook"}]},{"hooks":[{"type":"command","command":"/opt/gone/tollgate hook"}]}]}}"#;
     std::fs::create_dir_all(env.path("project/.claude")).unwrap();
     std::fs::write(env.path("project/.claude/settings.local.json"), stale).unwrap();
-    let mut child = Command::cargo_bin("tollgate")
-        .unwrap()
-        .arg("hook")
-        .env("TOLLGATE_HOME", env.path("tollgate"))
-        .env_remove("CLAUDE_PROJECT_DIR")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"hook_event_name":"SessionStart","session_id":"doctor","cwd":"/tmp"}"#)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let output = feed(
+        Command::cargo_bin("tollgate")
+            .unwrap()
+            .arg("hook")
+            .env("TOLLGATE_HOME", env.path("tollgate"))
+            .env_remove("CLAUDE_PROJECT_DIR"),
+        r#"{"hook_event_name":"SessionStart","session_id":"doctor","cwd":"/tmp"}"#,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
     env
 }
 

@@ -52,6 +52,20 @@ pub enum Command {
     Policy(crate::policy_cmd::PolicyCommand),
     /// Write the commented default config (built-in policies, warn-only).
     Init(crate::init::InitArgs),
+    /// Register tollgate's hook for every event in a Claude Code settings file.
+    ///
+    /// Keeps every other key and hook as it is (key order included), backs the file up first
+    /// (`settings.json.tollgate-backup-<time>`) and does nothing when tollgate is already
+    /// registered. Installing again after moving the binary replaces tollgate's entries.
+    Install(crate::install::InstallArgs),
+    /// Remove what `tollgate install` added (and tollgate's status line).
+    Uninstall(crate::install::Target),
+    /// Check the setup and explain each problem with its fix; exits 1 if something is wrong.
+    ///
+    /// Checks the binary, which settings files register tollgate (and events registered
+    /// twice), the store, Claude Code's transcripts, every configured policy, the price
+    /// table's age, and times a real hook call in a temporary store (your data is untouched).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// Runs the command line; the process's exit code.
@@ -65,6 +79,9 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Policy(command) => crate::policy_cmd::run(&command),
         Command::Init(args) => crate::init::run(&args),
+        Command::Install(args) => crate::install::install(&args),
+        Command::Uninstall(target) => crate::install::uninstall(&target),
+        Command::Doctor(args) => crate::doctor::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -78,7 +78,8 @@ pub fn load(engine: &Engine, module: &str, pin: Option<&str>) -> Result<Policy, 
     }
 }
 
-fn load_configured(engine: &Engine, policy: &PolicyConfig) -> Result<Policy, PolicyError> {
+/// Loads a configured policy: its `path`, or the built-in of its name, checking its pin.
+pub fn load_configured(engine: &Engine, policy: &PolicyConfig) -> Result<Policy, PolicyError> {
     match &policy.path {
         Some(path) => engine.load_file(path, policy.sha256.as_deref()),
         None => load(engine, &policy.name, policy.sha256.as_deref()),

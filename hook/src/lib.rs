@@ -7,6 +7,7 @@
 pub mod builtin;
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod decide;
 pub mod demo;
 pub mod engine;

@@ -132,3 +132,17 @@ fn rust() {
 fn c() {
     run_suite(&build("c", &["sdk/c"]), &Limits::default(), None);
 }
+
+#[test]
+fn zig() {
+    run_suite(&build("zig", &["sdk/zig"]), &Limits::default(), None);
+}
+
+#[test]
+fn assemblyscript() {
+    run_suite(
+        &build("assemblyscript", &["sdk/assemblyscript"]),
+        &Limits::default(),
+        None,
+    );
+}

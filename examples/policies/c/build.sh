@@ -5,7 +5,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=$(realpath -m "${1:-$here/policy.wasm}")
-sdk=${TOLLGATE_C_SDK:-$here/../../../sdk/c}
+# tollgate.h: next to the policy (a `tollgate policy new` project), else the repository's.
+sdk=$here
+[[ -f $sdk/tollgate.h ]] || sdk=$here/../../../sdk/c
 sysroot=()
 [[ -n ${WASI_SYSROOT:-} ]] && sysroot=(--sysroot="$WASI_SYSROOT")
 "${CC:-clang}" --target=wasm32-wasi "${sysroot[@]}" -O2 -Wall -Wextra -Werror \

@@ -4,7 +4,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=$(realpath -m "${1:-$here/policy.wasm}")
-sdk=${TOLLGATE_ZIG_SDK:-$here/../../../sdk/zig}
+# tollgate.zig: next to the policy (a `tollgate policy new` project), else the repository's.
+sdk=$here
+[[ -f $sdk/tollgate.zig ]] || sdk=$here/../../../sdk/zig
 read -ra zig <<<"${ZIG:-python3 -m ziglang}"
 cd "$(dirname "$out")"
 "${zig[@]}" build-exe -target wasm32-freestanding -fno-entry -rdynamic -O ReleaseSmall \

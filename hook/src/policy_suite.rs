@@ -97,7 +97,14 @@ pub fn run(engine: &Engine, args: &TestArgs) -> Result<ExitCode> {
 
 fn table(rows: &[Value], conformance: bool) -> comfy_table::Table {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let mut header = vec!["case", "event", "decision", "model", "reason or error", "µs"];
+    let mut header = vec![
+        "case",
+        "event",
+        "decision",
+        "model",
+        "reason or error",
+        "µs",
+    ];
     if conformance {
         header.extend(["expected", "ok"]);
     }

@@ -298,7 +298,10 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert_eq!(policy_name(Path::new("a/my-policy_2")).unwrap(), "my-policy_2");
+        assert_eq!(
+            policy_name(Path::new("a/my-policy_2")).unwrap(),
+            "my-policy_2"
+        );
         for bad in ["My", "2x", "a b", "é"] {
             assert!(policy_name(Path::new(bad)).is_err(), "{bad}");
         }
@@ -314,8 +317,9 @@ mod tests {
             let text = &files[0].text;
             assert!(!text.contains("{{"), "{lang:?}: {text}");
             assert!(
-                files.iter().all(|f| !f.text.contains("../../../sdk")
-                    || f.path == "build.sh"),
+                files
+                    .iter()
+                    .all(|f| !f.text.contains("../../../sdk") || f.path == "build.sh"),
                 "{lang:?}: a project does not point into the repository"
             );
         }

@@ -15,6 +15,9 @@ use tollgate::conformance::{self, Expect};
 use tollgate::decide::Decision;
 use tollgate::engine::Engine;
 
+/// The build script of the cargo examples.
+const CARGO_BUILD: &str = "examples/policies/cargo-build.sh";
+
 /// The repository root.
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +26,8 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Hashes every file under `dirs` (relative to the root), skipping build outputs.
+/// Hashes the files `dirs` (relative to the root) name and every file under those that are
+/// directories, skipping build outputs.
 fn source_hash(dirs: &[&str]) -> String {
     fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
@@ -40,19 +44,29 @@ fn source_hash(dirs: &[&str]) -> String {
     }
     let mut files = Vec::new();
     for dir in dirs {
-        walk(&root().join(dir), &mut files);
+        let path = root().join(dir);
+        if path.is_dir() {
+            walk(&path, &mut files);
+        } else {
+            files.push(path);
+        }
     }
     files.sort();
     let mut hash = Sha256::new();
     for file in files {
-        hash.update(file.strip_prefix(root()).unwrap().to_string_lossy().as_bytes());
+        hash.update(
+            file.strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
         hash.update(std::fs::read(&file).unwrap());
     }
     hex::encode(&hash.finalize()[..8])
 }
 
 /// Builds `examples/policies/<lang>` with its `build.sh` (once per source change) and returns
-/// the module. `sources` are the directories the build reads besides the example.
+/// the module. `sources` are the files and directories the build reads besides the example.
 fn build(lang: &str, sources: &[&str]) -> PathBuf {
     let example = format!("examples/policies/{lang}");
     let dirs: Vec<&str> = std::iter::once(example.as_str())
@@ -130,7 +144,7 @@ fn run_suite(module: &Path, limits: &Limits, expect: Option<&Expect>) {
 #[test]
 fn rust() {
     run_suite(
-        &build("rust", &["sdk/rust"]),
+        &build("rust", &["sdk/rust", CARGO_BUILD, "Cargo.lock"]),
         &Limits::default(),
         None,
     );
@@ -157,7 +171,11 @@ fn assemblyscript() {
 
 #[test]
 fn wasi_command() {
-    run_suite(&build("wasi-command", &[]), &Limits::default(), None);
+    run_suite(
+        &build("wasi-command", &[CARGO_BUILD, "Cargo.lock"]),
+        &Limits::default(),
+        None,
+    );
 }
 
 /// The minimal WAT policy ignores its input: it answers allow to every case.

@@ -8,7 +8,9 @@ use assert_cmd::Command;
 /// The binary with its own home (cache, config) in `home`.
 fn tollgate(home: &Path) -> Command {
     let mut command = Command::cargo_bin("tollgate").unwrap();
-    command.env("TOLLGATE_HOME", home).env_remove("TOLLGATE_LOG");
+    command
+        .env("TOLLGATE_HOME", home)
+        .env_remove("TOLLGATE_LOG");
     command
 }
 
@@ -63,7 +65,8 @@ fn a_new_c_project_builds_and_passes_the_conformance_suite() {
         .unwrap();
     assert!(output.status.success(), "{}", stdout(&output));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
-    let decision = |case: &str| rows.iter().find(|r| r["case"] == case).unwrap()["decision"].clone();
+    let decision =
+        |case: &str| rows.iter().find(|r| r["case"] == case).unwrap()["decision"].clone();
     assert_eq!(decision("allow-bash"), "deny", "ls -la now matches");
     assert_eq!(decision("warn-block"), "allow", "no block_usd any more");
 }

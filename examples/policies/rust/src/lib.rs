@@ -11,7 +11,10 @@ use tollgate_sdk::{Input, Output};
 
 /// A config number, or `None` when it is missing, not a number or not above zero (rule off).
 fn budget(config: &Value, key: &str) -> Option<f64> {
-    config.get(key).and_then(Value::as_f64).filter(|usd| *usd > 0.0)
+    config
+        .get(key)
+        .and_then(Value::as_f64)
+        .filter(|usd| *usd > 0.0)
 }
 
 fn evaluate(input: Input) -> Output {
@@ -32,7 +35,9 @@ fn evaluate(input: Input) -> Output {
     if let Some(opus_week_usd) = budget(config, "opus_week_usd")
         && before_tool
         && input.event.is_subagent_call()
-        && input.call_model().is_some_and(|model| model.contains("opus"))
+        && input
+            .call_model()
+            .is_some_and(|model| model.contains("opus"))
     {
         let spent = input
             .usage
@@ -40,7 +45,10 @@ fn evaluate(input: Input) -> Output {
             .get("opus")
             .map_or(0.0, |opus| opus.week.cost_usd);
         if spent > opus_week_usd * 0.5 {
-            return Output::downgrade("sonnet", "Opus spend this week is above 50 % of opus_week_usd");
+            return Output::downgrade(
+                "sonnet",
+                "Opus spend this week is above 50 % of opus_week_usd",
+            );
         }
     }
 

@@ -1,5 +1,6 @@
 //! Embeds the built-in policies (`policies/dist/*.wasm`, committed) with their sha256, so the
-//! hot path can find their precompiled code without hashing them on every call.
+//! hot path can find their precompiled code without hashing them on every call; and the
+//! conformance cases (`sdk/conformance/cases/*.json`) for `tollgate policy test`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,6 +10,12 @@ use sha2::{Digest, Sha256};
 const BUILTINS: &[&str] = &["budget", "context-guard", "model-router"];
 
 fn main() {
+    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).to_path_buf();
+    builtins(&out);
+    conformance_cases(&out);
+}
+
+fn builtins(out: &Path) {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/dist");
     let mut code = String::from(
         "/// Built-in policies: (name, module, sha256).\npub const BUILTINS: &[(&str, &[u8], &str)] = &[\n",
@@ -32,6 +39,31 @@ fn main() {
         .unwrap();
     }
     code.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtins.rs");
-    std::fs::write(out, code).unwrap();
+    std::fs::write(out.join("builtins.rs"), code).unwrap();
+}
+
+fn conformance_cases(out: &Path) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/conformance/cases");
+    println!("cargo::rerun-if-changed={}", dir.display());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    let mut code = String::from(
+        "/// The conformance cases: (name, the case file's text).\npub const CASES: &[(&str, &str)] = &[\n",
+    );
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let path = path.canonicalize().expect("the file exists");
+        writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("conformance_cases.rs"), code).unwrap();
 }

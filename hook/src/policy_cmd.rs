@@ -1,4 +1,4 @@
-//! `tollgate policy`: list, check and test policies.
+//! `tollgate policy`: list, check, test and start policies.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,8 +30,12 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Run one evaluation and print the decision and Claude Code's answer.
+    /// Run a policy on the bundled sample inputs (a table of decisions), or on one hook input
+    /// with `--event` (the decision and Claude Code's answer).
     Test(TestArgs),
+    /// Start a policy project in a language: the example policy, its SDK, a build script and
+    /// a README.
+    New(crate::scaffold::NewArgs),
 }
 
 /// Options of `tollgate policy test`.
@@ -39,20 +43,29 @@ pub enum PolicyCommand {
 pub struct TestArgs {
     /// A `.wasm` or `.wat` file, or a built-in's name.
     pub module: String,
-    /// The hook input (a JSON file as Claude Code sends it).
+    /// One hook input (a JSON file as Claude Code sends it). Without it, the policy runs on
+    /// every input of the bundled conformance suite (sdk/conformance).
     #[arg(long, value_name = "FILE")]
-    pub event: PathBuf,
+    pub event: Option<PathBuf>,
     /// Usage figures (a JSON file shaped like the input document's `usage`; default: zeros).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "event")]
     pub usage: Option<PathBuf>,
     /// Context figures (`{"tokens": …, "limit": …, "model": …, "pending_tokens": …}`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "event")]
     pub context: Option<PathBuf>,
-    /// The policy's `config` table, as a TOML file.
+    /// The policy's `config` table, as a TOML file (for the bundled inputs: instead of the
+    /// example policy's config).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Check the answers on the bundled inputs against the example policy's (what every
+    /// example in examples/policies must return); exit 1 on a difference.
+    #[arg(long, conflicts_with_all = ["event", "config"])]
+    pub conformance: bool,
+    /// Wall-time limit per evaluation in milliseconds (the config's `limits.time_ms`).
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().time_ms)]
+    pub time_ms: u64,
     /// Its stored `state`, as JSON text.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", requires = "event")]
     pub state: String,
     /// Print JSON.
     #[arg(long)]
@@ -66,7 +79,11 @@ pub fn run(command: &PolicyCommand) -> Result<ExitCode> {
     match command {
         PolicyCommand::List { json } => list(&engine, &paths.config_file, *json),
         PolicyCommand::Check { module, json } => check(&engine, module, *json),
-        PolicyCommand::Test(args) => test(&engine, args),
+        PolicyCommand::Test(args) => match &args.event {
+            Some(event) => test(&engine, args, event),
+            None => crate::policy_suite::run(&engine, args),
+        },
+        PolicyCommand::New(args) => crate::scaffold::run(args),
     }
 }
 
@@ -215,10 +232,17 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
-fn test(engine: &Engine, args: &TestArgs) -> Result<ExitCode> {
-    let event_bytes = std::fs::read(&args.event)
-        .with_context(|| format!("cannot read {}", args.event.display()))?;
-    let input = HookInput::parse(&event_bytes).with_context(|| args.event.display().to_string())?;
+/// The `--config` TOML file as a table.
+pub fn read_config(path: &Path) -> Result<toml::Table> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a TOML table", path.display()))
+}
+
+fn test(engine: &Engine, args: &TestArgs, event: &Path) -> Result<ExitCode> {
+    let event_bytes =
+        std::fs::read(event).with_context(|| format!("cannot read {}", event.display()))?;
+    let input = HookInput::parse(&event_bytes).with_context(|| event.display().to_string())?;
     let usage: Usage = match &args.usage {
         Some(path) => serde_json::from_value(read_json(path)?)
             .context("--usage does not fit the usage shape")?,
@@ -230,12 +254,12 @@ fn test(engine: &Engine, args: &TestArgs) -> Result<ExitCode> {
         None => Context::default(),
     };
     let mut config = PolicyConfig::builtin(&args.module, true);
-    config.limits = Limits::default();
+    config.limits = Limits {
+        time_ms: args.time_ms,
+        ..Limits::default()
+    };
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        config.config = toml::from_str(&text)
-            .with_context(|| format!("{} is not a TOML table", path.display()))?;
+        config.config = read_config(path)?;
     }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let shared = Shared {

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the policy to WebAssembly: build.sh [OUT.wasm] (default: policy.wasm here).
+# Needs zig 0.17 (pip install ziglang==0.17.0; ZIG="zig" to use another install).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=$(realpath -m "${1:-$here/policy.wasm}")
+# tollgate.zig: next to the policy (a `tollgate policy new` project), else the repository's.
+sdk=$here
+[[ -f $sdk/tollgate.zig ]] || sdk=$here/../../../sdk/zig
+read -ra zig <<<"${ZIG:-python3 -m ziglang}"
+cd "$(dirname "$out")"
+"${zig[@]}" build-exe -target wasm32-freestanding -fno-entry -rdynamic -O ReleaseSmall \
+    --dep tollgate -Mroot="$here/policy.zig" -Mtollgate="$sdk/tollgate.zig" \
+    -femit-bin="$out"

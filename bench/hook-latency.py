@@ -8,7 +8,9 @@ the real triggers) and each policy set (none; the three built-ins, enforcing), i
 calls of a real-shaped PreToolUse input whose session transcript grows by one assistant
 response before every call (so every call ingests a real delta), after 10 warm-up calls (the
 first compiles the policies into the cache). Reports p50 / p99 / max wall time and the max RSS
-of the hook process, plus the process-spawn floor (`true`) measured the same way.
+of the hook process (measured apart, with GNU time: from Python a child's ru_maxrss includes
+the interpreter it was forked from), the same recording done by a hand-written bash + jq hook
+and a Python + SQLite hook (bench/baselines/), and the process-spawn floor (`true`).
 """
 import argparse
 import json
@@ -51,25 +53,28 @@ POLICY_SETS = {"none": "default_policies = false\n", "3 built-ins": BUILTINS}
 
 
 def run(cmd, stdin, env):
-    """One process: wall time (ms) and max RSS (KiB)."""
+    """One process: wall time (ms)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    proc.stdin.write(stdin)
-    proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env)
     elapsed = (time.perf_counter() - started) * 1000
-    err = proc.stderr.read()
-    proc.stdout.read()
-    if os.waitstatus_to_exitcode(status) != 0 or err:
-        sys.exit(f"{cmd} failed: {err.decode()}")
-    return elapsed, usage.ru_maxrss
+    if proc.returncode != 0 or proc.stderr:
+        sys.exit(f"{cmd} failed: {proc.stderr.decode()}")
+    return elapsed
 
 
-def summary(samples):
-    times = sorted(s[0] for s in samples)
+def max_rss_mib(cmd, stdin, env, runs=10):
+    """The largest max RSS of `runs` processes, measured by GNU time."""
+    worst = 0
+    for _ in range(runs):
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], input=stdin, capture_output=True, env=env)
+        worst = max(worst, int(proc.stderr.decode().strip().splitlines()[-1]))
+    return worst / 1024
+
+
+def summary(times, rss):
+    times = sorted(times)
     pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
-    return {"p50": statistics.median(times), "p99": pick(0.99), "max": times[-1],
-            "rss_mib": max(s[1] for s in samples) / 1024}
+    return {"p50": statistics.median(times), "p99": pick(0.99), "max": times[-1], "rss_mib": rss}
 
 
 def assistant_line(i, session, project):
@@ -82,9 +87,11 @@ def assistant_line(i, session, project):
                                              "output_tokens": 300}}}, separators=(",", ":")) + "\n"
 
 
+if not Path("/usr/bin/time").exists():
+    sys.exit("GNU time is needed for max RSS: apt-get install time")
 rows = []
-env0 = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDE")}
-floor = summary([run(["true"], b"", env0) for _ in range(args.calls)])
+env0 = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE", "TOLLGATE"))}
+floor = summary([run(["true"], b"", env0) for _ in range(args.calls)], max_rss_mib(["true"], b"", env0))
 for size in [int(s) for s in args.sizes.split(",")]:
     base = work / f"store-{size}"
     if not (base / "tollgate.db").exists():
@@ -116,12 +123,31 @@ for size in [int(s) for s in args.sizes.split(",")]:
             sample = run([str(binary), "hook"], stdin, env)
             if i >= 10:
                 samples.append(sample)
-        rows.append((size, label, summary(samples)))
+        rows.append((size, label, summary(samples, max_rss_mib([str(binary), "hook"], stdin, env))))
         print(f"  {size:>9} events, {label:<11}: {rows[-1][2]['p50']:.2f} ms p50", file=sys.stderr)
 
-print(f"\nWhole `tollgate hook` calls, {args.calls} per row ({os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}):\n")
-print("| store | policies | p50 ms | p99 ms | max ms | max RSS MiB |")
-print("|---:|---|---:|---:|---:|---:|")
+# The same recording by hand-written hooks, on the same input.
+baselines = []
+base_dir = work / "baselines"
+shutil.rmtree(base_dir, ignore_errors=True)
+base_dir.mkdir()
+bench_input = json.dumps({"session_id": "bench-live", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                          "tool_input": {"command": "cargo test"}, "tool_use_id": "toolu_bench"}).encode()
+base_env = dict(env0, HOOK_LOG=str(base_dir / "hook.log"), HOOK_DB=str(base_dir / "hook.db"))
+for label, cmd in [("bash + jq, append to a file", ["bash", str(ROOT / "bench/baselines/hook-jq.sh")]),
+                   ("Python + SQLite", [sys.executable, str(ROOT / "bench/baselines/hook.py")])]:
+    times = [run(cmd, bench_input, base_env) for _ in range(args.calls)]
+    baselines.append((label, summary(times, max_rss_mib(cmd, bench_input, base_env))))
+
+print(f"\nWhole hook calls, {args.calls} per row ({os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}):\n")
+print("| hook | store | policies | p50 ms | p99 ms | max ms | max RSS MiB |")
+print("|---|---:|---|---:|---:|---:|---:|")
 for size, label, s in rows:
-    print(f"| {size:,} events | {label} | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['rss_mib']:.1f} |")
-print(f"| process-spawn floor (`true`) | | {floor['p50']:.2f} | {floor['p99']:.2f} | {floor['max']:.2f} | {floor['rss_mib']:.1f} |")
+    print(f"| `tollgate hook` | {size:,} events | {label} | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['rss_mib']:.1f} |")
+for label, s in baselines:
+    print(f"| {label} (records only) | | | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['rss_mib']:.1f} |")
+print(f"| process-spawn floor (`true`) | | | {floor['p50']:.2f} | {floor['p99']:.2f} | {floor['max']:.2f} | {floor['rss_mib']:.1f} |")
+biggest = [s for size, label, s in rows if size == max(r[0] for r in rows) and label != "none"]
+if biggest:
+    for label, s in baselines:
+        print(f"\ntollgate (largest store, built-ins) vs {label}: {s['p50'] / biggest[0]['p50']:.1f}x faster at p50")

@@ -428,3 +428,33 @@ mod tests {
         assert_eq!(config.policies[0].config["block_usd"].as_float(), Some(1.0));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::Config;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Any text as a config file: parsed or a clear error, never a panic.
+        #[test]
+        fn any_text(text in ".{0,300}") {
+            let _ = Config::parse(&text, std::path::Path::new("c.toml")).map(|c| (c.active_policies(), c.calendar().is_ok()));
+        }
+
+        /// Policy tables with arbitrary values in known keys.
+        #[test]
+        fn policy_tables(name in "[a-z-]{0,12}", time in any::<i64>(), events in prop::collection::vec("[A-Za-z]{0,10}", 0..4),
+                         zone in "[A-Za-z/_]{0,20}", hour in any::<u32>()) {
+            let text = format!(
+                "[windows]\ntimezone = {zone:?}\nweek_reset_hour = {hour}\n[[policy]]\nname = {name:?}\nevents = {events:?}\nlimits = {{ time_ms = {time} }}\n"
+            );
+            if let Ok(config) = Config::parse(&text, std::path::Path::new("c.toml")) {
+                let _ = config.calendar();
+                prop_assert!(config.active_policies().iter().all(|p| p.limits.time_ms == time as u64));
+            }
+        }
+    }
+}

@@ -423,3 +423,39 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::{Decision, Output};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any bytes a policy may return: a valid output or an error, never a panic.
+        #[test]
+        fn any_output_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Output::parse(&bytes);
+        }
+
+        /// Output documents with any decision, model and state: the rules hold.
+        #[test]
+        fn output_documents(decision in "(allow|warn|downgrade|ask|deny|other)",
+                            model in prop::option::of(".{0,12}"),
+                            state in prop::option::of(".{0,40}")) {
+            let mut doc = serde_json::json!({ "decision": decision });
+            if let Some(m) = &model { doc["model"] = serde_json::Value::String(m.clone()); }
+            if let Some(s) = &state { doc["state"] = serde_json::json!({ "s": s }); }
+            match Output::parse(doc.to_string().as_bytes()) {
+                Ok(out) => {
+                    prop_assert!(decision != "other");
+                    if out.decision == Some(Decision::Downgrade) {
+                        prop_assert!(model.is_some_and(|m| !m.is_empty()));
+                    }
+                }
+                Err(_) => prop_assert!(decision == "other" || (decision == "downgrade" && model.is_none_or(|m| m.is_empty()))),
+            }
+        }
+    }
+}

@@ -242,3 +242,58 @@ mod tests {
         assert!(cut.len() <= 6 && cut.ends_with('…'), "{cut}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::HookInput;
+
+    /// Arbitrary JSON, nested a few levels, with any strings.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".*".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".*", inner, 0..8)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any bytes: parsed or refused, never a panic.
+        #[test]
+        fn any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = HookInput::parse(&bytes);
+        }
+
+        /// Any JSON object with any field types: every accessor works.
+        #[test]
+        fn any_object(fields in prop::collection::btree_map(
+            prop_oneof![Just("tool_name".to_owned()), Just("tool_input".to_owned()),
+                        Just("tool_response".to_owned()), Just("session_id".to_owned()),
+                        Just("cwd".to_owned()), ".*"],
+            json(), 0..8), event in ".*") {
+            let mut object: serde_json::Map<String, serde_json::Value> = fields.into_iter().collect();
+            object.insert("hook_event_name".into(), serde_json::Value::String(event.clone()));
+            let text = serde_json::to_vec(&object).unwrap();
+            match HookInput::parse(&text) {
+                Ok(input) => {
+                    let _ = (input.session_id(), input.cwd(), input.transcript_path(), input.tool_name());
+                    let _ = (input.subject(50), input.input_bytes(), input.response_bytes());
+                    prop_assert!(input.subject(50).is_none_or(|s| s.len() <= 50));
+                }
+                Err(_) => prop_assert!(event.is_empty()),
+            }
+        }
+    }
+}

@@ -653,3 +653,39 @@ mod tests {
         assert_eq!(context, 10 + 100 + 1000);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::parse_line;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any bytes as a transcript line: never a panic.
+        #[test]
+        fn any_line(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_line(&bytes);
+        }
+
+        /// Assistant lines with any figures and odd field types: parsed or skipped, and the
+        /// tokens read back are the tokens written.
+        #[test]
+        fn usage_lines(input in any::<u32>(), output in any::<u32>(), read in any::<u32>(),
+                       write in any::<u32>(), model in "[a-z0-9<>-]{0,20}", ts in ".{0,30}") {
+            let line = serde_json::json!({
+                "type": "assistant", "timestamp": ts, "requestId": "r", "sessionId": "s",
+                "message": {"id": "m", "model": model, "usage": {
+                    "input_tokens": input, "output_tokens": output,
+                    "cache_read_input_tokens": read, "cache_creation_input_tokens": write}}
+            });
+            if let Ok(Some(entry)) = parse_line(line.to_string().as_bytes()) {
+                prop_assert_eq!(entry.tokens.input, u64::from(input));
+                prop_assert_eq!(entry.tokens.output, u64::from(output));
+                prop_assert_eq!(entry.tokens.cache_read, u64::from(read));
+                prop_assert_eq!(entry.tokens.cache_write_5m, u64::from(write));
+            }
+        }
+    }
+}

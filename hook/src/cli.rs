@@ -43,6 +43,19 @@ pub enum Command {
     Policy(crate::policy_cmd::PolicyCommand),
     /// Write the commented default config (built-in policies, warn-only).
     Init(crate::init::InitArgs),
+    /// Usage reports: by day, week, month, session, 5-hour block, model, tool, project; a
+    /// session's context timeline; an HTML report with charts.
+    ///
+    /// Figures agree with ccusage on the same transcripts (`tollgate import` first to include
+    /// what happened before tollgate was installed).
+    #[command(subcommand)]
+    Report(crate::report::ReportCommand),
+    /// Backfill the store from the transcripts Claude Code already wrote.
+    ///
+    /// Reads `projects/**/*.jsonl` under CLAUDE_CONFIG_DIR (comma-separated), else under both
+    /// ~/.config/claude and ~/.claude. Safe to run again: only what is new is read, and each
+    /// API response is stored once.
+    Import(crate::import::ImportArgs),
 }
 
 /// Runs the command line; the process's exit code.
@@ -54,6 +67,8 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Policy(command) => crate::policy_cmd::run(&command),
         Command::Init(args) => crate::init::run(&args),
+        Command::Report(command) => crate::report::run(&command),
+        Command::Import(args) => crate::import::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -110,7 +125,7 @@ pub fn paths() -> anyhow::Result<crate::paths::Paths> {
 }
 
 /// Options shared by commands that read the store.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct StoreArgs {
     /// The store to read (default: from the config, else the platform data directory).
     #[arg(long, value_name = "FILE")]
@@ -120,15 +135,18 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// Opens the store these options name.
     pub fn open(&self) -> anyhow::Result<crate::store::Store> {
-        let path = match &self.store {
-            Some(path) => path.clone(),
-            None => {
-                let paths = paths()?;
-                let config = crate::config::Config::load(&paths.config_file, None)?;
-                config.store.unwrap_or_else(|| paths.store_file())
-            }
+        self.open_with_config().map(|(store, _)| store)
+    }
+
+    /// Opens the store these options name, with the user's config (prices, time zone).
+    pub fn open_with_config(&self) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
+        let paths = paths()?;
+        let config = crate::config::Config::load(&paths.config_file, None)?;
+        let path = match (&self.store, &config.store) {
+            (Some(path), _) | (None, Some(path)) => path.clone(),
+            (None, None) => paths.store_file(),
         };
-        Ok(crate::store::Store::open(&path)?)
+        Ok((crate::store::Store::open(&path)?, config))
     }
 }
 

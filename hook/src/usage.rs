@@ -151,6 +151,22 @@ impl Calendar {
         }
     }
 
+    /// The calendar date of `ms` in this zone.
+    pub fn date(&self, ms: i64) -> chrono::NaiveDate {
+        match self.zone {
+            Some(tz) => tz.timestamp_millis_opt(ms).unwrap().date_naive(),
+            None => chrono::Local.timestamp_millis_opt(ms).unwrap().date_naive(),
+        }
+    }
+
+    /// The first instant of `date` in this zone, as Unix ms.
+    pub fn midnight(&self, date: chrono::NaiveDate) -> i64 {
+        match self.zone {
+            Some(tz) => local_midnight(&tz, date, 0),
+            None => local_midnight(&chrono::Local, date, 0),
+        }
+    }
+
     /// Start of the week (the last reset at or before `now_ms`), as Unix ms.
     pub fn week_start(&self, now_ms: i64) -> i64 {
         match self.zone {
@@ -210,19 +226,38 @@ impl Block {
 /// message, and a message more than 5 h after its block's start, or more than 5 h after the
 /// previous message, starts a new one. `activity` is `(first_ms, last_ms)` per bucket, sorted.
 pub fn blocks(activity: impl IntoIterator<Item = (i64, i64)>) -> Vec<Block> {
-    let mut out: Vec<Block> = Vec::new();
-    for (first, last) in activity {
+    group_blocks(activity, |span| *span)
+        .into_iter()
+        .map(|(block, _)| block)
+        .collect()
+}
+
+/// [`blocks`] keeping the items of each block: `span` gives an item's `(first_ms, last_ms)`;
+/// items come sorted by time and each one falls in a single block (one message, or one
+/// 15-minute bucket: a bucket never straddles a block boundary, except when its first message
+/// is exactly at the block's end: that message belongs to the block, later ones do not).
+pub fn group_blocks<T>(
+    items: impl IntoIterator<Item = T>,
+    span: impl Fn(&T) -> (i64, i64),
+) -> Vec<(Block, Vec<T>)> {
+    let mut out: Vec<(Block, Vec<T>)> = Vec::new();
+    for item in items {
+        let (first, last) = span(&item);
         match out.last_mut() {
-            Some(b) if first - b.start_ms <= BLOCK_MS && first - b.last_ms <= BLOCK_MS => {
+            Some((b, members))
+                if first - b.start_ms <= BLOCK_MS && first - b.last_ms <= BLOCK_MS =>
+            {
                 b.last_ms = b.last_ms.max(last);
+                members.push(item);
             }
             _ => {
                 let start = first - first.rem_euclid(HOUR_MS);
-                out.push(Block {
+                let block = Block {
                     start_ms: start,
                     end_ms: start + BLOCK_MS,
                     last_ms: last,
-                });
+                };
+                out.push((block, vec![item]));
             }
         }
     }

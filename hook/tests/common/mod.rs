@@ -1,0 +1,137 @@
+//! What the end-to-end tests share: a private tollgate home with a copy of the fixture
+//! transcripts, and helpers to run the real binary.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use rusqlite::Connection;
+use serde_json::Value;
+
+pub const SESSION: &str = "9974d75b-3338-24fe-6179-0134676b1b69";
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A private TOLLGATE_HOME, a project directory and a copy of the fixture transcripts.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let env = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        copy_dir(
+            &fixtures().join("transcripts"),
+            &env.dir.path().join("projects"),
+        );
+        std::fs::create_dir_all(env.project()).unwrap();
+        env
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    pub fn transcript(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("projects/-home-dev-proj0/{SESSION}.jsonl"))
+    }
+
+    pub fn config(&self, text: &str) {
+        std::fs::create_dir_all(self.home()).unwrap();
+        std::fs::write(self.home().join("config.toml"), text).unwrap();
+    }
+
+    /// A fixture hook input pointed at this environment's transcript and project.
+    pub fn input(&self, fixture: &str) -> Value {
+        let text =
+            std::fs::read_to_string(fixtures().join(format!("hook-input/{fixture}.json"))).unwrap();
+        let mut input: Value = serde_json::from_str(&text).unwrap();
+        input["transcript_path"] = Value::String(self.transcript().display().to_string());
+        input["cwd"] = Value::String(self.project().display().to_string());
+        input["session_id"] = Value::String(SESSION.into());
+        input
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::cargo_bin("tollgate").unwrap();
+        command
+            .env("TOLLGATE_HOME", self.home())
+            .env_remove("CLAUDE_PROJECT_DIR")
+            .env_remove("TOLLGATE_LOG");
+        command
+    }
+
+    pub fn hook_raw(&self, stdin: &[u8]) -> Output {
+        let mut child = self
+            .command()
+            .arg("hook")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        wait(child, Duration::from_secs(30))
+    }
+
+    pub fn hook(&self, input: &Value) -> Output {
+        self.hook_raw(input.to_string().as_bytes())
+    }
+
+    pub fn db(&self) -> Connection {
+        Connection::open(self.home().join("tollgate.db")).unwrap()
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Waits for a child, killing it (and failing the test) if it hangs.
+pub fn wait(mut child: std::process::Child, limit: Duration) -> Output {
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("tollgate hook hung for {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout_json(output: &Output) -> Option<Value> {
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    (!text.trim().is_empty())
+        .then(|| serde_json::from_str(&text).expect("stdout is one JSON object"))
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -21,7 +21,7 @@ pub struct Scope {
     pub until: Option<String>,
     /// Only this project: its directory, its last path component, or Claude's folder name for
     /// it (`-home-me-proj`).
-    #[arg(long, short)]
+    #[arg(long, short, allow_hyphen_values = true)]
     pub project: Option<String>,
     /// IANA time zone for days, weeks, months and times, e.g. Europe/Paris (default: the
     /// config's [windows] timezone, else the system's).

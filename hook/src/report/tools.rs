@@ -459,7 +459,7 @@ fn print_tables(report: &ToolsReport) {
             num(render::count(t.max_tokens)),
             num(if t.subagent_calls > 0 {
                 format!(
-                    "{} calls, {}",
+                    "{}× · {} tokens",
                     render::count(t.subagent_calls),
                     render::short(t.subagent_est_tokens)
                 )

@@ -335,7 +335,7 @@ pub fn run(args: &BlocksArgs) -> Result<()> {
         .map(|t| token_limit(t, &blocks))
         .transpose()?
         .flatten();
-    if args.cost_limit.is_some_and(|c| !(c > 0.0)) {
+    if args.cost_limit.is_some_and(|c| c.is_nan() || c <= 0.0) {
         bail!("--cost-limit must be a positive number of USD");
     }
     if args.recent {

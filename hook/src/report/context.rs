@@ -302,7 +302,7 @@ pub fn build(conn: &Connection, pricing: &Pricing, session: &str) -> Result<Cont
                 hint: None,
             });
         }
-        added.sort_by(|a, b| b.tokens.cmp(&a.tokens));
+        added.sort_by_key(|a| std::cmp::Reverse(a.tokens));
         steps.push(Step {
             index: i,
             ts_ms: response.ts_ms,
@@ -638,7 +638,7 @@ fn print(report: &ContextReport, filter: &Filter, args: &ContextArgs) {
             continue;
         }
         let what = if step.index == 0 {
-            format!("initial context: system prompt, tools, memory files, first prompt")
+            "initial context: system prompt, tools, memory files, first prompt".to_owned()
         } else if step.growth < 0 {
             "context shrank (compaction or /clear)".to_owned()
         } else {

@@ -258,9 +258,7 @@ pub fn build(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result
             hint: None,
         })
         .collect();
-    report
-        .agent_calls
-        .sort_by(|a, b| b.est_tokens.cmp(&a.est_tokens));
+    report.agent_calls.sort_by_key(|a| std::cmp::Reverse(a.est_tokens));
 
     report.subagents = subagents(conn, filter, limit)?;
     Ok(report)

@@ -7,10 +7,11 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::cells::{self, Cell, Grain, Totals};
+use super::cells::{self, Cell, Grain};
 use super::render::{self, num};
 use super::scope::rfc3339_millis;
 use super::{Filter, Format, Scope};
+use crate::usage::Totals;
 use crate::usage::{BLOCK_MS, group_blocks};
 
 /// How long after its start `--recent` keeps a block (ccusage: 3 days).
@@ -395,40 +396,20 @@ pub fn to_json(blocks: &[BlockRow], tokens: Option<u64>, cost: Option<f64>, now_
 }
 
 fn print_csv(blocks: &[BlockRow]) -> Result<()> {
-    let header = [
-        "start",
-        "end",
-        "last_response",
-        "active",
-        "gap",
-        "messages",
-        "input_tokens",
-        "output_tokens",
-        "cache_write_tokens",
-        "cache_read_tokens",
-        "total_tokens",
-        "cost_usd",
-        "unpriced_messages",
-        "models",
-    ];
+    let mut header = vec!["start", "end", "last_response", "active", "gap"];
+    header.extend(render::TOTALS_HEADER);
+    header.push("models");
     let rows = blocks.iter().map(|b| {
-        let t = &b.totals;
-        vec![
+        let mut fields = vec![
             rfc3339_millis(b.start_ms),
             rfc3339_millis(b.end_ms),
             b.last_ms.map(rfc3339_millis).unwrap_or_default(),
             b.active.to_string(),
             b.gap.to_string(),
-            t.messages.to_string(),
-            t.tokens.input.to_string(),
-            t.tokens.output.to_string(),
-            t.tokens.cache_write().to_string(),
-            t.tokens.cache_read.to_string(),
-            t.tokens.total().to_string(),
-            render::cost_field(t),
-            t.unpriced.to_string(),
-            b.models.join(" "),
-        ]
+        ];
+        fields.extend(render::totals_fields(&b.totals));
+        fields.push(b.models.join(" "));
+        fields
     });
     render::print_csv(&header, rows)
 }
@@ -585,11 +566,11 @@ mod tests {
     fn blocks_gaps_and_the_active_block() {
         let at = |m: i64| T0 + m * MIN;
         let (_dir, store) = store_with(&[
-            entry("a", at(10), "claude-opus-4-5", 5),
-            entry("b", at(300), "claude-opus-4-5", 5), // exactly start + 5 h: same block
-            entry("c", at(301), "claude-haiku-4-5", 5), // same bucket, next block
-            entry("d", at(900), "claude-opus-4-5", 5),
-            entry("e", at(960), "claude-haiku-4-5", 5),
+            entry("a", at(10), "s1", "claude-opus-4-5", 5),
+            entry("b", at(300), "s1", "claude-opus-4-5", 5), // exactly start + 5 h: same block
+            entry("c", at(301), "s1", "claude-haiku-4-5", 5), // same bucket, next block
+            entry("d", at(900), "s1", "claude-opus-4-5", 5),
+            entry("e", at(960), "s1", "claude-haiku-4-5", 5),
         ]);
         let mut filter = everything();
         filter.now_ms = at(990);

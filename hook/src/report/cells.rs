@@ -2,48 +2,12 @@
 //! project and model (or any coarser grouping), from the rollups when the time range falls on
 //! bucket edges, else from the per-response rows.
 
-use std::ops::AddAssign;
-
 use rusqlite::{Connection, params};
-use serde::Serialize;
 
-use crate::pricing::Tokens;
 use crate::store::BUCKET_MS;
+use crate::usage::{Totals, totals_at};
 
 use super::Filter;
-
-/// Token, message and cost sums of some responses.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
-pub struct Totals {
-    /// API responses.
-    pub messages: u64,
-    /// Their tokens.
-    pub tokens: Tokens,
-    /// Cost of the priced ones, USD.
-    pub cost_usd: f64,
-    /// Responses of models with no price: their cost is unknown, not in `cost_usd`.
-    pub unpriced: u64,
-}
-
-impl Totals {
-    /// The cost, or `None` when no response had a price (unknown, not zero).
-    pub fn cost(&self) -> Option<f64> {
-        (self.unpriced == 0 || self.unpriced < self.messages).then_some(self.cost_usd)
-    }
-}
-
-impl AddAssign<&Totals> for Totals {
-    fn add_assign(&mut self, other: &Totals) {
-        self.messages += other.messages;
-        self.tokens.input += other.tokens.input;
-        self.tokens.output += other.tokens.output;
-        self.tokens.cache_write_5m += other.tokens.cache_write_5m;
-        self.tokens.cache_write_1h += other.tokens.cache_write_1h;
-        self.tokens.cache_read += other.tokens.cache_read;
-        self.cost_usd += other.cost_usd;
-        self.unpriced += other.unpriced;
-    }
-}
 
 /// What the query groups by (the model always). Columns not grouped by read as 0 / "".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,26 +89,12 @@ pub fn query(conn: &Connection, filter: &Filter, grain: Grain) -> rusqlite::Resu
     };
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![lo, hi, filter.projects_json()], |r| {
-        let n = |i: usize| -> rusqlite::Result<u64> {
-            Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
-        };
         Ok(Cell {
             bucket: r.get(0)?,
             session: r.get(1)?,
             project: r.get(2)?,
             model: r.get(3)?,
-            totals: Totals {
-                messages: n(4)?,
-                tokens: Tokens {
-                    input: n(5)?,
-                    output: n(6)?,
-                    cache_write_5m: n(7)?,
-                    cache_write_1h: n(8)?,
-                    cache_read: n(9)?,
-                },
-                cost_usd: r.get::<_, Option<f64>>(10)?.unwrap_or(0.0),
-                unpriced: n(11)?,
-            },
+            totals: totals_at(r, 4)?,
             first_ms: r.get(12)?,
             last_ms: r.get(13)?,
         })
@@ -163,47 +113,8 @@ fn bucket_of(ms: i64) -> i64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ingest::{Entry, store_entry};
-    use crate::pricing::Pricing;
-    use crate::store::Store;
     use crate::usage::Calendar;
-
-    /// A store holding `entries`.
-    pub(crate) fn store_with(entries: &[Entry]) -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
-        let pricing = Pricing::bundled();
-        store
-            .write(|tx| {
-                for e in entries {
-                    store_entry(tx, &pricing, e)?;
-                }
-                Ok(())
-            })
-            .unwrap();
-        (dir, store)
-    }
-
-    /// One response of `model` at `ts_ms` in session `s1`.
-    pub(crate) fn entry(id: &str, ts_ms: i64, model: &str, output: u64) -> Entry {
-        Entry {
-            message_id: id.into(),
-            request_id: format!("r-{id}"),
-            ts_ms,
-            session_id: "s1".into(),
-            project: "/p".into(),
-            model: model.into(),
-            sidechain: false,
-            agent_id: None,
-            tokens: Tokens {
-                input: 10,
-                output,
-                cache_write_5m: 100,
-                cache_write_1h: 0,
-                cache_read: 1000,
-            },
-        }
-    }
+    pub(crate) use crate::usage::tests::{entry, store_with};
 
     /// A filter over everything, in UTC.
     pub(crate) fn everything() -> Filter {
@@ -223,9 +134,9 @@ pub(crate) mod tests {
     fn rollups_and_rows_agree() {
         let t0 = 1_794_448_800_000;
         let (_dir, store) = store_with(&[
-            entry("a", t0 + 1000, "claude-opus-4-5", 5),
-            entry("b", t0 + 2000, "claude-opus-4-5", 7),
-            entry("c", t0 + 60_000, "mystery", 1),
+            entry("a", t0 + 1000, "s1", "claude-opus-4-5", 5),
+            entry("b", t0 + 2000, "s1", "claude-opus-4-5", 7),
+            entry("c", t0 + 60_000, "s1", "mystery", 1),
         ]);
         let mut filter = everything();
         let from_rollup = query(store.conn(), &filter, Grain::Model).unwrap();

@@ -255,6 +255,7 @@ mod tests {
         let (_dir, store) = store_with(&[entry(
             "a",
             1_794_448_800_000,
+            "s1",
             "</script><script>alert(1)",
             5,
         )]);

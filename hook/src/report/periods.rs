@@ -7,10 +7,11 @@ use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use super::cells::{self, Cell, Grain, Totals};
+use super::cells::{self, Cell, Grain};
 use super::render::{self, num};
 use super::{Filter, Format, Scope};
 use crate::store::BUCKET_MS;
+use crate::usage::Totals;
 
 /// Options of the daily, monthly, session, models and projects reports.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -299,16 +300,7 @@ fn print_csv(report: &Report, filter: &Filter, breakdown: bool) -> Result<()> {
     if breakdown {
         header.push("model");
     }
-    header.extend([
-        "messages",
-        "input_tokens",
-        "output_tokens",
-        "cache_write_tokens",
-        "cache_read_tokens",
-        "total_tokens",
-        "cost_usd",
-        "unpriced_messages",
-    ]);
+    header.extend(render::TOTALS_HEADER);
     let line = |row: &Row, model: Option<&str>, t: &Totals| {
         let mut fields = vec![row.key.clone()];
         if report.view == View::Session {
@@ -318,16 +310,7 @@ fn print_csv(report: &Report, filter: &Filter, breakdown: bool) -> Result<()> {
         if breakdown {
             fields.push(model.unwrap_or("").to_owned());
         }
-        fields.extend([
-            t.messages.to_string(),
-            t.tokens.input.to_string(),
-            t.tokens.output.to_string(),
-            t.tokens.cache_write().to_string(),
-            t.tokens.cache_read.to_string(),
-            t.tokens.total().to_string(),
-            render::cost_field(t),
-            t.unpriced.to_string(),
-        ]);
+        fields.extend(render::totals_fields(t));
         fields
     };
     let mut lines = Vec::new();
@@ -446,8 +429,8 @@ mod tests {
     #[test]
     fn days_follow_the_time_zone() {
         let (_dir, store) = store_with(&[
-            entry("a", T0, "claude-opus-4-5", 5),
-            entry("b", T0 + 20 * HOUR, "claude-haiku-4-5", 7), // 2026-11-12T22:00Z
+            entry("a", T0, "s1", "claude-opus-4-5", 5),
+            entry("b", T0 + 20 * HOUR, "s1", "claude-haiku-4-5", 7), // 2026-11-12T22:00Z
         ]);
         let mut filter = everything();
         let utc = build(store.conn(), &filter, View::Daily, false).unwrap();
@@ -470,9 +453,9 @@ mod tests {
     #[test]
     fn weeks_months_models_and_sessions() {
         let (_dir, store) = store_with(&[
-            entry("a", T0, "claude-opus-4-5", 5),
-            entry("b", T0 + 72 * HOUR, "claude-opus-4-5", 7), // Sunday
-            entry("c", T0 + 24 * 20 * HOUR, "mystery", 1),
+            entry("a", T0, "s1", "claude-opus-4-5", 5),
+            entry("b", T0 + 72 * HOUR, "s1", "claude-opus-4-5", 7), // Sunday
+            entry("c", T0 + 24 * 20 * HOUR, "s1", "mystery", 1),
         ]);
         let filter = everything();
         let weeks = build(store.conn(), &filter, View::Weekly(Weekday::Sun), false).unwrap();

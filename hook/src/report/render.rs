@@ -7,7 +7,7 @@ use anyhow::Result;
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
-use super::cells::Totals;
+use crate::usage::Totals;
 
 /// `1234567` → `1,234,567`.
 pub fn count(n: u64) -> String {
@@ -103,9 +103,30 @@ pub fn print_csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -
     Ok(())
 }
 
-/// The cost for a CSV or JSON field: the number, or empty/null when unknown.
-pub fn cost_field(totals: &Totals) -> String {
-    totals.cost().map(|c| format!("{c}")).unwrap_or_default()
+/// The CSV columns of [`totals_fields`].
+pub const TOTALS_HEADER: [&str; 8] = [
+    "messages",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+    "cost_usd",
+    "unpriced_messages",
+];
+
+/// `totals` as CSV fields (the cost empty when unknown).
+pub fn totals_fields(t: &Totals) -> [String; 8] {
+    [
+        t.messages.to_string(),
+        t.tokens.input.to_string(),
+        t.tokens.output.to_string(),
+        t.tokens.cache_write().to_string(),
+        t.tokens.cache_read.to_string(),
+        t.tokens.total().to_string(),
+        t.cost().map(|c| c.to_string()).unwrap_or_default(),
+        t.unpriced.to_string(),
+    ]
 }
 
 #[cfg(test)]

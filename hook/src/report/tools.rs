@@ -7,10 +7,9 @@ use anyhow::Result;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::cells::Totals;
 use super::render::{self, num};
 use super::{Filter, Format, Scope};
-use crate::pricing::Tokens;
+use crate::usage::{Totals, totals_at};
 
 /// Options of `tollgate report tools`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -258,7 +257,9 @@ pub fn build(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result
             hint: None,
         })
         .collect();
-    report.agent_calls.sort_by_key(|a| std::cmp::Reverse(a.est_tokens));
+    report
+        .agent_calls
+        .sort_by_key(|a| std::cmp::Reverse(a.est_tokens));
 
     report.subagents = subagents(conn, filter, limit)?;
     Ok(report)
@@ -336,18 +337,7 @@ fn subagents(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result
                 .filter(|m| !m.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            usage: Totals {
-                messages: n(3)?,
-                tokens: Tokens {
-                    input: n(4)?,
-                    output: n(5)?,
-                    cache_write_5m: n(6)?,
-                    cache_write_1h: n(7)?,
-                    cache_read: n(8)?,
-                },
-                cost_usd: r.get(9)?,
-                unpriced: n(10)?,
-            },
+            usage: totals_at(r, 3)?,
             tool_calls: n(11)?,
             tool_est_tokens: n(12)?,
         })

@@ -66,6 +66,19 @@ pub enum Command {
     /// twice), the store, Claude Code's transcripts, every configured policy, the price
     /// table's age, and times a real hook call in a temporary store (your data is untouched).
     Doctor(crate::doctor::DoctorArgs),
+    /// Usage reports: by day, week, month, session, 5-hour block, model, tool, project; a
+    /// session's context timeline; an HTML report with charts.
+    ///
+    /// Figures agree with ccusage on the same transcripts (`tollgate import` first to include
+    /// what happened before tollgate was installed).
+    #[command(subcommand)]
+    Report(crate::report::ReportCommand),
+    /// Backfill the store from the transcripts Claude Code already wrote.
+    ///
+    /// Reads `projects/**/*.jsonl` under CLAUDE_CONFIG_DIR (comma-separated), else under both
+    /// ~/.config/claude and ~/.claude. Safe to run again: only what is new is read, and each
+    /// API response is stored once.
+    Import(crate::import::ImportArgs),
 }
 
 /// Runs the command line; the process's exit code.
@@ -82,6 +95,8 @@ pub fn main() -> ExitCode {
         Command::Install(args) => crate::install::install(&args),
         Command::Uninstall(target) => crate::install::uninstall(&target),
         Command::Doctor(args) => crate::doctor::run(&args),
+        Command::Report(command) => crate::report::run(&command),
+        Command::Import(args) => crate::import::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -138,7 +153,7 @@ pub fn paths() -> anyhow::Result<crate::paths::Paths> {
 }
 
 /// Options shared by commands that read the store.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct StoreArgs {
     /// The store to read (default: from the config, else the platform data directory).
     #[arg(long, value_name = "FILE")]
@@ -148,24 +163,16 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// Opens the store these options name.
     pub fn open(&self) -> anyhow::Result<crate::store::Store> {
-        let path = match &self.store {
-            Some(path) => path.clone(),
-            None => {
-                let paths = paths()?;
-                let config = crate::config::Config::load(&paths.config_file, None)?;
-                config.store.unwrap_or_else(|| paths.store_file())
-            }
-        };
-        Ok(crate::store::Store::open(&path)?)
+        self.open_with_config().map(|(store, _)| store)
     }
 
-    /// Opens the store these options name, with the user's config (for budgets and prices).
+    /// Opens the store these options name, with the user's config (budgets, prices, time zone).
     pub fn open_with_config(&self) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
         let paths = paths()?;
         let config = crate::config::Config::load(&paths.config_file, None)?;
-        let path = match &self.store {
-            Some(path) => path.clone(),
-            None => config.store.clone().unwrap_or_else(|| paths.store_file()),
+        let path = match (&self.store, &config.store) {
+            (Some(path), _) | (None, Some(path)) => path.clone(),
+            (None, None) => paths.store_file(),
         };
         Ok((crate::store::Store::open(&path)?, config))
     }

@@ -33,7 +33,8 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
-    fn add(&mut self, other: Self) {
+    /// Adds another pass's counts to these.
+    pub fn add(&mut self, other: Self) {
         self.files += other.files;
         self.bytes += other.bytes;
         self.lines += other.lines;

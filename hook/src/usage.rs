@@ -5,6 +5,7 @@
 //! the size of the store.
 
 use std::collections::BTreeMap;
+use std::ops::AddAssign;
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -44,7 +45,7 @@ pub struct Window {
 }
 
 impl Window {
-    fn add_usage(&mut self, u: &UsageSums) {
+    fn add_usage(&mut self, u: &Totals) {
         self.input_tokens += u.tokens.input;
         self.output_tokens += u.tokens.output;
         self.cache_creation_tokens += u.tokens.cache_write();
@@ -151,6 +152,22 @@ impl Calendar {
         }
     }
 
+    /// The calendar date of `ms` in this zone.
+    pub fn date(&self, ms: i64) -> chrono::NaiveDate {
+        match self.zone {
+            Some(tz) => tz.timestamp_millis_opt(ms).unwrap().date_naive(),
+            None => chrono::Local.timestamp_millis_opt(ms).unwrap().date_naive(),
+        }
+    }
+
+    /// The first instant of `date` in this zone, as Unix ms.
+    pub fn midnight(&self, date: chrono::NaiveDate) -> i64 {
+        match self.zone {
+            Some(tz) => local_midnight(&tz, date, 0),
+            None => local_midnight(&chrono::Local, date, 0),
+        }
+    }
+
     /// Start of the week (the last reset at or before `now_ms`), as Unix ms.
     pub fn week_start(&self, now_ms: i64) -> i64 {
         match self.zone {
@@ -210,19 +227,38 @@ impl Block {
 /// message, and a message more than 5 h after its block's start, or more than 5 h after the
 /// previous message, starts a new one. `activity` is `(first_ms, last_ms)` per bucket, sorted.
 pub fn blocks(activity: impl IntoIterator<Item = (i64, i64)>) -> Vec<Block> {
-    let mut out: Vec<Block> = Vec::new();
-    for (first, last) in activity {
+    group_blocks(activity, |span| *span)
+        .into_iter()
+        .map(|(block, _)| block)
+        .collect()
+}
+
+/// [`blocks`] keeping the items of each block: `span` gives an item's `(first_ms, last_ms)`;
+/// items come sorted by time and each one falls in a single block (one message, or one
+/// 15-minute bucket: a bucket never straddles a block boundary, except when its first message
+/// is exactly at the block's end: that message belongs to the block, later ones do not).
+pub fn group_blocks<T>(
+    items: impl IntoIterator<Item = T>,
+    span: impl Fn(&T) -> (i64, i64),
+) -> Vec<(Block, Vec<T>)> {
+    let mut out: Vec<(Block, Vec<T>)> = Vec::new();
+    for item in items {
+        let (first, last) = span(&item);
         match out.last_mut() {
-            Some(b) if first - b.start_ms <= BLOCK_MS && first - b.last_ms <= BLOCK_MS => {
+            Some((b, members))
+                if first - b.start_ms <= BLOCK_MS && first - b.last_ms <= BLOCK_MS =>
+            {
                 b.last_ms = b.last_ms.max(last);
+                members.push(item);
             }
             _ => {
                 let start = first - first.rem_euclid(HOUR_MS);
-                out.push(Block {
+                let block = Block {
                     start_ms: start,
                     end_ms: start + BLOCK_MS,
                     last_ms: last,
-                });
+                };
+                out.push((block, vec![item]));
             }
         }
     }
@@ -245,21 +281,49 @@ pub fn current_block(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<
         .filter(|b| b.is_active(now_ms)))
 }
 
-struct UsageSums {
-    tokens: Tokens,
-    cost_usd: f64,
-    unpriced: u64,
-    messages: u64,
+/// Token, message and cost sums of some responses.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct Totals {
+    /// API responses.
+    pub messages: u64,
+    /// Their tokens.
+    pub tokens: Tokens,
+    /// Cost of the priced ones, USD.
+    pub cost_usd: f64,
+    /// Responses of models with no price: their cost is unknown, not in `cost_usd`.
+    pub unpriced: u64,
+}
+
+impl Totals {
+    /// The cost, or `None` when no response had a price (unknown, not zero).
+    pub fn cost(&self) -> Option<f64> {
+        (self.unpriced == 0 || self.unpriced < self.messages).then_some(self.cost_usd)
+    }
+}
+
+impl AddAssign<&Totals> for Totals {
+    fn add_assign(&mut self, other: &Totals) {
+        self.messages += other.messages;
+        self.tokens.input += other.tokens.input;
+        self.tokens.output += other.tokens.output;
+        self.tokens.cache_write_5m += other.tokens.cache_write_5m;
+        self.tokens.cache_write_1h += other.tokens.cache_write_1h;
+        self.tokens.cache_read += other.tokens.cache_read;
+        self.cost_usd += other.cost_usd;
+        self.unpriced += other.unpriced;
+    }
 }
 
 const SUMS: &str = "sum(messages), sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
                     sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd), sum(unpriced)";
 
-fn sums_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<UsageSums> {
+/// Reads [`Totals`] from 8 columns starting at `first`: messages, input, output, 5-minute and
+/// 1-hour cache writes, cache reads, cost (of the priced ones), unpriced messages.
+pub fn totals_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Totals> {
     let n = |i: usize| -> rusqlite::Result<u64> {
         Ok(row.get::<_, Option<i64>>(first + i)?.unwrap_or(0).max(0) as u64)
     };
-    Ok(UsageSums {
+    Ok(Totals {
         messages: n(0)?,
         tokens: Tokens {
             input: n(1)?,
@@ -336,7 +400,7 @@ pub fn snapshot(
         let model: String = row.get(0)?;
         let (in_project, in_block, in_day, in_week): (bool, bool, bool, bool) =
             (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
-        let sums = sums_at(row, 5)?;
+        let sums = totals_at(row, 5)?;
         let add = |split: &mut Split| {
             if in_block {
                 split.block.add_usage(&sums);
@@ -382,7 +446,7 @@ pub fn snapshot(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {SUMS} FROM usage_rollup WHERE session_id = ?1"
     ))?;
-    let session_sums = stmt.query_row([session], |r| sums_at(r, 0))?;
+    let session_sums = stmt.query_row([session], |r| totals_at(r, 0))?;
     usage.session.add_usage(&session_sums);
 
     let mut stmt = conn.prepare_cached(
@@ -446,14 +510,15 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ingest::{Entry, store_entry};
     use crate::store::Store;
 
     const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
 
-    fn entry(id: &str, ts_ms: i64, session: &str, model: &str, output: u64) -> Entry {
+    /// One response of `model` at `ts_ms` in `session` (project `/p`).
+    pub(crate) fn entry(id: &str, ts_ms: i64, session: &str, model: &str, output: u64) -> Entry {
         Entry {
             message_id: id.into(),
             request_id: format!("r-{id}"),
@@ -473,7 +538,8 @@ mod tests {
         }
     }
 
-    fn store_with(entries: &[Entry]) -> (tempfile::TempDir, Store) {
+    /// A store holding `entries`.
+    pub(crate) fn store_with(entries: &[Entry]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("t.db")).unwrap();
         let pricing = Pricing::bundled();

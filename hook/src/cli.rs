@@ -66,6 +66,15 @@ pub enum Command {
     /// twice), the store, Claude Code's transcripts, every configured policy, the price
     /// table's age, and times a real hook call in a temporary store (your data is untouched).
     Doctor(crate::doctor::DoctorArgs),
+    /// Push new local usage, events and downgrades to the team database (`[team]` in the
+    /// config), then pull the team's day and week totals into the local cache policies read.
+    ///
+    /// Exactly once: rerun it as often as you like, after any failure. The hook never waits
+    /// for the network; run this from an asynchronous `Stop`/`SessionEnd` hook or a timer.
+    Sync(crate::team::sync::SyncArgs),
+    /// Team database: migrate it, report per person and per project.
+    #[command(subcommand)]
+    Team(crate::team::TeamCommand),
 }
 
 /// Runs the command line; the process's exit code.
@@ -82,6 +91,8 @@ pub fn main() -> ExitCode {
         Command::Install(args) => crate::install::install(&args),
         Command::Uninstall(target) => crate::install::uninstall(&target),
         Command::Doctor(args) => crate::doctor::run(&args),
+        Command::Sync(args) => crate::team::sync::run(&args),
+        Command::Team(command) => crate::team::run(&command),
     };
     match result {
         Ok(code) => code,

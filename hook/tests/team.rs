@@ -325,10 +325,16 @@ fn machines_sync_concurrently_exactly_once_and_survive_a_down_server() {
 }
 
 #[test]
-fn the_hook_passes_the_cached_team_figures_to_policies() {
+fn the_budget_policy_holds_the_cached_team_week() {
     let server = PgServer::start();
     let env = machine("dana", &server.url());
     work(&env);
+    let before = env.hook(&env.input("pre-tool-use-bash"));
+    assert_eq!(
+        common::stdout_json(&before),
+        None,
+        "no team figures yet: allowed"
+    );
     sync_json(&env);
     let cached: String = env
         .db()
@@ -337,4 +343,40 @@ fn the_hook_passes_the_cached_team_figures_to_policies() {
     let cached: Value = serde_json::from_str(&cached).unwrap();
     assert_eq!(cached["person"]["week"]["output_tokens"], FIXTURE_OUTPUT);
     assert_eq!(cached["name"], "core");
+
+    // The sync pinned "now" in the fixture's week: the cache is days old by the real clock,
+    // so the policy's staleness limit decides.
+    let config = |staleness: u64| {
+        format!(
+            "[team]\ndatabase = \"{}\"\nperson = \"dana\"\nteam = \"core\"\n\
+             [[policy]]\nname = \"budget\"\nenforce = true\n\
+             [policy.config]\nteam_week_usd = 0.5\nteam_max_staleness_minutes = {staleness}\n\
+             team_stale = \"warn\"\n",
+            server.url()
+        )
+    };
+    env.config(&config(10_000_000));
+    let over = env.hook(&env.input("pre-tool-use-bash"));
+    let answer = common::stdout_json(&over).unwrap_or_else(|| {
+        let log = env.pipe(&["log", "--json", "-n", "3"], b"");
+        panic!(
+            "no answer: {} {}",
+            stderr(&over),
+            String::from_utf8_lossy(&log.stdout)
+        )
+    });
+    assert_eq!(
+        answer["hookSpecificOutput"]["permissionDecision"], "ask",
+        "{answer}"
+    );
+    assert!(answer.to_string().contains("team week cost"), "{answer}");
+
+    env.config(&config(60));
+    let stale = env.hook(&env.input("pre-tool-use-bash"));
+    let answer = common::stdout_json(&stale).expect("a warning");
+    assert!(
+        answer.to_string().contains("team limits are not checked"),
+        "{answer}"
+    );
+    assert!(!answer.to_string().contains("\"ask\""), "{answer}");
 }

@@ -204,6 +204,15 @@ fn sync_json(env: &TestEnv) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The `name` of each row of a report table.
+fn names(rows: &Value) -> Vec<&str> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect()
+}
+
 /// Median wall time of `n` hook calls.
 fn hook_time(env: &TestEnv, n: usize) -> Duration {
     let input = env.input("pre-tool-use-bash");
@@ -327,25 +336,13 @@ fn machines_sync_concurrently_exactly_once_and_survive_a_down_server() {
     let report = machines[0].pipe(&["team", "report", "--json", "--days", "36500"], b"");
     assert!(report.status.success(), "{}", stderr(&report));
     let report: Value = serde_json::from_slice(&report.stdout).unwrap();
-    let names: Vec<&str> = report["by_person"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, people);
+    assert_eq!(names(&report["by_person"]), people);
     let carol = &report["by_person"][2];
     assert_eq!(carol["tool_calls"], 3 + 30, "{carol}");
     assert_eq!(carol["sessions"], 1);
     // Usage carries the transcript's cwd (/home/dev/proj0), hook calls the test's project
     // directory: the directories' names only, never their paths.
-    let projects: Vec<&str> = report["by_project"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(projects, ["proj0", "project"]);
+    assert_eq!(names(&report["by_project"]), ["proj0", "project"]);
     let table = machines[0].pipe(&["team", "report", "--days", "36500"], b"");
     insta::assert_snapshot!("team_report", String::from_utf8(table.stdout).unwrap());
 }

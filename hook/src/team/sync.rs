@@ -61,6 +61,14 @@ enum Kind {
     Float,
 }
 
+// Short names keep each stream's column list on one line, next to its SQL.
+/// A text column.
+const T: Kind = Kind::Text;
+/// An integer column.
+const I: Kind = Kind::Int;
+/// A floating-point column.
+const F: Kind = Kind::Float;
+
 /// The last component of a path in SQLite (the project's name, never its full path).
 macro_rules! project_name {
     ($col:literal) => {
@@ -93,22 +101,7 @@ const STREAMS: &[Stream] = &[
                  $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
                  $11::int8[], $12::int8[], $13::int8[], $14::float8[])
                  ON CONFLICT DO NOTHING",
-        kinds: &[
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Int,
-            Kind::Int,
-            Kind::Int,
-            Kind::Int,
-            Kind::Int,
-            Kind::Float,
-        ],
+        kinds: &[T, T, T, T, T, T, T, T, I, I, I, I, I, F],
     },
     Stream {
         name: "events",
@@ -127,19 +120,7 @@ const STREAMS: &[Stream] = &[
                  $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[],
                  $11::int8[])
                  ON CONFLICT DO NOTHING",
-        kinds: &[
-            Kind::Text,
-            Kind::Int,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Int,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Int,
-        ],
+        kinds: &[T, I, T, T, T, T, I, T, T, T, I],
     },
     Stream {
         name: "downgrades",
@@ -155,17 +136,7 @@ const STREAMS: &[Stream] = &[
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
                  $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[])
                  ON CONFLICT (machine, tool_use_id) DO UPDATE SET applied = excluded.applied",
-        kinds: &[
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Int,
-            Kind::Text,
-            Kind::Text,
-        ],
+        kinds: &[T, T, T, T, T, T, I, T, T],
     },
 ];
 

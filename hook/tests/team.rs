@@ -190,10 +190,15 @@ fn work(env: &TestEnv) {
 }
 
 fn sync(env: &TestEnv) -> std::process::Output {
+    sync_at(env, FIXTURE_NOW)
+}
+
+/// `tollgate sync --json` with "now" pinned to `now` (RFC 3339 or Unix ms).
+fn sync_at(env: &TestEnv, now: &str) -> std::process::Output {
     let mut command = env.command();
     command
         .args(["sync", "--json"])
-        .env("TOLLGATE_NOW", FIXTURE_NOW)
+        .env("TOLLGATE_NOW", now)
         .env_remove("TOLLGATE_TEAM_DATABASE");
     command.output().unwrap()
 }
@@ -304,6 +309,35 @@ fn machines_sync_concurrently_exactly_once_and_survive_a_down_server() {
     assert_eq!(server.value("SELECT count(*) FROM tollgate_usage"), 36);
     assert_eq!(server.value("SELECT count(*) FROM tollgate_events"), 15);
 
+    // A response seen again with larger figures updates its local row: the sync within the
+    // hour after it sends it again, and the database takes the new figures (once).
+    let (id, ts_ms): (i64, i64) = machines[1]
+        .db()
+        .query_row(
+            "SELECT id, ts_ms FROM usage ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    machines[1]
+        .db()
+        .execute(
+            "UPDATE usage SET output_tokens = output_tokens + 100 WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let soon = (ts_ms + 10 * 60 * 1000).to_string();
+    for expected_new in [1, 0] {
+        let output = sync_at(&machines[1], &soon);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["pushed"]["usage"]["new"], expected_new, "{report}");
+    }
+    assert_eq!(
+        server.value("SELECT sum(output_tokens)::int8 FROM tollgate_usage"),
+        3 * FIXTURE_OUTPUT + 100
+    );
+
     // The hook never touches the network: as fast with the server down as up.
     let up = hook_time(&machines[2], 15);
     server.stop();
@@ -340,6 +374,10 @@ fn machines_sync_concurrently_exactly_once_and_survive_a_down_server() {
     let carol = &report["by_person"][2];
     assert_eq!(carol["tool_calls"], 3 + 30, "{carol}");
     assert_eq!(carol["sessions"], 1);
+    assert_eq!(
+        report["by_person"][1]["total_tokens"],
+        report["by_person"][0]["total_tokens"].as_i64().unwrap() + 100
+    );
     // Usage carries the transcript's cwd (/home/dev/proj0), hook calls the test's project
     // directory: the directories' names only, never their paths.
     assert_eq!(names(&report["by_project"]), ["proj0", "project"]);

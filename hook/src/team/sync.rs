@@ -23,8 +23,9 @@ use crate::usage::{Calendar, Window};
 /// Rows read and pushed per round trip.
 const BATCH: i64 = 2000;
 
-/// An event still without an answer is pushed once it is this old (its hook call died).
-const UNFINISHED_GRACE_MS: i64 = 60_000;
+// Two ages are written in the SQL below, relative to ?2 (now): an event still without an
+// answer is pushed once it is a minute old (its hook call died), and usage rows of the last
+// hour are sent again, since a response seen again with larger figures updates its row.
 
 /// Options of `tollgate sync`.
 #[derive(Debug, clap::Args)]
@@ -44,9 +45,11 @@ struct Stream {
     /// Its name in messages and the key of its mark in `team_sync` (`mark:<name>`).
     name: &'static str,
     /// Reads the next rows: the first column is the mark, the others the pushed values. Takes
-    /// ?1 share tool names (0/1), ?2 unfinished-before (ms), ?3 machine, ?4 person, ?5 team,
-    /// ?6 mark, ?7 batch size.
+    /// ?1 share tool names (0/1), ?2 now (ms), ?3 machine, ?4 person, ?5 team, ?6 mark,
+    /// ?7 batch size.
     local: &'static str,
+    /// Reads rows at or below the mark to send again (same columns and parameters), if any.
+    recent: Option<&'static str>,
     /// Inserts the arrays ($1, $2, …, one per pushed column) into the team database.
     remote: &'static str,
     /// The pushed columns' types.
@@ -94,13 +97,31 @@ const STREAMS: &[Stream] = &[
              cache_write_5m + cache_write_1h, cache_read_tokens, cost_usd
              FROM usage WHERE id > ?6 ORDER BY id LIMIT ?7"
         ),
+        recent: Some(concat!(
+            "SELECT id, message_id, request_id, ?3, ?4, ?5, ",
+            project_name!("project"),
+            ", session_id, model, ts_ms, input_tokens, output_tokens,
+             cache_write_5m + cache_write_1h, cache_read_tokens, cost_usd
+             FROM usage WHERE id <= ?6 AND ts_ms > ?2 - 3600000 ORDER BY id LIMIT ?7"
+        )),
         remote: "INSERT INTO tollgate_usage (message_id, request_id, machine, person, team,
                  project, session_id, model, ts_ms, input_tokens, output_tokens,
                  cache_write_tokens, cache_read_tokens, cost_usd)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
                  $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
                  $11::int8[], $12::int8[], $13::int8[], $14::float8[])
-                 ON CONFLICT DO NOTHING",
+                 ON CONFLICT (message_id, request_id) DO UPDATE SET
+                     input_tokens = excluded.input_tokens,
+                     output_tokens = excluded.output_tokens,
+                     cache_write_tokens = excluded.cache_write_tokens,
+                     cache_read_tokens = excluded.cache_read_tokens,
+                     cost_usd = excluded.cost_usd
+                 WHERE (tollgate_usage.input_tokens, tollgate_usage.output_tokens,
+                        tollgate_usage.cache_write_tokens, tollgate_usage.cache_read_tokens,
+                        tollgate_usage.cost_usd)
+                   IS DISTINCT FROM (excluded.input_tokens, excluded.output_tokens,
+                        excluded.cache_write_tokens, excluded.cache_read_tokens,
+                        excluded.cost_usd)",
         kinds: &[T, T, T, T, T, T, T, T, I, I, I, I, I, F],
     },
     Stream {
@@ -111,7 +132,7 @@ const STREAMS: &[Stream] = &[
             ", session_id, ts_ms, event, CASE WHEN ?1 THEN tool_name END, decision, latency_us
              FROM events
              WHERE id > ?6 AND id < coalesce((SELECT min(id) FROM events WHERE id > ?6
-                   AND latency_us IS NULL AND ts_ms > ?2), 9223372036854775807)
+                   AND latency_us IS NULL AND ts_ms > ?2 - 60000), 9223372036854775807)
              ORDER BY id LIMIT ?7"
         ),
         remote: "INSERT INTO tollgate_events (machine, local_id, person, team, project,
@@ -121,6 +142,7 @@ const STREAMS: &[Stream] = &[
                  $11::int8[])
                  ON CONFLICT DO NOTHING",
         kinds: &[T, I, T, T, T, T, I, T, T, T, I],
+        recent: None,
     },
     Stream {
         name: "downgrades",
@@ -137,6 +159,7 @@ const STREAMS: &[Stream] = &[
                  $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[])
                  ON CONFLICT (machine, tool_use_id) DO UPDATE SET applied = excluded.applied",
         kinds: &[T, T, T, T, T, T, I, T, T],
+        recent: None,
     },
 ];
 
@@ -179,7 +202,7 @@ impl Column {
 pub struct Pushed {
     /// Rows read from the local store.
     pub sent: u64,
-    /// Rows the team database did not have yet.
+    /// Rows the team database did not have yet, or had with other figures.
     pub new: u64,
 }
 
@@ -265,15 +288,17 @@ fn push(store: &mut Store, client: &mut Client, stream: &Stream, who: &Who<'_>) 
     let key = format!("mark:{}", stream.name);
     let mut mark = get(store, &key)?.map_or(0, |v| v.parse().unwrap_or(0));
     let mut pushed = Pushed::default();
+    if let Some(recent) = stream.recent {
+        let (columns, rows, _) = read_batch(store, recent, stream.kinds, who, mark)?;
+        pushed.new += send(client, stream, &columns, rows)?;
+        pushed.sent += rows;
+    }
     loop {
-        let (columns, rows, next) = read_batch(store, stream, who, mark)?;
+        let (columns, rows, next) = read_batch(store, stream.local, stream.kinds, who, mark)?;
         if rows == 0 {
             return Ok(pushed);
         }
-        let params: Vec<&(dyn ToSql + Sync)> = columns.iter().map(Column::as_sql).collect();
-        let mut tx = client.transaction()?;
-        pushed.new += tx.execute(stream.remote, &params)?;
-        tx.commit()?;
+        pushed.new += send(client, stream, &columns, rows)?;
         pushed.sent += rows;
         // Only now is the batch acknowledged.
         set(store, &key, &next.to_string())?;
@@ -284,22 +309,33 @@ fn push(store: &mut Store, client: &mut Client, stream: &Stream, who: &Who<'_>) 
     }
 }
 
-/// The next batch of a stream after `mark`: its columns, row count and new mark.
+/// Inserts one batch in one remote transaction; the rows written.
+fn send(client: &mut Client, stream: &Stream, columns: &[Column], rows: u64) -> Result<u64> {
+    if rows == 0 {
+        return Ok(0);
+    }
+    let params: Vec<&(dyn ToSql + Sync)> = columns.iter().map(Column::as_sql).collect();
+    let mut tx = client.transaction()?;
+    let written = tx.execute(stream.remote, &params)?;
+    tx.commit()?;
+    Ok(written)
+}
+
+/// The rows `sql` reads after (or around) `mark`: their columns, count and the new mark.
 fn read_batch(
     store: &Store,
-    stream: &Stream,
+    sql: &str,
+    kinds: &[Kind],
     who: &Who<'_>,
     mark: i64,
 ) -> Result<(Vec<Column>, u64, i64)> {
     let conn = store.conn();
-    let mut columns: Vec<Column> = stream.kinds.iter().map(|k| Column::new(*k)).collect();
-    let mut stmt = conn
-        .prepare_cached(stream.local)
-        .map_err(|e| store.error(e))?;
+    let mut columns: Vec<Column> = kinds.iter().map(|k| Column::new(*k)).collect();
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| store.error(e))?;
     let mut rows = stmt
         .query(rusqlite::params![
             who.team.shares(Share::ToolNames),
-            who.now_ms - UNFINISHED_GRACE_MS,
+            who.now_ms,
             who.machine,
             who.person,
             who.team.team,

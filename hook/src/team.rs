@@ -4,6 +4,7 @@
 //! The hook never touches the network: it reads only the cache row `tollgate sync` wrote
 //! ([`cached`]), and says whether it is older than `stale_after_minutes`.
 
+pub mod otlp;
 pub mod remote;
 pub mod report;
 pub mod sync;
@@ -41,6 +42,10 @@ pub struct TeamConfig {
     /// After how long without a sync the cached team figures are marked `stale`.
     #[serde(default = "default_stale")]
     pub stale_after_minutes: u64,
+    /// An OpenTelemetry collector (OTLP/HTTP, e.g. `http://localhost:4318`): each sync exports
+    /// the metrics of the rows it pushed.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// One kind of shared data.

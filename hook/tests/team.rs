@@ -441,3 +441,89 @@ fn the_budget_policy_holds_the_cached_team_week() {
     );
     assert!(!answer.to_string().contains("\"ask\""), "{answer}");
 }
+
+/// A one-thread OTLP/HTTP collector: answers 200 to each POST and keeps the bodies.
+fn fake_collector() -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            if tx.send((request_line, body)).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn sync_exports_the_pushed_rows_as_otlp_metrics() {
+    let server = PgServer::start();
+    let (collector, received) = fake_collector();
+    let env = machine("erin", &server.url());
+    env.config(&format!(
+        "default_policies = false\n[team]\ndatabase = \"{}\"\nperson = \"erin\"\notlp_endpoint = \"{collector}\"\n",
+        server.url()
+    ));
+    work(&env);
+    let report = sync_json(&env);
+    assert_eq!(report["otlp"]["error"], Value::Null, "{report}");
+    // 12 responses of 2 models: 4 token kinds and a cost per model; 5 answered hook calls.
+    assert_eq!(report["otlp"]["values"], 2 * 5 + 5, "{report}");
+    let (request, body) = received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a request");
+    assert!(request.starts_with("POST /v1/metrics "), "{request}");
+    let body = String::from_utf8_lossy(&body);
+    for name in [
+        "tollgate.tokens",
+        "tollgate.cost",
+        "tollgate.decisions",
+        "tollgate.hook.latency",
+        "claude-opus-4-5-20251101",
+        "erin",
+    ] {
+        assert!(body.contains(name), "{name} not in the export");
+    }
+
+    // A collector that is down does not fail the sync: it says so on stderr.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    env.config(&format!(
+        "default_policies = false\n[team]\ndatabase = \"{}\"\nperson = \"erin\"\notlp_endpoint = \"{down}\"\n",
+        server.url()
+    ));
+    work(&env);
+    let output = sync(&env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("OTLP export to"),
+        "{}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["pushed"]["events"]["new"], 5, "{report}");
+}

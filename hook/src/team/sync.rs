@@ -204,6 +204,16 @@ pub struct Pushed {
     pub sent: u64,
     /// Rows the team database did not have yet, or had with other figures.
     pub new: u64,
+    /// The marks before and after, when they moved.
+    #[serde(skip)]
+    marks: Option<(i64, i64)>,
+}
+
+impl Pushed {
+    /// The local row ids this push acknowledged (for streams whose mark is a row id).
+    fn ids(&self) -> Option<std::ops::RangeInclusive<i64>> {
+        self.marks.map(|(from, to)| from + 1..=to)
+    }
 }
 
 /// What a sync did.
@@ -217,6 +227,20 @@ pub struct Report {
     pub pushed: BTreeMap<&'static str, Pushed>,
     /// The figures pulled into the cache.
     pub pulled: TeamUsage,
+    /// The OpenTelemetry export, when `otlp_endpoint` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<Exported>,
+}
+
+/// What the OpenTelemetry export did.
+#[derive(Debug, Serialize)]
+pub struct Exported {
+    /// The collector.
+    pub endpoint: String,
+    /// Values recorded and sent, if it worked.
+    pub values: Option<u64>,
+    /// Why not, if it failed.
+    pub error: Option<String>,
 }
 
 /// Runs `tollgate sync`.
@@ -232,6 +256,9 @@ pub fn run(args: &SyncArgs) -> Result<ExitCode> {
         &config.calendar()?,
         crate::clock::now_ms(),
     )?;
+    if let Some(error) = report.otlp.as_ref().and_then(|o| o.error.as_ref()) {
+        eprintln!("tollgate: {error}");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !args.quiet {
@@ -262,6 +289,18 @@ pub fn sync(
             .with_context(|| format!("pushing {} to the team database", stream.name))?;
         pushed.insert(stream.name, result);
     }
+    let otlp = team.otlp_endpoint.as_deref().map(|endpoint| {
+        let rows = super::otlp::Rows {
+            usage: pushed.get("usage").and_then(Pushed::ids),
+            events: pushed.get("events").and_then(Pushed::ids),
+        };
+        let result = super::otlp::export(endpoint, store, &rows, &person, &team.team);
+        Exported {
+            endpoint: endpoint.to_owned(),
+            error: result.as_ref().err().map(|e| format!("{e:#}")),
+            values: result.ok(),
+        }
+    });
     let pulled = pull(client, team, &person, calendar, now_ms)?;
     store.write(|tx| super::store_cache(tx, &pulled, now_ms))?;
     let pulled = super::cached(store.conn(), team, now_ms)
@@ -272,6 +311,7 @@ pub fn sync(
         team: team.team.clone(),
         pushed,
         pulled,
+        otlp,
     })
 }
 
@@ -288,6 +328,7 @@ fn push(store: &mut Store, client: &mut Client, stream: &Stream, who: &Who<'_>) 
     let key = format!("mark:{}", stream.name);
     let mut mark = get(store, &key)?.map_or(0, |v| v.parse().unwrap_or(0));
     let mut pushed = Pushed::default();
+    let first = mark;
     if let Some(recent) = stream.recent {
         let (columns, rows, _) = read_batch(store, recent, stream.kinds, who, mark)?;
         pushed.new += send(client, stream, &columns, rows)?;
@@ -298,6 +339,7 @@ fn push(store: &mut Store, client: &mut Client, stream: &Stream, who: &Who<'_>) 
         if rows == 0 {
             return Ok(pushed);
         }
+        pushed.marks = Some((first, next));
         pushed.new += send(client, stream, &columns, rows)?;
         pushed.sent += rows;
         // Only now is the batch acknowledged.
@@ -486,6 +528,14 @@ fn print_report(report: &Report) {
         .map(|(name, p)| format!("{} {name} ({} new)", p.sent, p.new))
         .collect();
     println!("Pushed {}.", pushed.join(", "));
+    if let Some(Exported {
+        endpoint,
+        values: Some(values),
+        ..
+    }) = &report.otlp
+    {
+        println!("Exported {values} metric values to {endpoint}.");
+    }
     let t = &report.pulled;
     println!(
         "Team \"{}\" ({} people): ${:.2} today, ${:.2} this week; you ({}): ${:.2} today, ${:.2} this week.",

@@ -79,6 +79,15 @@ pub enum Command {
     /// ~/.config/claude and ~/.claude. Safe to run again: only what is new is read, and each
     /// API response is stored once.
     Import(crate::import::ImportArgs),
+    /// Push new local usage, events and downgrades to the team database (`[team]` in the
+    /// config), then pull the team's day and week totals into the local cache policies read.
+    ///
+    /// Exactly once: rerun it as often as you like, after any failure. The hook never waits
+    /// for the network; run this from an asynchronous `Stop`/`SessionEnd` hook or a timer.
+    Sync(crate::team::sync::SyncArgs),
+    /// Team database: migrate it, report per person and per project.
+    #[command(subcommand)]
+    Team(crate::team::TeamCommand),
 }
 
 /// Runs the command line; the process's exit code.
@@ -97,6 +106,8 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => crate::doctor::run(&args),
         Command::Report(command) => crate::report::run(&command),
         Command::Import(args) => crate::import::run(&args),
+        Command::Sync(args) => crate::team::sync::run(&args),
+        Command::Team(command) => crate::team::run(&command),
     };
     match result {
         Ok(code) => code,

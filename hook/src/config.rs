@@ -41,6 +41,9 @@ pub struct Config {
     /// The policies, evaluated in order.
     #[serde(default, rename = "policy")]
     pub policies: Vec<PolicyConfig>,
+    /// Team budgets: the shared PostgreSQL database `tollgate sync` pushes to and pulls from.
+    #[serde(default)]
+    pub team: Option<crate::team::TeamConfig>,
 }
 
 impl Default for Config {

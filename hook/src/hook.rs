@@ -188,8 +188,12 @@ fn handle(
         Vec::new()
     } else {
         let conn = store.conn();
-        let usage = usage::snapshot(conn, &calendar, input.session_id(), input.cwd(), env.now_ms)
-            .map_err(|e| store.error(e))?;
+        let mut usage =
+            usage::snapshot(conn, &calendar, input.session_id(), input.cwd(), env.now_ms)
+                .map_err(|e| store.error(e))?;
+        if let Some(team) = &config.team {
+            usage.team = crate::team::cached(conn, team, env.now_ms).map_err(|e| store.error(e))?;
+        }
         let mut context =
             usage::context(conn, &pricing, input.session_id()).map_err(|e| store.error(e))?;
         context.pending_tokens = pending_tokens(input, &row);

@@ -35,6 +35,15 @@ pub const TOOL_EVENTS: &[&str] = &[
     "PostToolUseFailure",
 ];
 
+/// The events after which `tollgate sync` runs in the background when `[team]` is configured.
+pub const SYNC_EVENTS: &[&str] = &["Stop", "SessionEnd"];
+
+/// The background sync's subcommand.
+const SYNC: &str = "sync --quiet";
+
+/// The background sync's `timeout`, in seconds (it never delays Claude: it runs async).
+const SYNC_TIMEOUT_SECS: u64 = 120;
+
 /// The hook's `timeout`, in seconds: far above what tollgate needs. A timed-out hook is
 /// treated by Claude Code as having allowed.
 pub const TIMEOUT_SECS: u64 = 10;
@@ -73,6 +82,10 @@ pub fn install(args: &InstallArgs) -> Result<ExitCode> {
     let mut doc = file.doc.clone();
     let hook = command_line(&exe, "hook");
     register(&mut doc, &hook)?;
+    let team = team_configured();
+    if team {
+        register_sync(&mut doc, &command_line(&exe, SYNC));
+    }
     if args.statusline {
         set_statusline(&mut doc, &command_line(&exe, "statusline"))?;
     }
@@ -97,11 +110,24 @@ pub fn install(args: &InstallArgs) -> Result<ExitCode> {
         },
         file.path.display()
     );
+    if team {
+        println!(
+            "[team] is configured: `tollgate sync --quiet` runs in the background after {}.",
+            SYNC_EVENTS.join(" and ")
+        );
+    }
     println!("{note}");
     println!(
         "Claude Code picks the change up by itself. Check the whole setup with `tollgate doctor`."
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the user's config has a `[team]` section (an unreadable config: no).
+fn team_configured() -> bool {
+    crate::cli::paths()
+        .and_then(|paths| crate::config::Config::load(&paths.config_file, None))
+        .is_ok_and(|config| config.team.is_some())
 }
 
 /// `tollgate uninstall`.
@@ -221,7 +247,7 @@ pub fn command_line(exe: &Path, sub: &str) -> String {
 }
 
 /// Whether `command` (with its exec-form `args`) runs tollgate's `sub` command: a program
-/// whose file name is `tollgate` with the single argument `sub`.
+/// whose file name is `tollgate` with exactly the arguments of `sub` (space-separated).
 pub fn is_tollgate_command(command: &str, args: Option<&[Json]>, sub: &str) -> bool {
     let mut words = shell_words(command);
     if let Some(args) = args {
@@ -231,11 +257,12 @@ pub fn is_tollgate_command(command: &str, args: Option<&[Json]>, sub: &str) -> b
         words.truncate(1);
         words.extend(args.iter().filter_map(Json::as_str).map(str::to_owned));
     }
-    let [program, arg] = words.as_slice() else {
+    let Some((program, rest)) = words.split_first() else {
         return false;
     };
     let name = program.rsplit(['/', '\\']).next().unwrap_or_default();
-    matches!(name, "tollgate" | "tollgate.exe") && arg == sub
+    matches!(name, "tollgate" | "tollgate.exe")
+        && rest.iter().map(String::as_str).eq(sub.split(' '))
 }
 
 /// The program a shell command runs: its first word, unquoted.
@@ -272,15 +299,20 @@ fn shell_words(command: &str) -> Vec<String> {
     words
 }
 
-/// Whether a hook handler (`{"type": "command", "command": …}`) is tollgate's hook.
-fn is_tollgate_handler(handler: &Json) -> bool {
+/// Whether a hook handler (`{"type": "command", "command": …}`) runs tollgate's `sub`.
+fn is_tollgate_handler(handler: &Json, sub: &str) -> bool {
     handler.get("type").and_then(Json::as_str) == Some("command")
         && handler
             .get("command")
             .and_then(Json::as_str)
             .is_some_and(|c| {
-                is_tollgate_command(c, handler.get("args").and_then(Json::as_array), "hook")
+                is_tollgate_command(c, handler.get("args").and_then(Json::as_array), sub)
             })
+}
+
+/// Whether a hook handler is one `tollgate install` writes (the hook or the background sync).
+fn is_installed_handler(handler: &Json) -> bool {
+    is_tollgate_handler(handler, "hook") || is_tollgate_handler(handler, SYNC)
 }
 
 /// The matcher group tollgate registers for `event`.
@@ -324,6 +356,32 @@ pub fn register(doc: &mut Object, command: &str) -> Result<()> {
     Ok(())
 }
 
+/// Adds `command` (`tollgate sync --quiet`) as an asynchronous handler to tollgate's group of
+/// each of [`SYNC_EVENTS`] (call after [`register`], which removed any earlier one).
+pub fn register_sync(doc: &mut Object, command: &str) {
+    let Some(hooks) = doc.get_mut("hooks").and_then(Json::as_object_mut) else {
+        return;
+    };
+    for &event in SYNC_EVENTS {
+        let groups = hooks.get_mut(event).and_then(Json::as_array_mut);
+        let ours = groups.into_iter().flatten().find_map(|group| {
+            let handlers = group.as_object_mut()?.get_mut("hooks")?.as_array_mut()?;
+            handlers
+                .iter()
+                .any(|h| is_tollgate_handler(h, "hook"))
+                .then_some(handlers)
+        });
+        if let Some(handlers) = ours {
+            let mut handler = Object::new();
+            handler.insert("type".into(), "command".into());
+            handler.insert("command".into(), command.into());
+            handler.insert("async".into(), Json::Bool(true));
+            handler.insert("timeout".into(), SYNC_TIMEOUT_SECS.into());
+            handlers.push(Json::Object(handler));
+        }
+    }
+}
+
 /// Removes tollgate's handlers from `groups`, then the groups that this left empty. Returns
 /// how many handlers were removed and where the first group removed was.
 fn remove_handlers(groups: &mut Vec<Json>) -> (usize, Option<usize>) {
@@ -338,7 +396,7 @@ fn remove_handlers(groups: &mut Vec<Json>) -> (usize, Option<usize>) {
             continue;
         };
         let before = handlers.len();
-        handlers.retain(|h| !is_tollgate_handler(h));
+        handlers.retain(|h| !is_installed_handler(h));
         if handlers.len() < before {
             removed += before - handlers.len();
             if handlers.is_empty() {
@@ -442,7 +500,7 @@ pub fn registrations(doc: &Object) -> Vec<(String, String)> {
                 .get("hooks")
                 .and_then(Json::as_array)
                 .unwrap_or_default();
-            for handler in handlers.iter().filter(|h| is_tollgate_handler(h)) {
+            for handler in handlers.iter().filter(|h| is_tollgate_handler(h, "hook")) {
                 let command = handler
                     .get("command")
                     .and_then(Json::as_str)

@@ -38,6 +38,7 @@ pub mod status;
 pub mod statusline;
 pub mod store;
 pub mod table;
+pub mod team;
 pub mod timing;
 pub mod tokens;
 pub mod usage;

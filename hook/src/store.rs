@@ -18,7 +18,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 pub const BUCKET_MS: i64 = 15 * 60 * 1000;
 
 /// Forward migrations; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("store/v1.sql"), include_str!("store/v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("store/v1.sql"),
+    include_str!("store/v2.sql"),
+    include_str!("store/v3.sql"),
+];
 
 /// What went wrong with the store, worded for the person who has to fix it.
 #[derive(Debug, thiserror::Error)]

@@ -45,6 +45,20 @@ pub struct Window {
 }
 
 impl Window {
+    /// Adds another window's totals to this one.
+    pub fn add(&mut self, other: &Window) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_creation_tokens += other.cache_creation_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.total_tokens += other.total_tokens;
+        self.cost_usd += other.cost_usd;
+        self.unpriced_messages += other.unpriced_messages;
+        self.messages += other.messages;
+        self.tool_calls += other.tool_calls;
+        self.prompts += other.prompts;
+    }
+
     fn add_usage(&mut self, u: &Totals) {
         self.input_tokens += u.tokens.input;
         self.output_tokens += u.tokens.output;
@@ -106,6 +120,9 @@ pub struct Usage {
     pub by_family: BTreeMap<String, Split>,
     /// Block and week by model id.
     pub by_model: BTreeMap<String, Split>,
+    /// The team's figures from the last `tollgate sync`, when `[team]` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<crate::team::TeamUsage>,
 }
 
 /// The live context of a session (the ABI's `context`).

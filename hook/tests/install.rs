@@ -788,3 +788,38 @@ fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn with_team_configured_install_adds_a_background_sync_and_uninstall_removes_it() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("tollgate")).unwrap();
+    std::fs::write(
+        env.path("tollgate/config.toml"),
+        "[team]\ndatabase = \"postgres://db/tollgate\"\n",
+    )
+    .unwrap();
+    let out = env.ok(&["install"]);
+    assert!(
+        out.contains("`tollgate sync --quiet` runs in the background"),
+        "{out}"
+    );
+    let settings = env.user_settings();
+    // Twice: the second install replaces, never duplicates.
+    env.ok(&["install"]);
+    let doc = parse(&std::fs::read_to_string(&settings).unwrap());
+    assert_eq!(tollgate::install::registrations(&doc).len(), EVENTS.len());
+    let sync = format!("{} sync --quiet", exe().display());
+    for event in ["Stop", "SessionEnd"] {
+        let groups = doc["hooks"].get(event).unwrap().as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{event}");
+        let handlers = groups[0].get("hooks").unwrap().as_array().unwrap();
+        assert_eq!(handlers.len(), 2, "{event}: the hook, then the sync");
+        assert_eq!(handlers[1].get("command").unwrap().as_str(), Some(&*sync));
+        assert_eq!(handlers[1].get("async"), Some(&Json::Bool(true)));
+    }
+    let pre = doc["hooks"].get("PreToolUse").unwrap().as_array().unwrap();
+    assert_eq!(pre[0].get("hooks").unwrap().as_array().unwrap().len(), 1);
+    env.ok(&["uninstall"]);
+    let text = std::fs::read_to_string(&settings).unwrap();
+    assert!(!text.contains("sync"), "{text}");
+}

@@ -26,7 +26,7 @@ use tollgate_sdk::time::parse_rfc3339;
 use tollgate_sdk::util::{
     Action, Family, Meter, OncePerWindow, check_fraction, check_positive, format_duration,
 };
-use tollgate_sdk::{Describe, Input, Output, Window};
+use tollgate_sdk::{Describe, Input, Output, TeamUsage, Window};
 
 /// JSON Schema of [`Config`], exported by `tollgate_describe`.
 const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
@@ -50,6 +50,20 @@ struct Config {
     five_hour_percent: Option<f64>,
     seven_day_percent: Option<f64>,
     max_observation_age_minutes: u64,
+    team_week_usd: Option<f64>,
+    person_share: Option<f64>,
+    team_max_staleness_minutes: u64,
+    team_stale: TeamStale,
+}
+
+/// What to do when the team figures are older than `team_max_staleness_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TeamStale {
+    /// Skip the team limits.
+    Ignore,
+    /// Skip them and warn (once per sync).
+    Warn,
 }
 
 impl Default for Config {
@@ -69,6 +83,10 @@ impl Default for Config {
             five_hour_percent: None,
             seven_day_percent: None,
             max_observation_age_minutes: 30,
+            team_week_usd: None,
+            person_share: None,
+            team_max_staleness_minutes: 120,
+            team_stale: TeamStale::Ignore,
         }
     }
 }
@@ -87,6 +105,9 @@ impl Config {
     fn read(input: &Input) -> Result<Config, String> {
         let config: Config = input.config()?;
         check_fraction("warn_at", config.warn_at)?;
+        if let Some(share) = config.person_share {
+            check_fraction("person_share", share)?;
+        }
         let tokens = |limit: Option<u64>| limit.map(|limit| limit as f64);
         let mut limits = vec![
             ("session_usd", config.session_usd),
@@ -99,6 +120,7 @@ impl Config {
             ("week_tokens", tokens(config.week_tokens)),
             ("five_hour_percent", config.five_hour_percent),
             ("seven_day_percent", config.seven_day_percent),
+            ("team_week_usd", config.team_week_usd),
         ];
         for family in config.families.values() {
             limits.extend([
@@ -124,10 +146,11 @@ fn evaluate(input: Input) -> Result<Output, String> {
     }
     let config = Config::read(&input)?;
     let mut once = OncePerWindow::from_state(&input.state);
-    let findings: Vec<Output> = checks(&input, &config)
+    let mut findings: Vec<Output> = checks(&input, &config)
         .into_iter()
         .filter_map(|check| check.judge(&config, &mut once))
         .collect();
+    findings.extend(stale_team_warning(&input, &config, &mut once));
     Ok(once.attach(Output::combine(findings)))
 }
 
@@ -297,6 +320,26 @@ fn checks(input: &Input, config: &Config) -> Vec<Check> {
         checks.extend(week.checks(limits.week_usd, limits.week_tokens));
     }
 
+    if let Some(team) = usage.team.as_ref().filter(|t| !team_is_stale(t, config)) {
+        let team_week = Span::new(
+            "team_week",
+            "team week",
+            usage.week.start.as_deref(),
+            &team.team.week,
+            resets_in(&usage.week.end),
+        );
+        checks.extend(team_week.checks(config.team_week_usd, None));
+        let share = config.team_week_usd.zip(config.person_share);
+        let person_week = Span::new(
+            "person_week",
+            "your share of the team week",
+            usage.week.start.as_deref(),
+            &team.person.week,
+            resets_in(&usage.week.end),
+        );
+        checks.extend(person_week.checks(share.map(|(usd, share)| usd * share), None));
+    }
+
     let max_age = config.max_observation_age_minutes;
     let plan_windows = [
         (
@@ -323,6 +366,27 @@ fn checks(input: &Input, config: &Config) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// Whether the team figures are too old to hold against the team limits.
+fn team_is_stale(team: &TeamUsage, config: &Config) -> bool {
+    team.age_minutes > config.team_max_staleness_minutes
+}
+
+/// With `team_stale = "warn"`: a warning (once per sync) that team limits are not checked.
+fn stale_team_warning(input: &Input, config: &Config, once: &mut OncePerWindow) -> Option<Output> {
+    let team = input.usage.team.as_ref()?;
+    let limited = config.team_week_usd.is_some();
+    if !limited || config.team_stale != TeamStale::Warn || !team_is_stale(team, config) {
+        return None;
+    }
+    let synced = team.synced_at.clone().unwrap_or_default();
+    once.first("team:stale", &synced, 0).then(|| {
+        Output::warn(format!(
+            "team figures are {} minutes old (last `tollgate sync`): team limits are not checked until the next sync",
+            team.age_minutes
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -302,3 +302,62 @@ fn round_trip_through_the_abi_documents() {
         json!({ "error": "`warn_at` must be above 0 and at most 1 (e.g. 0.8)" })
     );
 }
+
+fn team_usage(team_week: f64, person_week: f64, age_minutes: u64) -> Value {
+    json!({ "team": {
+        "synced_at": "2026-11-12T07:00:00Z", "age_minutes": age_minutes, "name": "core",
+        "person_id": "alice",
+        "person": { "week": { "cost_usd": person_week } },
+        "team": { "week": { "cost_usd": team_week } },
+    } })
+}
+
+#[test]
+fn team_limits_hold_the_team_week_and_the_persons_share() {
+    let config = json!({ "team_week_usd": 100.0, "person_share": 0.25 });
+    let team_at_limit = eval(input(config.clone(), team_usage(100.0, 10.0, 5), json!({})));
+    assert_eq!(team_at_limit.decision, Decision::Ask);
+    assert!(
+        team_at_limit
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("team week cost $100.00 of $100.00"),
+        "{team_at_limit:?}"
+    );
+    let share_used = eval(input(config.clone(), team_usage(40.0, 25.0, 5), json!({})));
+    assert_eq!(share_used.decision, Decision::Ask);
+    assert!(
+        share_used
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("your share of the team week cost $25.00 of $25.00"),
+        "{share_used:?}"
+    );
+    let within = eval(input(config, team_usage(40.0, 10.0, 5), json!({})));
+    assert_eq!(within, Output::allow());
+}
+
+#[test]
+fn stale_team_figures_are_ignored_or_warned_about() {
+    let ignore = json!({ "team_week_usd": 100.0, "team_max_staleness_minutes": 60 });
+    assert_eq!(
+        eval(input(ignore, team_usage(500.0, 0.0, 61), json!({}))),
+        Output::allow()
+    );
+    let warn =
+        json!({ "team_week_usd": 100.0, "team_max_staleness_minutes": 60, "team_stale": "warn" });
+    let first = eval(input(warn.clone(), team_usage(500.0, 0.0, 61), json!({})));
+    assert_eq!(first.decision, Decision::Warn);
+    assert!(
+        first.reason.as_deref().unwrap().contains("61 minutes old"),
+        "{first:?}"
+    );
+    let again = eval(input(
+        warn,
+        team_usage(500.0, 0.0, 90),
+        first.state.unwrap(),
+    ));
+    assert_eq!(again, Output::allow(), "once per sync");
+}

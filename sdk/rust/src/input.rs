@@ -279,6 +279,41 @@ pub struct Usage {
     pub by_family: BTreeMap<String, FamilyWindows>,
     /// Block and week split by model id. Only models with usage appear.
     pub by_model: BTreeMap<String, FamilyWindows>,
+    /// The team's figures from the last `tollgate sync`; absent unless `[team]` is configured
+    /// and a sync has run.
+    pub team: Option<TeamUsage>,
+}
+
+/// One person's (or the whole team's) day and week, all machines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TeamPeriods {
+    /// Since local midnight (the syncing machine's calendar).
+    pub day: Window,
+    /// Since the configured weekly reset.
+    pub week: Window,
+}
+
+/// The team's figures as of the last `tollgate sync` (the hook never reads the network).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TeamUsage {
+    /// When they were pulled (RFC 3339, UTC).
+    pub synced_at: Option<String>,
+    /// Older than the config's `[team] stale_after_minutes`.
+    pub stale: bool,
+    /// Minutes since the sync.
+    pub age_minutes: u64,
+    /// The team's name.
+    pub name: String,
+    /// This person's id.
+    pub person_id: String,
+    /// This person.
+    pub person: TeamPeriods,
+    /// The whole team.
+    pub team: TeamPeriods,
+    /// Each person, by id.
+    pub by_person: BTreeMap<String, TeamPeriods>,
 }
 
 /// The main conversation's context window.

@@ -61,7 +61,7 @@ pub mod util;
 pub use abi::{Level, count_tokens, log};
 pub use input::{
     BlockWindow, Context, Event, FamilyWindows, Input, Limits, PeriodWindow, PolicyInfo,
-    RateWindow, Usage, Window,
+    RateWindow, TeamPeriods, TeamUsage, Usage, Window,
 };
 pub use output::{Decision, Describe, ErrorOutput, IntoOutput, Output};
 

@@ -92,6 +92,17 @@ pub enum Command {
 
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
+    // Claude Code starts `hook` and `statusline` many times a minute and they take no options:
+    // skip building clap's command tree (every subcommand and flag) for them.
+    let mut args = std::env::args_os().skip(1);
+    if let (Some(command), None) = (args.next(), args.next()) {
+        if command == "hook" {
+            return hook_main();
+        }
+        if command == "statusline" {
+            return crate::statusline::main();
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hook => return hook_main(),

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -12,21 +11,7 @@ use serde_json::Value;
 
 /// Starts `tollgate hook` on `input` without waiting for it.
 fn spawn_hook(env: &TestEnv, input: &Value) -> Child {
-    let mut child = env
-        .command()
-        .arg("hook")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    child
+    spawn_piped(env.command().arg("hook"), input.to_string().as_bytes())
 }
 
 fn bash_call(env: &TestEnv, id: &str) -> Value {

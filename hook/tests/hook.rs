@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -316,21 +315,7 @@ fn concurrent_hooks_lose_nothing() {
         .map(|i| {
             let mut input = env.input("pre-tool-use-bash");
             input["tool_use_id"] = Value::String(format!("toolu_{i:03}"));
-            let mut child = env
-                .command()
-                .arg("hook")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.to_string().as_bytes())
-                .unwrap();
-            child
+            spawn_piped(env.command().arg("hook"), input.to_string().as_bytes())
         })
         .collect();
     for child in children {

@@ -111,8 +111,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs `command` with `stdin`, failing the test if it hangs.
-pub fn run_piped(mut command: Command, stdin: &[u8]) -> Output {
+/// Starts `command` with `stdin` written and closed, its outputs piped; does not wait.
+pub fn spawn_piped(command: &mut Command, stdin: &[u8]) -> std::process::Child {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -120,7 +120,12 @@ pub fn run_piped(mut command: Command, stdin: &[u8]) -> Output {
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin).unwrap();
-    wait(child, Duration::from_secs(30))
+    child
+}
+
+/// Runs `command` with `stdin`, failing the test if it hangs.
+pub fn run_piped(mut command: Command, stdin: &[u8]) -> Output {
+    wait(spawn_piped(&mut command, stdin), Duration::from_secs(30))
 }
 
 /// Waits for a child, killing it (and failing the test) if it hangs.

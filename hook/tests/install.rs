@@ -3,8 +3,10 @@
 //! (`CLAUDE_CONFIG_DIR`, `TOLLGATE_HOME` and `HOME` all point into a temp directory); the
 //! Claude Code plugin's files are checked against the documented schema and its launcher run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
@@ -115,20 +117,10 @@ fn canonical(doc: &Object) -> String {
 
 /// Runs `command` with `stdin` as its input; its output.
 fn feed(command: &mut Command, stdin: &str) -> Output {
-    use std::io::Write as _;
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    common::wait(
+        common::spawn_piped(command, stdin.as_bytes()),
+        std::time::Duration::from_secs(30),
+    )
 }
 
 fn stderr(output: &Output) -> String {

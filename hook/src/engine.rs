@@ -2,16 +2,22 @@
 //!
 //! One [`Engine`] per process. A policy module is compiled once and cached on disk as native
 //! code ([`cache`]), so the hot path only deserializes it. Each evaluation gets a fresh store
-//! and instance with capped memory, wall time (epoch interruption plus a watchdog for host
-//! calls), output size and wasm stack; WASI preview 1 is linked with no capabilities at all.
+//! and instance with capped memory, wall time, output size and wasm stack; WASI preview 1 is
+//! linked with no capabilities at all, and only for modules that import it.
+//!
+//! Wall time: running wasm code is interrupted at its deadline by the epoch. A module that
+//! imports a host call able to block (WASI, whose `poll_oneoff` sleeps, or `count_tokens`,
+//! whose tokenizer takes 100–280 ms to load) runs on a worker thread that is abandoned if it
+//! does not answer in time. Any other module (the built-ins import nothing) runs on the
+//! calling thread: a thread per evaluation cost more than the evaluation itself.
 //! See `sdk/ABI.md` for the contract.
 
 mod cache;
 mod host;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -78,6 +84,8 @@ pub enum PolicyError {
 pub struct Policy {
     module: Module,
     style: Style,
+    /// Imports a host call that may block, so it runs on a guarded thread.
+    blocking: bool,
     /// The module's sha256 (hex).
     pub sha256: String,
     /// Whether it was loaded from the precompiled cache (false: compiled now).
@@ -101,6 +109,12 @@ impl Policy {
             Style::Reactor => "reactor",
             Style::Command => "command",
         }
+    }
+
+    fn imports_wasi(&self) -> bool {
+        self.module
+            .imports()
+            .any(|i| i.module() == host::WASI_MODULE)
     }
 
     /// The module's imports, as `module.name`.
@@ -127,7 +141,10 @@ pub const TICK: Duration = Duration::from_millis(1);
 /// The policy engine. Evaluations may run concurrently from several threads.
 pub struct Engine {
     engine: wasmtime::Engine,
+    /// The `tollgate` imports; with WASI preview 1 added on first need (defining its ~45
+    /// functions costs more than a whole built-in evaluation).
     linker: Linker<Host>,
+    wasi_linker: OnceLock<Result<Linker<Host>, String>>,
     cache_dir: Option<PathBuf>,
     ticker: std::sync::Once,
 }
@@ -153,6 +170,7 @@ impl Engine {
         Ok(Self {
             engine,
             linker,
+            wasi_linker: OnceLock::new(),
             cache_dir,
             ticker: std::sync::Once::new(),
         })
@@ -195,6 +213,7 @@ impl Engine {
         };
         let style = host::check(&module)?;
         Ok(Policy {
+            blocking: host::may_block(&module),
             module,
             style,
             sha256,
@@ -236,10 +255,10 @@ impl Engine {
             .map_err(|e| PolicyError::BadOutput(format!("tollgate_describe is not JSON: {e}")))
     }
 
-    /// Runs on a worker thread so that even a policy stuck in a host call cannot hold the
-    /// hook past its limit. Running wasm code is interrupted at its deadline by the epoch
-    /// (each store's deadline is its own limit in ticks); a thread still not answering a
-    /// moment later (blocked in a host call) is abandoned.
+    /// Runs one action within `limits`. Running wasm code is interrupted at its deadline by the
+    /// epoch (each store's deadline is its own limit in ticks). A module that may block in a
+    /// host call runs on a worker thread, abandoned if still not answering a moment after its
+    /// limit.
     fn run_guarded(
         &self,
         policy: &Policy,
@@ -247,9 +266,17 @@ impl Engine {
         limits: &Limits,
     ) -> Result<Evaluation, PolicyError> {
         self.start_ticker();
+        let linker = self.linker_for(policy)?;
+        if !policy.blocking {
+            let action = match &input {
+                Some(input) => Action::Evaluate(input),
+                None => Action::Describe,
+            };
+            return host::run(&self.engine, linker, policy, &action, limits);
+        }
         let (send, receive) = mpsc::sync_channel(1);
         let engine = self.engine.clone();
-        let linker = self.linker.clone();
+        let linker = linker.clone();
         let policy = policy.clone();
         let run_limits = *limits;
         std::thread::Builder::new()
@@ -266,6 +293,17 @@ impl Engine {
         receive
             .recv_timeout(grace)
             .unwrap_or(Err(PolicyError::Timeout(limits.time_ms)))
+    }
+
+    /// The linker with what `policy` imports: WASI is added the first time a module needs it.
+    fn linker_for(&self, policy: &Policy) -> Result<&Linker<Host>, PolicyError> {
+        if !policy.imports_wasi() {
+            return Ok(&self.linker);
+        }
+        self.wasi_linker
+            .get_or_init(|| host::with_wasi(self.linker.clone()).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| PolicyError::Trap(format!("cannot link WASI: {e}")))
     }
 
     /// Starts the thread that advances the epoch every [`TICK`] (once per engine; it ends with

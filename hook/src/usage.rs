@@ -1,14 +1,14 @@
 //! Live usage figures: session, 5-hour block, day, week, project, per model and family, and
 //! the context size. These are what policies see (`usage` and `context` in the ABI input).
 //!
-//! Everything is read from the 15-minute rollups, so a week costs a few hundred rows whatever
-//! the size of the store.
+//! Everything is read from the rollups (hourly, and 15-minute where a window starts mid-hour),
+//! so a week costs a few hundred rows whatever the size of the store.
 
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::pricing::{Pricing, Tokens, family};
@@ -282,20 +282,41 @@ pub fn group_blocks<T>(
     out
 }
 
-/// The block running at `now_ms`, if any. Looks back 8 days for the start of the chain.
+/// The block running at `now_ms`, if any.
+///
+/// Blocks are found by walking activity forward from the start of a chain: from the saved
+/// anchor (the first bucket of the latest block found, see `store/v4.sql`) when there is one in
+/// the last 8 days, else from 8 days back. The anchor is moved forward when a new block starts,
+/// so a call walks a few hours of buckets, not 8 days.
 pub fn current_block(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<Block>> {
-    let since = (now_ms - 8 * 24 * HOUR_MS) / BUCKET_MS;
+    let look_back = (now_ms - 8 * 24 * HOUR_MS).div_euclid(BUCKET_MS);
+    let anchor: Option<i64> = conn
+        .prepare_cached("SELECT bucket FROM block_anchor")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let since = anchor.filter(|b| *b >= look_back).unwrap_or(look_back);
     let mut stmt = conn.prepare_cached(
-        "SELECT min(first_ts), max(last_ts) FROM usage_rollup WHERE bucket >= ?1
+        "SELECT bucket, min(first_ts), max(last_ts) FROM usage_rollup WHERE bucket >= ?1
          GROUP BY bucket ORDER BY bucket",
     )?;
     let activity = stmt
-        .query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(blocks(activity)
-        .last()
-        .copied()
-        .filter(|b| b.is_active(now_ms)))
+        .query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<(i64, i64, i64)>>>()?;
+    let Some((latest, members)) = group_blocks(activity, |&(_, first, last)| (first, last)).pop()
+    else {
+        return Ok(None);
+    };
+    let (first_bucket, first_ts, _) = members[0];
+    if anchor != Some(first_bucket) {
+        // Only a shortcut for later calls: a store that cannot take the write still answers.
+        let _ = conn
+            .prepare_cached(
+                "INSERT INTO block_anchor (id, bucket, first_ts) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET bucket = excluded.bucket, first_ts = excluded.first_ts",
+            )
+            .and_then(|mut stmt| stmt.execute([first_bucket, first_ts]));
+    }
+    Ok(Some(latest).filter(|b| b.is_active(now_ms)))
 }
 
 /// Token, message and cost sums of some responses.
@@ -330,6 +351,79 @@ impl AddAssign<&Totals> for Totals {
         self.unpriced += other.unpriced;
     }
 }
+
+/// The windows of a snapshot, read from the hourly rollups for whole hours and from the
+/// 15-minute ones only for a window that starts mid-hour (a day or week in a zone such as
+/// UTC+05:30), up to its first whole hour. The block always starts on the hour.
+struct Windows {
+    block_h: i64,
+    block_end_h: i64,
+    day: (i64, i64),
+    week: (i64, i64),
+}
+
+impl Windows {
+    fn new(block_start: i64, block_end: i64, day_start: i64, week_start: i64) -> Self {
+        // (first bucket, first whole hour) of a window starting at `ms`.
+        let split = |ms: i64| {
+            (
+                ms.div_euclid(BUCKET_MS),
+                (ms + HOUR_MS - 1).div_euclid(HOUR_MS),
+            )
+        };
+        Self {
+            block_h: block_start.div_euclid(HOUR_MS),
+            block_end_h: block_end.div_euclid(HOUR_MS),
+            day: split(day_start),
+            week: split(week_start),
+        }
+    }
+
+    /// Rows of `keys` (empty, or `model, `), then 4 flags (in the project, block, day, week),
+    /// then `sums` of `columns`, over the `(hourly, quarter-hourly)` tables.
+    fn query(&self, keys: &str, columns: &str, sums: &str, tables: (&str, &str)) -> String {
+        let (hourly, quarter) = tables;
+        let groups = if keys.is_empty() {
+            "1, 2, 3, 4"
+        } else {
+            "1, 2, 3, 4, 5"
+        };
+        format!(
+            "SELECT {keys}project = ?1, in_block, in_day, in_week, {sums} FROM (
+                 SELECT {keys}project, hour >= ?2 AND hour < ?3 AS in_block, hour >= ?4 AS in_day,
+                        hour >= ?5 AS in_week, {columns}
+                 FROM {hourly} WHERE hour >= ?6
+                 UNION ALL
+                 SELECT {keys}project, 0, bucket >= ?7 AND bucket < ?8,
+                        bucket >= ?9 AND bucket < ?10, {columns}
+                 FROM {quarter} WHERE bucket >= ?11 AND bucket < ?12
+             ) GROUP BY {groups}"
+        )
+    }
+
+    fn params<'a>(&self, project: &'a str) -> impl rusqlite::Params + 'a {
+        let (day_b, day_h) = self.day;
+        let (week_b, week_h) = self.week;
+        (
+            project,
+            self.block_h,
+            self.block_end_h,
+            day_h,
+            week_h,
+            self.block_h.min(day_h).min(week_h),
+            day_b,
+            day_h * 4,
+            week_b,
+            week_h * 4,
+            day_b.min(week_b),
+            (day_h * 4).max(week_h * 4),
+        )
+    }
+}
+
+/// The columns [`totals_at`] reads, as stored in the rollups.
+const USAGE_COLUMNS: &str = "messages, input_tokens, output_tokens, cache_write_5m,
+                             cache_write_1h, cache_read_tokens, cost_usd, unpriced";
 
 const SUMS: &str = "sum(messages), sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
                     sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd), sum(unpriced)";
@@ -379,14 +473,7 @@ pub fn snapshot(
     };
     let day_start = calendar.day_start(now_ms);
     let week_start = calendar.week_start(now_ms);
-    let bucket = |ms: i64| ms.div_euclid(BUCKET_MS);
-    let (block_b, block_end_b, day_b, week_b) = (
-        bucket(block_start),
-        bucket(block_end),
-        bucket(day_start),
-        bucket(week_start),
-    );
-    let min_b = block_b.min(day_b).min(week_b);
+    let windows = Windows::new(block_start, block_end, day_start, week_start);
 
     let mut usage = Usage {
         block: Bounded {
@@ -408,11 +495,13 @@ pub fn snapshot(
         ..Usage::default()
     };
 
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT model, project = ?2, bucket >= ?3 AND bucket < ?4, bucket >= ?5, bucket >= ?6, {SUMS}
-         FROM usage_rollup WHERE bucket >= ?1 GROUP BY 1, 2, 3, 4, 5"
+    let mut stmt = conn.prepare_cached(&windows.query(
+        "model, ",
+        USAGE_COLUMNS,
+        SUMS,
+        ("usage_hourly", "usage_rollup"),
     ))?;
-    let mut rows = stmt.query(params![min_b, project, block_b, block_end_b, day_b, week_b])?;
+    let mut rows = stmt.query(windows.params(project))?;
     while let Some(row) = rows.next()? {
         let model: String = row.get(0)?;
         let (in_project, in_block, in_day, in_week): (bool, bool, bool, bool) =
@@ -466,12 +555,13 @@ pub fn snapshot(
     let session_sums = stmt.query_row([session], |r| totals_at(r, 0))?;
     usage.session.add_usage(&session_sums);
 
-    let mut stmt = conn.prepare_cached(
-        "SELECT project = ?2, bucket >= ?3 AND bucket < ?4, bucket >= ?5, bucket >= ?6,
-                sum(tool_calls), sum(prompts)
-         FROM event_rollup WHERE bucket >= ?1 GROUP BY 1, 2, 3, 4",
-    )?;
-    let mut rows = stmt.query(params![min_b, project, block_b, block_end_b, day_b, week_b])?;
+    let mut stmt = conn.prepare_cached(&windows.query(
+        "",
+        "tool_calls, prompts",
+        "sum(tool_calls), sum(prompts)",
+        ("event_hourly", "event_rollup"),
+    ))?;
+    let mut rows = stmt.query(windows.params(project))?;
     while let Some(row) = rows.next()? {
         let (in_project, in_block, in_day, in_week): (bool, bool, bool, bool) =
             (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
@@ -666,5 +756,138 @@ pub(crate) mod tests {
             "2026-11-12T08:00:00Z"
         );
         assert_eq!(rfc3339(calendar.day_start(T0)), "2026-11-11T23:00:00Z");
+    }
+
+    /// Entries every 7 minutes over 9 days, but for a night's pause of 6 h 3 days before the
+    /// end; outputs varying, two projects.
+    fn steady_entries(end_ms: i64) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        let mut ts = end_ms - 9 * 24 * HOUR_MS;
+        let mut i = 0;
+        let night = end_ms - 3 * 24 * HOUR_MS..end_ms - 3 * 24 * HOUR_MS + 6 * HOUR_MS;
+        while ts <= end_ms {
+            if night.contains(&ts) {
+                ts += 7 * MIN;
+                continue;
+            }
+            let mut e = entry(&format!("m{i}"), ts, "s1", "claude-sonnet-4-5", 1 + i % 17);
+            if i % 3 == 0 {
+                e.project = "/q".into();
+            }
+            entries.push(e);
+            ts += 7 * MIN;
+            i += 1;
+        }
+        entries
+    }
+
+    #[test]
+    fn windows_starting_mid_hour_sum_exactly() {
+        let now = T0 + 37 * MIN;
+        let entries = steady_entries(now);
+        let (_dir, store) = store_with(&entries);
+        for (zone, week_hour) in [
+            (chrono_tz::Asia::Kolkata, 0),
+            (chrono_tz::Asia::Kathmandu, 7),
+            (chrono_tz::UTC, 13),
+        ] {
+            let calendar = Calendar {
+                zone: Some(zone),
+                week_day: Weekday::Tue,
+                week_hour,
+            };
+            let usage = snapshot(store.conn(), &calendar, "s1", "/q", now).unwrap();
+            let since = |start: i64, project: Option<&str>| -> u64 {
+                entries
+                    .iter()
+                    .filter(|e| e.ts_ms >= start && project.is_none_or(|p| e.project == p))
+                    .map(|e| e.tokens.output)
+                    .sum()
+            };
+            let (day, week) = (calendar.day_start(now), calendar.week_start(now));
+            assert_eq!(
+                usage.day.window.output_tokens,
+                since(day, None),
+                "{zone} day"
+            );
+            assert_eq!(
+                usage.week.window.output_tokens,
+                since(week, None),
+                "{zone} week"
+            );
+            assert_eq!(
+                usage.project.output_tokens,
+                since(week, Some("/q")),
+                "{zone} project"
+            );
+            let week_messages = entries.iter().filter(|e| e.ts_ms >= week).count() as u64;
+            assert_eq!(
+                usage.by_family["sonnet"].week.messages, week_messages,
+                "{zone}"
+            );
+        }
+    }
+
+    #[test]
+    fn block_anchor_resumes_the_chain_and_is_dropped_by_older_responses() {
+        let now = T0 + 37 * MIN;
+        let entries = steady_entries(now);
+        let (_dir, mut store) = store_with(&entries);
+        let anchor = |store: &Store| -> Option<i64> {
+            store
+                .conn()
+                .query_row("SELECT first_ts FROM block_anchor", [], |r| r.get(0))
+                .optional()
+                .unwrap()
+        };
+        // ccusage's walk over every message, from the first.
+        let walk = |entries: &[Entry]| {
+            *blocks(entries.iter().map(|e| (e.ts_ms, e.ts_ms)))
+                .last()
+                .unwrap()
+        };
+        let first = current_block(store.conn(), now).unwrap().unwrap();
+        assert_eq!(first, walk(&entries));
+        let saved = anchor(&store).expect("an anchor is saved");
+        assert!(saved >= first.start_ms && saved < first.start_ms + HOUR_MS);
+
+        // Later responses: the walk from the anchor finds what the full walk finds.
+        let pricing = Pricing::bundled();
+        let later: Vec<Entry> = (0..60)
+            .map(|i| {
+                entry(
+                    &format!("n{i}"),
+                    now + (i + 1) * 7 * MIN,
+                    "s1",
+                    "claude-sonnet-4-5",
+                    3,
+                )
+            })
+            .collect();
+        store
+            .write(|tx| {
+                later
+                    .iter()
+                    .try_for_each(|e| store_entry(tx, &pricing, e).map(drop))
+            })
+            .unwrap();
+        let then = now + 61 * 7 * MIN;
+        let resumed = current_block(store.conn(), then).unwrap();
+        let all: Vec<Entry> = entries.iter().chain(&later).cloned().collect();
+        assert_eq!(resumed, Some(walk(&all)));
+        store
+            .conn()
+            .execute("DELETE FROM block_anchor", [])
+            .unwrap();
+        assert_eq!(resumed, current_block(store.conn(), then).unwrap());
+        assert!(anchor(&store).unwrap() > saved, "the anchor moved forward");
+
+        // A response older than the anchor's first message drops it.
+        store
+            .write(|tx| {
+                store_entry(tx, &pricing, &entry("old", now - HOUR_MS, "s0", "x", 1)).map(drop)
+            })
+            .unwrap();
+        assert_eq!(anchor(&store), None);
     }
 }

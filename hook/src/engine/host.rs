@@ -30,10 +30,14 @@ pub enum Action<'a> {
     Describe,
 }
 
+/// The import module of WASI preview 1.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
 /// Per-store host state.
 pub struct Host {
     limits: StoreLimits,
-    wasi: WasiP1Ctx,
+    /// Built only for modules that import WASI.
+    wasi: Option<WasiP1Ctx>,
     log: Vec<String>,
     log_bytes: usize,
 }
@@ -47,10 +51,25 @@ impl Host {
     }
 }
 
-/// The linker: the `tollgate` imports and WASI preview 1 (whose context grants nothing).
+/// `linker` plus WASI preview 1 (whose context grants nothing).
+pub fn with_wasi(mut linker: Linker<Host>) -> anyhow::Result<Linker<Host>> {
+    p1::add_to_linker_sync(&mut linker, |host: &mut Host| {
+        host.wasi
+            .get_or_insert_with(|| WasiCtxBuilder::new().build_p1())
+    })?;
+    Ok(linker)
+}
+
+/// Whether a module imports a host call that may block: anything but `tollgate.log`.
+pub fn may_block(module: &Module) -> bool {
+    module
+        .imports()
+        .any(|i| (i.module(), i.name()) != ("tollgate", "log"))
+}
+
+/// The linker with the `tollgate` imports.
 pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<Host>> {
     let mut linker = Linker::new(engine);
-    p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.wasi)?;
     linker.func_wrap(
         "tollgate",
         "log",
@@ -104,7 +123,7 @@ pub fn check(module: &Module) -> Result<Style, PolicyError> {
             ("tollgate", "count_tokens") => {
                 matches!(import.ty(), ExternType::Func(f) if f.params().len() == 2 && f.params().all(|p| is_i32(&p)) && f.results().len() == 1)
             }
-            ("wasi_snapshot_preview1", _) => true,
+            (WASI_MODULE, _) => true,
             _ => false,
         };
         if !ok {
@@ -167,11 +186,14 @@ pub fn run(
     let output_cap = (limits.output_kib * 1024) as usize;
     let stdout = MemoryOutputPipe::new(output_cap + 1);
     let stderr = MemoryOutputPipe::new(LOG_CAP);
-    let mut wasi = WasiCtxBuilder::new();
-    if let (Style::Command, Action::Evaluate(input)) = (policy.style, action) {
-        wasi.stdin(MemoryInputPipe::new(input.to_vec()));
-    }
-    wasi.stdout(stdout.clone()).stderr(stderr.clone());
+    let wasi = policy.imports_wasi().then(|| {
+        let mut wasi = WasiCtxBuilder::new();
+        if let (Style::Command, Action::Evaluate(input)) = (policy.style, action) {
+            wasi.stdin(MemoryInputPipe::new(input.to_vec()));
+        }
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.build_p1()
+    });
     let host = Host {
         limits: StoreLimitsBuilder::new()
             .memory_size((limits.memory_mib * 1024 * 1024) as usize)
@@ -180,7 +202,7 @@ pub fn run(
             .tables(2)
             .trap_on_grow_failure(true)
             .build(),
-        wasi: wasi.build_p1(),
+        wasi,
         log: Vec::new(),
         log_bytes: 0,
     };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema, one file per version; `tollgate_schema` records those applied.
 const MIGRATIONS: &[&str] = &[include_str!("pg/v1.sql")];
@@ -23,14 +24,27 @@ pub fn connect(url: &str) -> Result<Client> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    let tls = native_tls::TlsConnector::new().context("cannot set up TLS")?;
-    let tls = postgres_native_tls::MakeTlsConnector::new(tls);
-    config.connect(tls).with_context(|| {
+    config.connect(tls()).with_context(|| {
         format!(
             "cannot connect to the team database at {}: check that it is up and the URL, user and password are right (nothing was lost: the next `tollgate sync` pushes everything not yet acknowledged)",
             describe(&config)
         )
     })
+}
+
+/// TLS with the system's root certificates. With none readable, TLS connections fail to verify
+/// (and say so) while plain ones, which `sslmode=prefer` falls back to, still work.
+fn tls() -> MakeRustlsConnect {
+    MakeRustlsConnect::with_native_certs().map_or_else(
+        |_| {
+            MakeRustlsConnect::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+        },
+        |(tls, _unreadable)| tls,
+    )
 }
 
 /// Host, port and database of a config, without the password.

@@ -86,6 +86,8 @@ pub struct Policy {
     style: Style,
     /// Imports a host call that may block, so it runs on a guarded thread.
     blocking: bool,
+    /// Imports WASI, so it gets WASI's linker and a (capability-free) WASI context.
+    wasi: bool,
     /// The module's sha256 (hex).
     pub sha256: String,
     /// Whether it was loaded from the precompiled cache (false: compiled now).
@@ -109,12 +111,6 @@ impl Policy {
             Style::Reactor => "reactor",
             Style::Command => "command",
         }
-    }
-
-    fn imports_wasi(&self) -> bool {
-        self.module
-            .imports()
-            .any(|i| i.module() == host::WASI_MODULE)
     }
 
     /// The module's imports, as `module.name`.
@@ -212,8 +208,10 @@ impl Engine {
             }
         };
         let style = host::check(&module)?;
+        let wasi = module.imports().any(|i| i.module() == host::WASI_MODULE);
         Ok(Policy {
             blocking: host::may_block(&module),
+            wasi,
             module,
             style,
             sha256,
@@ -297,7 +295,7 @@ impl Engine {
 
     /// The linker with what `policy` imports: WASI is added the first time a module needs it.
     fn linker_for(&self, policy: &Policy) -> Result<&Linker<Host>, PolicyError> {
-        if !policy.imports_wasi() {
+        if !policy.wasi {
             return Ok(&self.linker);
         }
         self.wasi_linker

@@ -330,11 +330,21 @@ fn evaluate_all(
         .collect();
     timings.step("engine");
     // One after another on this thread: the built-ins take ~0.2 ms each, less than starting a
-    // thread for each would cost (and a policy that may block gets its own guarded thread).
+    // thread for each would cost (and a policy that may block gets its own guarded thread). A
+    // panic in the host while running one policy is that policy's error, not the others'.
     let votes: Vec<Vote> = policies
         .iter()
         .zip(&states)
-        .map(|(config, state)| evaluate_one(engine_for(config), config, shared, state))
+        .map(|(config, state)| {
+            let started = Instant::now();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                evaluate_one(engine_for(config), config, shared, state)
+            }))
+            .unwrap_or_else(|_| {
+                let error = PolicyError::Trap("the host failed while running it".into());
+                decide::vote(config, Err(error), started)
+            })
+        })
         .collect();
     timings.step("policies");
     for vote in &votes {

@@ -186,7 +186,7 @@ pub fn run(
     let output_cap = (limits.output_kib * 1024) as usize;
     let stdout = MemoryOutputPipe::new(output_cap + 1);
     let stderr = MemoryOutputPipe::new(LOG_CAP);
-    let wasi = policy.imports_wasi().then(|| {
+    let wasi = policy.wasi.then(|| {
         let mut wasi = WasiCtxBuilder::new();
         if let (Style::Command, Action::Evaluate(input)) = (policy.style, action) {
             wasi.stdin(MemoryInputPipe::new(input.to_vec()));

@@ -46,7 +46,7 @@ import_s=$(calc "$(now) - $start")
 again_s=$(median "$tollgate" import)
 
 # The status line on the documented input, pointed at one of the corpus's sessions.
-transcript=$(find "$corpus/projects" -name '*.jsonl' -not -path '*/subagents/*' | sort | head -1)
+transcript=$(find "$corpus/projects" -name '*.jsonl' -not -path '*/subagents/*' | sort | sed -n 1p)
 python3 - hook/tests/fixtures/statusline-input.json "$home/statusline.json" "$transcript" <<'EOF2'
 import json, pathlib, sys
 doc = json.load(open(sys.argv[1]))

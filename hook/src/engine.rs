@@ -304,17 +304,21 @@ impl Engine {
             .map_err(|e| PolicyError::Trap(format!("cannot link WASI: {e}")))
     }
 
-    /// Starts the thread that advances the epoch every [`TICK`] (once per engine; it ends with
-    /// the process).
+    /// Starts the thread that advances the epoch every [`TICK`] (once per engine; it ends
+    /// when the engine is gone, so a long-lived caller that makes engines does not collect
+    /// tickers).
     fn start_ticker(&self) {
         self.ticker.call_once(|| {
-            let engine = self.engine.clone();
+            let engine = self.engine.weak();
             let _ = std::thread::Builder::new()
                 .name("tollgate-ticker".into())
                 .spawn(move || {
                     loop {
                         std::thread::sleep(TICK);
-                        engine.increment_epoch();
+                        match engine.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => break,
+                        }
                     }
                 });
         });

@@ -143,6 +143,7 @@ pub fn import(
         }
     }
     flush(&mut batch, &mut report)?;
+    store.truncate_wal();
     bar.finish_and_clear();
 
     let seconds = started.elapsed().as_secs_f64();

@@ -85,10 +85,12 @@ pub fn unpriced_note(models: &BTreeSet<String>) -> Option<String> {
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout alone flushes every line, a write(2) per line of pretty JSON.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // As an I/O error, so a closed pipe (`| head`) ends quietly.
     serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -1,0 +1,179 @@
+//! In-process benchmarks of the hook's hot-path steps (`cargo bench -p tollgate`), on a store of
+//! 100k events and 30k responses over 60 days (3-hour sessions, back to back), the responses
+//! ingested from generated transcripts by the real ingest code. Whole hook calls, process start to exit, are measured by `bench/hook-latency.py`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use tollgate::config::Config;
+use tollgate::decide::{self, Shared};
+use tollgate::engine::Engine;
+use tollgate::pricing::Pricing;
+use tollgate::store::{self, EventRow, Store};
+use tollgate::usage::{self, Calendar};
+
+const EVENTS: i64 = 100_000;
+const RESPONSES: i64 = 30_000;
+const DAY_MS: i64 = 86_400_000;
+/// 2026-11-20T12:00:00Z: the last response; "now" is one minute later.
+const END_MS: i64 = 1_795_176_000_000;
+const PROJECT: &str = "/home/dev/project";
+
+/// Sessions last 3 hours each, back to back.
+const SESSION_MS: i64 = 3 * 3_600_000;
+
+/// The session of a moment.
+fn session_at(ts_ms: i64) -> String {
+    format!("session-{}", ts_ms.div_euclid(SESSION_MS))
+}
+
+/// Time of the `i`-th of `n` things spread evenly over the 60 days ending at `END_MS`.
+fn spread(i: i64, n: i64) -> i64 {
+    let span = 60 * DAY_MS;
+    END_MS - span + span * i / (n - 1)
+}
+
+/// One transcript per session in `dir`, `RESPONSES` assistant messages over 60 days in all.
+fn write_transcripts(dir: &Path) -> Vec<std::path::PathBuf> {
+    let models = [
+        "claude-opus-4-5-20251101",
+        "claude-sonnet-4-5-20250929",
+        "claude-haiku-4-5-20251001",
+    ];
+    let mut sessions: std::collections::BTreeMap<String, String> = Default::default();
+    for i in 0..RESPONSES {
+        let ts_ms = spread(i, RESPONSES);
+        let session = session_at(ts_ms);
+        let line = json!({
+            "type": "assistant", "sessionId": session, "cwd": PROJECT, "isSidechain": false,
+            "uuid": format!("u{i}"), "requestId": format!("req_{i}"),
+            "timestamp": usage::rfc3339(ts_ms),
+            "message": {"id": format!("msg_{i}"), "model": models[i as usize % 3], "usage": {
+                "input_tokens": 12, "output_tokens": 400, "cache_read_input_tokens": 60_000,
+                "cache_creation_input_tokens": 900}}
+        });
+        let text = sessions.entry(session).or_default();
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    sessions
+        .into_iter()
+        .map(|(session, text)| {
+            let path = dir.join(format!("{session}.jsonl"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect()
+}
+
+fn event(ts_ms: i64) -> EventRow {
+    EventRow {
+        ts_ms,
+        session_id: session_at(ts_ms),
+        project: PROJECT.into(),
+        event: "PreToolUse".into(),
+        tool_name: Some("Bash".into()),
+        tool_use_id: Some(format!("toolu_{ts_ms}")),
+        agent_id: None,
+        subject: Some("cargo test".into()),
+        input_bytes: 64,
+        response_bytes: 0,
+        est_tokens: 0,
+    }
+}
+
+/// The store, ready: responses ingested by the real ingest code, events recorded.
+fn build_store(dir: &Path) -> Store {
+    let transcripts = write_transcripts(dir);
+    let mut store = Store::open(&dir.join("tollgate.db")).unwrap();
+    let pricing = Pricing::bundled();
+    store
+        .write(|tx| {
+            for transcript in &transcripts {
+                tollgate::ingest::ingest_session(tx, &pricing, transcript)?;
+            }
+            for i in 0..EVENTS {
+                store::insert_event(tx, &event(spread(i, EVENTS)))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.truncate_wal();
+    store
+}
+
+fn hot_path(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build_store(dir.path());
+    let now_ms = END_MS + 60_000;
+    let session = session_at(END_MS);
+    let calendar = Calendar::default();
+    let pricing = Pricing::bundled();
+
+    c.bench_function("store open (schema v4, WAL)", |b| {
+        b.iter(|| Store::open(store.path()).unwrap())
+    });
+    c.bench_function("usage snapshot, 100k events", |b| {
+        b.iter(|| usage::snapshot(store.conn(), &calendar, &session, PROJECT, now_ms).unwrap())
+    });
+
+    // The three built-ins as the README's config enables them, on a real-shaped PreToolUse.
+    let config = Config::parse(
+        "[[policy]]\nname = \"budget\"\n[policy.config]\nblock_usd = 20.0\n\
+         [[policy]]\nname = \"context-guard\"\n\
+         [[policy]]\nname = \"model-router\"\n[policy.config]\n\
+         rules = [{ subagent_type = \"Explore\", model = \"haiku\" }]\n",
+        Path::new("bench.toml"),
+    )
+    .unwrap();
+    let usage = usage::snapshot(store.conn(), &calendar, &session, PROJECT, now_ms).unwrap();
+    let context = usage::context(store.conn(), &pricing, &session).unwrap();
+    let event = json!({
+        "session_id": session, "cwd": PROJECT, "hook_event_name": "PreToolUse",
+        "tool_name": "Task", "tool_use_id": "toolu_1",
+        "tool_input": {"subagent_type": "Explore", "description": "Find the parser",
+                       "prompt": "Where is the config parsed?", "model": "opus"}
+    });
+    let now = usage::rfc3339(now_ms);
+    let shared = Shared {
+        now: &now,
+        event: event.as_object().unwrap(),
+        usage: &usage,
+        context: &context,
+        limits: None,
+    };
+    let cache = dir.path().join("cache");
+    let engine = Engine::new(Some(cache.clone())).unwrap();
+    for policy in config.active_policies() {
+        let (bytes, sha) = tollgate::builtin::get(&policy.name).unwrap();
+        // Compiles into the cache once; every load below maps the precompiled code.
+        let loaded = engine.load(bytes, Some(sha), None).unwrap();
+        let vote = decide::evaluate(&engine, &loaded, &policy, &shared, "{}", Instant::now());
+        assert!(vote.error.is_none(), "{}: {:?}", policy.name, vote.error);
+
+        c.bench_function(&format!("{}: evaluate", policy.name), |b| {
+            b.iter(|| decide::evaluate(&engine, &loaded, &policy, &shared, "{}", Instant::now()))
+        });
+        c.bench_function(&format!("{}: cached load + evaluate", policy.name), |b| {
+            b.iter_batched(
+                // A fresh engine each time, as in a hook process.
+                || Engine::new(Some(cache.clone())).unwrap(),
+                |engine| {
+                    let loaded = engine.load(bytes, Some(sha), None).unwrap();
+                    assert!(loaded.cached);
+                    decide::evaluate(&engine, &loaded, &policy, &shared, "{}", Instant::now())
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(50);
+    targets = hot_path
+}
+criterion_main!(benches);

@@ -1,0 +1,8 @@
+//! One line of a session transcript (JSONL): an entry, nothing, or an error; never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    let _ = tollgate::ingest::parse_line(bytes);
+});

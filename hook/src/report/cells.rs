@@ -216,8 +216,8 @@ pub(crate) mod tests {
     }
 
     /// Buckets summed from the rollups (in Rust) match the same sums grouped by SQLite from
-    /// the per-response rows: across sessions and models, in first-response order within a
-    /// bucket, with a bucket whose model came second first.
+    /// the per-response rows: across sessions and models, and within a bucket in order of first
+    /// response, which is not the order the rollup table keeps them in.
     #[test]
     fn bucket_sums_from_the_rollups_match_the_rows() {
         let t0 = 1_794_448_800_000; // on a bucket edge

@@ -93,8 +93,9 @@ struct Table {
     models: BTreeMap<String, Price>,
 }
 
-/// The bundled table: its date, source and prices.
-const BUNDLED: &str = include_str!("pricing/prices.toml");
+/// The bundled table (`pricing/prices.toml`, turned into JSON by the build script): its date,
+/// source and prices.
+const BUNDLED: &str = include_str!(concat!(env!("OUT_DIR"), "/prices.json"));
 
 /// Default context window when neither the table nor an observation says otherwise.
 pub const DEFAULT_CONTEXT: u64 = 200_000;
@@ -112,7 +113,8 @@ pub struct Pricing {
 impl Pricing {
     /// The bundled table.
     pub fn bundled() -> Self {
-        let table: Table = toml::from_str(BUNDLED).expect("the bundled price table is valid TOML");
+        let table: Table =
+            serde_json::from_str(BUNDLED).expect("the bundled price table fits its shape");
         Self {
             date: table.date,
             source: table.source,
@@ -237,6 +239,15 @@ mod tests {
             pricing.date
         );
         assert!(pricing.models().count() >= 10);
+    }
+
+    #[test]
+    fn the_built_json_table_is_the_toml_table() {
+        let toml: Table = toml::from_str(include_str!("pricing/prices.toml")).unwrap();
+        let json = Pricing::bundled();
+        assert_eq!((json.date, json.source), (toml.date, toml.source));
+        assert_eq!(json.models, toml.models);
+        assert!(json.models.len() >= 18);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 usage: gen-store.py TOLLGATE_BINARY STORE_FILE EVENTS USAGE_ROWS
 
 The schema comes from the binary itself (`tollgate log --store FILE` creates and migrates it);
-rows go in through the same tables and triggers as real ones, so the rollups are real too.
+rows go into the same tables as real ones, and the rollups are then summed from them as the
+hook keeps them (store.rs: `roll_usage`, `roll_event`).
 Deterministic for given arguments (the time base is "now" rounded to the hour).
 """
 import random
@@ -57,6 +58,24 @@ with conn:
     conn.executemany("INSERT INTO events (ts_ms, session_id, project, event, tool_name, tool_use_id, agent_id, subject,"
                      " input_bytes, response_bytes, est_tokens, decision, reason, model_requested, latency_us, note)"
                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", event_rows())
+    conn.executescript("""
+        INSERT INTO usage_rollup
+        SELECT ts_ms / 900000, session_id, project, model, count(*), sum(input_tokens),
+               sum(output_tokens), sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens),
+               sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL), min(ts_ms), max(ts_ms)
+        FROM usage GROUP BY 1, 2, 3, 4;
+        INSERT INTO usage_hourly
+        SELECT bucket / 4, model, project, sum(messages), sum(input_tokens), sum(output_tokens),
+               sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd),
+               sum(unpriced)
+        FROM usage_rollup GROUP BY 1, 2, 3;
+        INSERT INTO event_rollup
+        SELECT ts_ms / 900000, session_id, project, sum(event = 'PreToolUse'),
+               sum(event = 'UserPromptSubmit')
+        FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2, 3;
+        INSERT INTO event_hourly
+        SELECT bucket / 4, project, sum(tool_calls), sum(prompts) FROM event_rollup GROUP BY 1, 2;
+    """)
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 conn.close()
 print(f"{path}: {n_events} events, {n_usage} usage rows")

@@ -3,8 +3,8 @@
 
 usage: bench/hook-latency.py [--calls N] [--sizes 0,100000,1000000] [--binary PATH]
 
-For each store size (events; usage rows = 30 % of that, spread over 60 days, rollups built by
-the real triggers) and each policy set (none; the three built-ins, enforcing), it runs N hook
+For each store size (events; usage rows = 30 % of that, spread over 60 days, rollups summed as
+the hook keeps them) and each policy set (none; the three built-ins, enforcing), it runs N hook
 calls of a real-shaped PreToolUse input whose session transcript grows by one assistant
 response before every call (so every call ingests a real delta), after 10 warm-up calls (the
 first compiles the policies into the cache). Reports p50 / p99 / max wall time and the max RSS

@@ -13,6 +13,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Deserialize;
 
 use crate::pricing::{Pricing, Tokens};
+use crate::store::{self, RollupKey, UsageDelta};
 
 /// What one ingest pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -321,13 +322,57 @@ pub fn store_entry(
     match replay {
         Some(_) if entry.sidechain => return Ok(false),
         Some((id, true)) => {
-            tx.prepare_cached("DELETE FROM usage WHERE id = ?1")?
-                .execute([id])?;
+            let removed = tx
+                .prepare_cached(
+                    "DELETE FROM usage WHERE id = ?1
+                     RETURNING ts_ms, session_id, project, model, input_tokens, output_tokens,
+                               cache_write_5m, cache_write_1h, cache_read_tokens, cost_usd",
+                )?
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                        r.get::<_, Option<f64>>(9)?,
+                    ))
+                })?;
+            let (ts_ms, session_id, project, model, tokens, cost) = removed;
+            let key = RollupKey {
+                ts_ms,
+                session_id: &session_id,
+                project: &project,
+                model: &model,
+            };
+            store::roll_usage(tx, &key, &UsageDelta::of(tokens, cost, -1))?;
         }
         _ => {}
     }
     let t = &entry.tokens;
+    let tokens = [
+        t.input,
+        t.output,
+        t.cache_write_5m,
+        t.cache_write_1h,
+        t.cache_read,
+    ]
+    .map(|n| n as i64);
     let cost = pricing.cost(&entry.model, t);
+    // The figures already stored for this response, if any: an update rolls up the difference.
+    let stored: Option<([i64; 5], Option<f64>)> = tx
+        .prepare_cached(
+            "SELECT input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+                    cache_read_tokens, cost_usd
+             FROM usage WHERE message_id = ?1 AND request_id = ?2",
+        )?
+        .query_row(params![entry.message_id, entry.request_id], |r| {
+            Ok((
+                [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                r.get(5)?,
+            ))
+        })
+        .optional()?;
     let changed = tx
         .prepare_cached(
             "INSERT INTO usage (message_id, request_id, ts_ms, session_id, project, model,
@@ -343,25 +388,60 @@ pub fn store_entry(
                    + excluded.cache_write_1h + excluded.cache_read_tokens
                  > usage.input_tokens + usage.output_tokens + usage.cache_write_5m
                    + usage.cache_write_1h + usage.cache_read_tokens
-                OR excluded.sidechain < usage.sidechain",
+                OR excluded.sidechain < usage.sidechain
+             RETURNING ts_ms, session_id, project, model",
         )?
-        .execute(params![
-            entry.message_id,
-            entry.request_id,
-            entry.ts_ms,
-            entry.session_id,
-            entry.project,
-            entry.model,
-            entry.sidechain,
-            entry.agent_id,
-            t.input as i64,
-            t.output as i64,
-            t.cache_write_5m as i64,
-            t.cache_write_1h as i64,
-            t.cache_read as i64,
-            cost,
-        ])?;
-    Ok(changed > 0)
+        .query_row(
+            params![
+                entry.message_id,
+                entry.request_id,
+                entry.ts_ms,
+                entry.session_id,
+                entry.project,
+                entry.model,
+                entry.sidechain,
+                entry.agent_id,
+                tokens[0],
+                tokens[1],
+                tokens[2],
+                tokens[3],
+                tokens[4],
+                cost,
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((ts_ms, session_id, project, model)) = changed else {
+        return Ok(false);
+    };
+    // An update keeps the stored row's time and keys.
+    let key = RollupKey {
+        ts_ms,
+        session_id: &session_id,
+        project: &project,
+        model: &model,
+    };
+    let new = UsageDelta::of(tokens, cost, 1);
+    let delta = match stored {
+        Some((old_tokens, old_cost)) => {
+            UsageDelta::between(&UsageDelta::of(old_tokens, old_cost, 1), &new)
+        }
+        None => {
+            // A response older than the saved start of the latest 5-hour block moves it.
+            tx.prepare_cached("DELETE FROM block_anchor WHERE first_ts > ?1")?
+                .execute([ts_ms])?;
+            new
+        }
+    };
+    store::roll_usage(tx, &key, &delta)?;
+    Ok(true)
 }
 
 /// The context size after one main-chain response.
@@ -535,6 +615,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(rollup, 16, "the rollup follows updates");
+        assert_eq!(crate::store::rollup_mismatches(store.conn()), 0);
     }
 
     #[test]
@@ -561,6 +642,7 @@ mod tests {
             .query_row("SELECT sum(messages) FROM usage_rollup", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rollup, 1);
+        assert_eq!(crate::store::rollup_mismatches(store.conn()), 0);
     }
 
     #[test]

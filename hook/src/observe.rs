@@ -239,21 +239,38 @@ impl Observation {
             let Some(reading) = self.plan.get(window) else {
                 continue;
             };
-            tx.prepare_cached(
-                "INSERT INTO rate_limits (name, used_percentage, resets_ms, observed_ms, session_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (name) DO UPDATE SET
-                     used_percentage = excluded.used_percentage, resets_ms = excluded.resets_ms,
-                     observed_ms = excluded.observed_ms, session_id = excluded.session_id
-                 WHERE excluded.observed_ms >= rate_limits.observed_ms",
-            )?
-            .execute(params![
-                window.key(),
-                reading.used_percentage,
-                reading.resets_ms,
-                reading.observed_ms,
-                (!self.session_id.is_empty()).then_some(&self.session_id),
-            ])?;
+            let stored: Option<(f64, Option<i64>)> = tx
+                .prepare_cached(
+                    "SELECT used_percentage, resets_ms FROM rate_limits WHERE name = ?1",
+                )?
+                .query_row([window.key()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let changed = tx
+                .prepare_cached(
+                    "INSERT INTO rate_limits (name, used_percentage, resets_ms, observed_ms, session_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (name) DO UPDATE SET
+                         used_percentage = excluded.used_percentage, resets_ms = excluded.resets_ms,
+                         observed_ms = excluded.observed_ms, session_id = excluded.session_id
+                     WHERE excluded.observed_ms >= rate_limits.observed_ms",
+                )?
+                .execute(params![
+                    window.key(),
+                    reading.used_percentage,
+                    reading.resets_ms,
+                    reading.observed_ms,
+                    (!self.session_id.is_empty()).then_some(&self.session_id),
+                ])?;
+            // The history keeps each change of a window's figures, not each report of them.
+            if changed > 0 && stored != Some((reading.used_percentage, reading.resets_ms)) {
+                tx.prepare_cached("INSERT INTO rate_limit_history VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![
+                        window.key(),
+                        reading.observed_ms,
+                        reading.used_percentage,
+                        reading.resets_ms,
+                    ])?;
+            }
         }
         Ok(())
     }

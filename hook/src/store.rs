@@ -2,8 +2,9 @@
 //!
 //! Every hook call writes one short transaction; many hook processes may write at once (WAL plus
 //! a bounded busy timeout). The schema is versioned with `PRAGMA user_version` and migrated
-//! forward on open. Rollup tables are kept by triggers, so window sums read a few hundred
-//! 15-minute buckets instead of every message.
+//! forward on open. Rollup tables are kept by the writes themselves (`roll_event`,
+//! [`roll_usage`]; no triggers, which SQLite would parse on every open), so window sums read a
+//! few hundred 15-minute buckets and hours instead of every message.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v2.sql"),
     include_str!("store/v3.sql"),
     include_str!("store/v4.sql"),
+    include_str!("store/v5.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -449,7 +451,154 @@ pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i6
         row.response_bytes as i64,
         row.est_tokens as i64,
     ])?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    roll_event(tx, row)?;
+    Ok(id)
+}
+
+/// Counts a tool call (`PreToolUse`) or a prompt (`UserPromptSubmit`) in the event rollups
+/// (per 15-minute bucket and session, and per hour).
+fn roll_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<()> {
+    let (tool_calls, prompts) = match row.event.as_str() {
+        "PreToolUse" => (1, 0),
+        "UserPromptSubmit" => (0, 1),
+        _ => return Ok(()),
+    };
+    let bucket = row.ts_ms / BUCKET_MS;
+    tx.prepare_cached(
+        "INSERT INTO event_rollup VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO UPDATE SET
+             tool_calls = tool_calls + excluded.tool_calls, prompts = prompts + excluded.prompts",
+    )?
+    .execute(params![
+        bucket,
+        row.session_id,
+        row.project,
+        tool_calls,
+        prompts
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO event_hourly VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET
+             tool_calls = tool_calls + excluded.tool_calls, prompts = prompts + excluded.prompts",
+    )?
+    .execute(params![bucket / 4, row.project, tool_calls, prompts])?;
+    Ok(())
+}
+
+/// Where one response's usage is rolled up.
+#[derive(Debug, Clone, Copy)]
+pub struct RollupKey<'a> {
+    /// The response's time, Unix ms.
+    pub ts_ms: i64,
+    /// Its session.
+    pub session_id: &'a str,
+    /// Its project.
+    pub project: &'a str,
+    /// Its model.
+    pub model: &'a str,
+}
+
+/// A change to the usage rollups: a response added (`messages` 1), removed (-1), or its figures
+/// revised (0, and the differences).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageDelta {
+    /// Responses.
+    pub messages: i64,
+    /// Input, output, 5-minute and 1-hour cache-write, and cache-read tokens.
+    pub tokens: [i64; 5],
+    /// Cost of the priced responses, USD.
+    pub cost_usd: f64,
+    /// Responses without a price.
+    pub unpriced: i64,
+}
+
+impl UsageDelta {
+    /// One response's figures, times `sign` (1: added, -1: removed).
+    pub fn of(tokens: [i64; 5], cost_usd: Option<f64>, sign: i64) -> Self {
+        Self {
+            messages: sign,
+            tokens: tokens.map(|t| t * sign),
+            cost_usd: cost_usd.unwrap_or(0.0) * sign as f64,
+            unpriced: i64::from(cost_usd.is_none()) * sign,
+        }
+    }
+
+    /// The change from `old` to `new` figures of one response.
+    pub fn between(old: &Self, new: &Self) -> Self {
+        Self {
+            messages: new.messages - old.messages,
+            tokens: std::array::from_fn(|i| new.tokens[i] - old.tokens[i]),
+            cost_usd: new.cost_usd - old.cost_usd,
+            unpriced: new.unpriced - old.unpriced,
+        }
+    }
+}
+
+/// Applies `delta` to the usage rollups of `key`: the 15-minute bucket of its session, project
+/// and model (whose first and last response times include `key.ts_ms`), and its hour.
+pub fn roll_usage(
+    tx: &Transaction<'_>,
+    key: &RollupKey<'_>,
+    delta: &UsageDelta,
+) -> rusqlite::Result<()> {
+    let bucket = key.ts_ms / BUCKET_MS;
+    let [input, output, write_5m, write_1h, read] = delta.tokens;
+    tx.prepare_cached(
+        "INSERT INTO usage_rollup VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+         ON CONFLICT DO UPDATE SET
+             messages = messages + excluded.messages,
+             input_tokens = input_tokens + excluded.input_tokens,
+             output_tokens = output_tokens + excluded.output_tokens,
+             cache_write_5m = cache_write_5m + excluded.cache_write_5m,
+             cache_write_1h = cache_write_1h + excluded.cache_write_1h,
+             cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+             cost_usd = cost_usd + excluded.cost_usd,
+             unpriced = unpriced + excluded.unpriced,
+             first_ts = min(first_ts, excluded.first_ts),
+             last_ts = max(last_ts, excluded.last_ts)",
+    )?
+    .execute(params![
+        bucket,
+        key.session_id,
+        key.project,
+        key.model,
+        delta.messages,
+        input,
+        output,
+        write_5m,
+        write_1h,
+        read,
+        delta.cost_usd,
+        delta.unpriced,
+        key.ts_ms,
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT DO UPDATE SET
+             messages = messages + excluded.messages,
+             input_tokens = input_tokens + excluded.input_tokens,
+             output_tokens = output_tokens + excluded.output_tokens,
+             cache_write_5m = cache_write_5m + excluded.cache_write_5m,
+             cache_write_1h = cache_write_1h + excluded.cache_write_1h,
+             cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+             cost_usd = cost_usd + excluded.cost_usd,
+             unpriced = unpriced + excluded.unpriced",
+    )?
+    .execute(params![
+        bucket / 4,
+        key.model,
+        key.project,
+        delta.messages,
+        input,
+        output,
+        write_5m,
+        write_1h,
+        read,
+        delta.cost_usd,
+        delta.unpriced,
+    ])?;
+    Ok(())
 }
 
 /// Records the answer to event `id` and each policy's result.
@@ -507,9 +656,118 @@ pub fn set_policy_state(tx: &Transaction<'_>, policy: &str, state: &str) -> rusq
     .map(drop)
 }
 
+/// Rows where a rollup table differs from the same sums taken afresh from `usage` and
+/// `events` (buckets emptied by a removed response aside), in all four rollups: 0 when the
+/// writes kept them right.
+#[cfg(test)]
+pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
+    const SUMS: &str = "sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
+        sum(cache_write_1h), sum(cache_read_tokens)";
+    const KEPT: &str = "input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+        cache_read_tokens";
+    let pairs = [
+        (
+            format!(
+                "SELECT ts_ms / 900000, session_id, project, model, count(*), {SUMS},
+                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL)
+                 FROM usage GROUP BY 1, 2, 3, 4"
+            ),
+            format!(
+                "SELECT bucket, session_id, project, model, messages, {KEPT}, round(cost_usd, 9),
+                        unpriced FROM usage_rollup WHERE messages != 0"
+            ),
+        ),
+        (
+            format!(
+                "SELECT ts_ms / 3600000, model, project, count(*), {SUMS},
+                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL)
+                 FROM usage GROUP BY 1, 2, 3"
+            ),
+            format!(
+                "SELECT hour, model, project, messages, {KEPT}, round(cost_usd, 9), unpriced
+                 FROM usage_hourly WHERE messages != 0"
+            ),
+        ),
+        (
+            "SELECT ts_ms / 900000, session_id, project, sum(event = 'PreToolUse'),
+                    sum(event = 'UserPromptSubmit')
+             FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2, 3"
+                .to_owned(),
+            "SELECT * FROM event_rollup".to_owned(),
+        ),
+        (
+            "SELECT ts_ms / 3600000, project, sum(event = 'PreToolUse'),
+                    sum(event = 'UserPromptSubmit')
+             FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2"
+                .to_owned(),
+            "SELECT * FROM event_hourly".to_owned(),
+        ),
+    ];
+    pairs
+        .iter()
+        .map(|(fresh, kept)| {
+            conn.query_row(
+                &format!(
+                    "SELECT (SELECT count(*) FROM ({fresh} EXCEPT {kept}))
+                          + (SELECT count(*) FROM ({kept} EXCEPT {fresh}))"
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_are_rolled_up_by_the_insert() {
+        let (_dir, mut store) = temp_store();
+        let row = |ts_ms: i64, event: &str, session: &str| EventRow {
+            ts_ms,
+            session_id: session.into(),
+            project: "/p".into(),
+            event: event.into(),
+            tool_name: None,
+            tool_use_id: None,
+            agent_id: None,
+            subject: None,
+            input_bytes: 0,
+            response_bytes: 0,
+            est_tokens: 0,
+        };
+        store
+            .write(|tx| {
+                for (i, event) in [
+                    "PreToolUse",
+                    "PostToolUse",
+                    "UserPromptSubmit",
+                    "PreToolUse",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    // Two buckets of one hour, two sessions.
+                    let ts = 1_800_000_000_000 + i as i64 * 600_000;
+                    insert_event(tx, &row(ts, event, if i % 2 == 0 { "a" } else { "b" }))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let hourly: (i64, i64) = store
+            .conn()
+            .query_row(
+                "SELECT sum(tool_calls), sum(prompts) FROM event_hourly",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(hourly, (2, 1));
+        assert_eq!(rollup_mismatches(store.conn()), 0);
+    }
 
     fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

@@ -535,6 +535,20 @@ impl UsageDelta {
     }
 }
 
+/// The upsert clause that adds a row's sums to a usage rollup (`usage_rollup`, `usage_hourly`).
+macro_rules! add_usage_sums {
+    () => {
+        "messages = messages + excluded.messages,
+         input_tokens = input_tokens + excluded.input_tokens,
+         output_tokens = output_tokens + excluded.output_tokens,
+         cache_write_5m = cache_write_5m + excluded.cache_write_5m,
+         cache_write_1h = cache_write_1h + excluded.cache_write_1h,
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+         cost_usd = cost_usd + excluded.cost_usd,
+         unpriced = unpriced + excluded.unpriced"
+    };
+}
+
 /// Applies `delta` to the usage rollups of `key`: the 15-minute bucket of its session, project
 /// and model (whose first and last response times include `key.ts_ms`), and its hour.
 pub fn roll_usage(
@@ -544,20 +558,12 @@ pub fn roll_usage(
 ) -> rusqlite::Result<()> {
     let bucket = key.ts_ms / BUCKET_MS;
     let [input, output, write_5m, write_1h, read] = delta.tokens;
-    tx.prepare_cached(
+    tx.prepare_cached(concat!(
         "INSERT INTO usage_rollup VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
-         ON CONFLICT DO UPDATE SET
-             messages = messages + excluded.messages,
-             input_tokens = input_tokens + excluded.input_tokens,
-             output_tokens = output_tokens + excluded.output_tokens,
-             cache_write_5m = cache_write_5m + excluded.cache_write_5m,
-             cache_write_1h = cache_write_1h + excluded.cache_write_1h,
-             cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-             cost_usd = cost_usd + excluded.cost_usd,
-             unpriced = unpriced + excluded.unpriced,
-             first_ts = min(first_ts, excluded.first_ts),
-             last_ts = max(last_ts, excluded.last_ts)",
-    )?
+         ON CONFLICT DO UPDATE SET ",
+        add_usage_sums!(),
+        ", first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
+    ))?
     .execute(params![
         bucket,
         key.session_id,
@@ -573,18 +579,11 @@ pub fn roll_usage(
         delta.unpriced,
         key.ts_ms,
     ])?;
-    tx.prepare_cached(
+    tx.prepare_cached(concat!(
         "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT DO UPDATE SET
-             messages = messages + excluded.messages,
-             input_tokens = input_tokens + excluded.input_tokens,
-             output_tokens = output_tokens + excluded.output_tokens,
-             cache_write_5m = cache_write_5m + excluded.cache_write_5m,
-             cache_write_1h = cache_write_1h + excluded.cache_write_1h,
-             cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-             cost_usd = cost_usd + excluded.cost_usd,
-             unpriced = unpriced + excluded.unpriced",
-    )?
+         ON CONFLICT DO UPDATE SET ",
+        add_usage_sums!()
+    ))?
     .execute(params![
         bucket / 4,
         key.model,

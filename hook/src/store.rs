@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params, params_from_iter,
+};
 
 /// How long a writer waits for another process's transaction before giving up (fail-open).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -558,45 +560,39 @@ pub fn roll_usage(
 ) -> rusqlite::Result<()> {
     let bucket = key.ts_ms / BUCKET_MS;
     let [input, output, write_5m, write_1h, read] = delta.tokens;
+    // The columns after each table's key, in order.
+    let sums = params![
+        delta.messages,
+        input,
+        output,
+        write_5m,
+        write_1h,
+        read,
+        delta.cost_usd,
+        delta.unpriced
+    ];
     tx.prepare_cached(concat!(
         "INSERT INTO usage_rollup VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
          ON CONFLICT DO UPDATE SET ",
         add_usage_sums!(),
         ", first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
     ))?
-    .execute(params![
-        bucket,
-        key.session_id,
-        key.project,
-        key.model,
-        delta.messages,
-        input,
-        output,
-        write_5m,
-        write_1h,
-        read,
-        delta.cost_usd,
-        delta.unpriced,
-        key.ts_ms,
-    ])?;
+    .execute(params_from_iter(
+        params![bucket, key.session_id, key.project, key.model]
+            .iter()
+            .chain(sums)
+            .chain(params![key.ts_ms]),
+    ))?;
     tx.prepare_cached(concat!(
         "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT DO UPDATE SET ",
         add_usage_sums!()
     ))?
-    .execute(params![
-        bucket / 4,
-        key.model,
-        key.project,
-        delta.messages,
-        input,
-        output,
-        write_5m,
-        write_1h,
-        read,
-        delta.cost_usd,
-        delta.unpriced,
-    ])?;
+    .execute(params_from_iter(
+        params![bucket / 4, key.model, key.project]
+            .iter()
+            .chain(sums),
+    ))?;
     Ok(())
 }
 

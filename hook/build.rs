@@ -110,7 +110,8 @@ fn link_without_pie() {
 /// `-lgcc_s`; a linker script of that name, found first, hands it `libgcc_eh.a` instead (what
 /// `-static-libgcc` does for C). Without a `libgcc_eh.a` the build links as before.
 fn unwind_without_libgcc_s() {
-    if !linux_gnu() {
+    // Native builds only: `cc` names the host's archive, which a cross build cannot link.
+    if !linux_gnu() || std::env::var("TARGET").ok() != std::env::var("HOST").ok() {
         return;
     }
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());

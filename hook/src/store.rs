@@ -652,7 +652,7 @@ pub fn set_policy_state(tx: &Transaction<'_>, policy: &str, state: &str) -> rusq
 }
 
 /// Rows where a rollup table differs from the same sums taken afresh from `usage` and
-/// `events` (buckets emptied by a removed response aside), in all four rollups: 0 when the
+/// `events` (rows of zeros left by a removed response aside), in all four rollups: 0 when the
 /// writes kept them right.
 #[cfg(test)]
 pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
@@ -660,6 +660,10 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
         sum(cache_write_1h), sum(cache_read_tokens)";
     const KEPT: &str = "input_tokens, output_tokens, cache_write_5m, cache_write_1h,
         cache_read_tokens";
+    // A bucket whose only response was removed keeps a row of zeros; any other row counts.
+    const NOT_EMPTIED: &str = "NOT (messages = 0 AND input_tokens = 0 AND output_tokens = 0
+        AND cache_write_5m = 0 AND cache_write_1h = 0 AND cache_read_tokens = 0
+        AND round(cost_usd, 9) = 0 AND unpriced = 0)";
     let pairs = [
         (
             format!(
@@ -669,7 +673,7 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
             ),
             format!(
                 "SELECT bucket, session_id, project, model, messages, {KEPT}, round(cost_usd, 9),
-                        unpriced FROM usage_rollup WHERE messages != 0"
+                        unpriced FROM usage_rollup WHERE {NOT_EMPTIED}"
             ),
         ),
         (
@@ -680,7 +684,7 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
             ),
             format!(
                 "SELECT hour, model, project, messages, {KEPT}, round(cost_usd, 9), unpriced
-                 FROM usage_hourly WHERE messages != 0"
+                 FROM usage_hourly WHERE {NOT_EMPTIED}"
             ),
         ),
         (

@@ -1,4 +1,4 @@
-//! Embeds the built-in policies (`policies/dist/*.wasm`, committed) with their sha256, so the
+//! Embeds the built-in policies (`policies/dist/builtins.wasm`, committed) with its sha256, so the
 //! hot path can find their precompiled code without hashing them on every call; and the
 //! conformance cases (`sdk/conformance/cases/*.json`) for `tollgate policy test`; and the
 //! bundled price table, converted from TOML to JSON: parsing it was 0.12 ms of every hook call
@@ -35,28 +35,26 @@ fn prices(out: &Path) {
     .unwrap();
 }
 
+/// The built-ins share one module, so a hook call that runs several maps its code once.
 fn builtins(out: &Path) {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/dist");
-    let mut code = String::from(
-        "/// Built-in policies: (name, module, sha256).\npub const BUILTINS: &[(&str, &[u8], &str)] = &[\n",
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/dist/builtins.wasm");
+    println!("cargo::rerun-if-changed={}", path.display());
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}. Build the built-in policies with scripts/build-policies",
+            path.display()
+        )
+    });
+    let path = path.canonicalize().expect("the file exists");
+    let mut code = format!(
+        "/// The module that holds the built-in policies.\nconst MODULE: &[u8] = include_bytes!({:?});\n\
+         /// Its sha256.\nconst SHA256: &str = {:?};\n\
+         /// Built-in policies: (name, module, sha256).\npub const BUILTINS: &[(&str, &[u8], &str)] = &[\n",
+        path.display().to_string(),
+        hex::encode(Sha256::digest(&bytes))
     );
     for name in BUILTINS {
-        let path = dist.join(format!("{name}.wasm"));
-        println!("cargo::rerun-if-changed={}", path.display());
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot read {}: {e}. Build the built-in policies with scripts/build-policies",
-                path.display()
-            )
-        });
-        let path = path.canonicalize().expect("the file exists");
-        writeln!(
-            code,
-            "    ({name:?}, include_bytes!({:?}), {:?}),",
-            path.display().to_string(),
-            hex::encode(Sha256::digest(&bytes))
-        )
-        .unwrap();
+        writeln!(code, "    ({name:?}, MODULE, SHA256),").unwrap();
     }
     code.push_str("];\n");
     std::fs::write(out.join("builtins.rs"), code).unwrap();

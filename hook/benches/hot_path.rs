@@ -112,7 +112,7 @@ fn hot_path(c: &mut Criterion) {
     let calendar = Calendar::default();
     let pricing = Pricing::bundled();
 
-    c.bench_function("store open (schema v4, WAL)", |b| {
+    c.bench_function("store open (schema v5, WAL)", |b| {
         b.iter(|| Store::open(store.path()).unwrap())
     });
     c.bench_function("usage snapshot, 100k events", |b| {
@@ -169,6 +169,26 @@ fn hot_path(c: &mut Criterion) {
             )
         });
     }
+    // What a hook call with all three does: the built-ins share one module, loaded once.
+    let policies = config.active_policies();
+    c.bench_function("3 built-ins: cached load + evaluate", |b| {
+        b.iter_batched(
+            || Engine::new(Some(cache.clone())).unwrap(),
+            |engine| {
+                let votes: Vec<_> = policies
+                    .iter()
+                    .map(|policy| {
+                        let (bytes, sha) = tollgate::builtin::get(&policy.name).unwrap();
+                        let loaded = engine.load(bytes, Some(sha), None).unwrap();
+                        decide::evaluate(&engine, &loaded, policy, &shared, "{}", Instant::now())
+                    })
+                    .collect();
+                assert!(votes.iter().all(|vote| vote.error.is_none()));
+                votes
+            },
+            BatchSize::PerIteration,
+        )
+    });
 }
 
 criterion_group! {

@@ -90,7 +90,7 @@ pub struct Policy {
     wasi: bool,
     /// The module's sha256 (hex).
     pub sha256: String,
-    /// Whether it was loaded from the precompiled cache (false: compiled now).
+    /// Whether it was loaded from the precompiled cache (false: compiled by this engine).
     pub cached: bool,
 }
 
@@ -134,6 +134,9 @@ pub struct Evaluation {
 /// Resolution of the wall-time limit: the epoch advances this often while policies run.
 pub const TICK: Duration = Duration::from_millis(1);
 
+/// The ticker's stack: it only sleeps and bumps a counter (the default is 2 MiB).
+const TICKER_STACK: usize = 64 * 1024;
+
 /// The policy engine. Evaluations may run concurrently from several threads.
 pub struct Engine {
     engine: wasmtime::Engine,
@@ -142,6 +145,9 @@ pub struct Engine {
     linker: Linker<Host>,
     wasi_linker: OnceLock<Result<Linker<Host>, String>>,
     cache_dir: Option<PathBuf>,
+    /// Modules already loaded in this process, by sha256: a module configured twice (or the
+    /// built-ins, which share one) is mapped and its code touched once.
+    loaded: std::sync::Mutex<Vec<(String, Module, bool)>>,
     ticker: std::sync::Once,
 }
 
@@ -173,6 +179,7 @@ impl Engine {
             linker,
             wasi_linker: OnceLock::new(),
             cache_dir,
+            loaded: std::sync::Mutex::default(),
             ticker: std::sync::Once::new(),
         })
     }
@@ -196,20 +203,14 @@ impl Engine {
                 actual: sha256,
             });
         }
-        let cache = self
-            .cache_dir
-            .as_deref()
-            .map(|dir| cache::Cache::new(dir, &self.engine));
-        let cached = cache.as_ref().and_then(|c| c.load(&sha256));
-        let (module, from_cache) = match cached {
-            Some(module) => (module, true),
+        let (module, from_cache) = match self.already_loaded(&sha256) {
+            Some(loaded) => loaded,
             None => {
-                let module = Module::new(&self.engine, bytes)
-                    .map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
-                if let Some(cache) = &cache {
-                    cache.store(&sha256, &module);
+                let (module, from_cache) = self.load_or_compile(bytes, &sha256)?;
+                if let Ok(mut modules) = self.loaded.lock() {
+                    modules.push((sha256.clone(), module.clone(), from_cache));
                 }
-                (module, false)
+                (module, from_cache)
             }
         };
         let style = host::check(&module)?;
@@ -222,6 +223,34 @@ impl Engine {
             sha256,
             cached: from_cache,
         })
+    }
+
+    /// The module with this sha256 if this engine loaded it already, and whether that load
+    /// came from the cache.
+    fn already_loaded(&self, sha256: &str) -> Option<(Module, bool)> {
+        let modules = self.loaded.lock().ok()?;
+        modules
+            .iter()
+            .find(|(sha, _, _)| sha == sha256)
+            .map(|(_, module, cached)| (module.clone(), *cached))
+    }
+
+    /// The module from the precompiled cache, else compiled now (and cached); with whether
+    /// it came from the cache.
+    fn load_or_compile(&self, bytes: &[u8], sha256: &str) -> Result<(Module, bool), PolicyError> {
+        let cache = self
+            .cache_dir
+            .as_deref()
+            .map(|dir| cache::Cache::new(dir, &self.engine));
+        if let Some(module) = cache.as_ref().and_then(|c| c.load(sha256)) {
+            return Ok((module, true));
+        }
+        let module =
+            Module::new(&self.engine, bytes).map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
+        if let Some(cache) = &cache {
+            cache.store(sha256, &module);
+        }
+        Ok((module, false))
     }
 
     /// Loads a module file (`.wasm`, or `.wat` text).
@@ -315,8 +344,17 @@ impl Engine {
     fn start_ticker(&self) {
         self.ticker.call_once(|| {
             let engine = self.engine.weak();
+            // glibc gives each new thread that allocates its own malloc arena (a 64 MiB
+            // reservation, trimmed, then torn down at exit); the ticker and policy threads
+            // have no use for one.
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: mallopt only tunes the allocator and may be called at any time.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 1);
+            }
             let _ = std::thread::Builder::new()
                 .name("tollgate-ticker".into())
+                .stack_size(TICKER_STACK)
                 .spawn(move || {
                     loop {
                         std::thread::sleep(TICK);
@@ -368,4 +406,40 @@ fn func_sig(
         && f.results().len() == results.len()
         && f.params().zip(params).all(|(p, ok)| ok(&p))
         && f.results().zip(results).all(|(r, ok)| ok(&r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Engine, Module};
+
+    /// A reactor that always allows; `tag` makes a distinct module.
+    fn module(tag: &str) -> String {
+        format!(
+            r#"(module
+                (memory (export "memory") 1)
+                (data (i32.const 16) "{{\"decision\":\"allow\"}}")
+                (func (export "tollgate_alloc") (param i32) (result i32) i32.const 1024)
+                (func (export "tollgate_evaluate") (param i32 i32) (result i64)
+                  i64.const 0x1000000014)
+                (func ${tag}))"#
+        )
+    }
+
+    #[test]
+    fn an_engine_loads_each_module_once() {
+        let engine = Engine::new(None).unwrap();
+        let a = engine.load(module("a").as_bytes(), None, None).unwrap();
+        let again = engine.load(module("a").as_bytes(), None, None).unwrap();
+        let b = engine.load(module("b").as_bytes(), None, None).unwrap();
+        assert!(Module::same(&a.module, &again.module));
+        assert!(!Module::same(&a.module, &b.module));
+        assert!(
+            !again.cached,
+            "compiled by this engine, not read from a cache"
+        );
+        let output = engine
+            .evaluate(&again, b"{}", &crate::config::Limits::default())
+            .unwrap();
+        assert_eq!(output.output, br#"{"decision":"allow"}"#);
+    }
 }

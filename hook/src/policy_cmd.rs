@@ -169,7 +169,7 @@ fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
     };
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;
     let description = match engine.describe(&policy) {
-        Ok(d) => d,
+        Ok(d) => d.map(|d| part_named(d, module)),
         Err(e) => {
             eprintln!("tollgate: {module}: tollgate_describe {e}");
             return Ok(ExitCode::FAILURE);
@@ -224,6 +224,18 @@ fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A module that holds several policies (the built-ins) describes each in `policies`: asked
+/// for one of them by name, that one's description; otherwise the module's.
+fn part_named(description: Value, name: &str) -> Value {
+    let part = description["policies"]
+        .as_array()
+        .and_then(|parts| parts.iter().find(|p| p["name"] == name));
+    match part {
+        Some(part) => part.clone(),
+        None => description,
+    }
 }
 
 fn read_json(path: &Path) -> Result<Value> {

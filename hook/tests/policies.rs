@@ -177,9 +177,11 @@ fn policies_can_log() {
 #[test]
 fn precompiled_modules_are_cached_and_verified() {
     let (dir, engine) = engine();
+    // Each hook process has its own engine (one engine loads a module once and shares it).
+    let fresh = || Engine::new(Some(dir.path().join("cache"))).unwrap();
     let first = engine.load_file(&fixture("ok"), None).unwrap();
     assert!(!first.cached);
-    let second = engine.load_file(&fixture("ok"), None).unwrap();
+    let second = fresh().load_file(&fixture("ok"), None).unwrap();
     assert!(second.cached, "the second load comes from the cache");
     let cached: Vec<PathBuf> = std::fs::read_dir(dir.path().join("cache"))
         .unwrap()
@@ -214,6 +216,7 @@ fn precompiled_modules_are_cached_and_verified() {
         .unwrap()
         .write_all(&bytes)
         .unwrap();
+    let engine = fresh();
     let third = engine.load_file(&fixture("ok"), None).unwrap();
     assert!(!third.cached, "a tampered file is not trusted");
     let output = Output::parse(
@@ -225,7 +228,7 @@ fn precompiled_modules_are_cached_and_verified() {
     .unwrap();
     assert_eq!(output.decision, Some(Decision::Warn));
     assert!(
-        engine.load_file(&fixture("ok"), None).unwrap().cached,
+        fresh().load_file(&fixture("ok"), None).unwrap().cached,
         "and the cache is rewritten"
     );
 }

@@ -31,8 +31,6 @@ use tollgate_sdk::{Describe, Input, Output, TeamUsage, Window};
 /// JSON Schema of [`Config`], exported by `tollgate_describe`.
 const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
 
-tollgate_sdk::export_policy!(evaluate, describe = describe);
-
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
@@ -137,7 +135,8 @@ impl Config {
     }
 }
 
-fn evaluate(input: Input) -> Result<Output, String> {
+/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy).
+pub fn evaluate(input: Input) -> Result<Output, String> {
     if !matches!(
         input.event.hook_event_name(),
         "PreToolUse" | "UserPromptSubmit"
@@ -154,7 +153,8 @@ fn evaluate(input: Input) -> Result<Output, String> {
     Ok(once.attach(Output::combine(findings)))
 }
 
-fn describe() -> Describe {
+/// This policy's description (its part of the module's `tollgate_describe`).
+pub fn describe() -> Describe {
     Describe {
         name: "budget".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -163,6 +163,7 @@ fn describe() -> Describe {
             .into(),
         events: vec!["PreToolUse".into(), "UserPromptSubmit".into()],
         config_schema: serde_json::from_str(CONFIG_SCHEMA).unwrap_or_default(),
+        policies: Vec::new(),
     }
 }
 

@@ -40,8 +40,6 @@ const GREP_TIP: &str = "set head_limit, narrow it with path, glob or type, or li
                         files first (output_mode \"files_with_matches\")";
 const GLOB_TIP: &str = "pass path to search only the directory you need, or use a narrower pattern";
 
-tollgate_sdk::export_policy!(evaluate, describe = describe);
-
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
@@ -74,7 +72,8 @@ impl Config {
     }
 }
 
-fn evaluate(input: Input) -> Result<Output, String> {
+/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy).
+pub fn evaluate(input: Input) -> Result<Output, String> {
     if !matches!(
         input.event.hook_event_name(),
         "PreToolUse" | "PostToolUse" | "UserPromptSubmit"
@@ -92,7 +91,8 @@ fn evaluate(input: Input) -> Result<Output, String> {
     Ok(once.attach(Output::combine(findings.into_iter().flatten())))
 }
 
-fn describe() -> Describe {
+/// This policy's description (its part of the module's `tollgate_describe`).
+pub fn describe() -> Describe {
     Describe {
         name: "context-guard".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -105,6 +105,7 @@ fn describe() -> Describe {
             "UserPromptSubmit".into(),
         ],
         config_schema: serde_json::from_str(CONFIG_SCHEMA).unwrap_or_default(),
+        policies: Vec::new(),
     }
 }
 

@@ -41,8 +41,6 @@ const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
 /// block would otherwise look like a huge rate.
 const MIN_BURN_HOURS: f64 = 0.25;
 
-tollgate_sdk::export_policy!(evaluate, describe = describe);
-
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
@@ -116,7 +114,8 @@ impl Config {
     }
 }
 
-fn evaluate(input: Input) -> Result<Output, String> {
+/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy).
+pub fn evaluate(input: Input) -> Result<Output, String> {
     if input.event.hook_event_name() != "PreToolUse" || !input.event.is_subagent_call() {
         return Ok(Output::allow());
     }
@@ -149,7 +148,8 @@ fn evaluate(input: Input) -> Result<Output, String> {
     Ok(Output::downgrade(target.model.clone(), reasons.join("; ")))
 }
 
-fn describe() -> Describe {
+/// This policy's description (its part of the module's `tollgate_describe`).
+pub fn describe() -> Describe {
     Describe {
         name: "model-router".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -158,6 +158,7 @@ fn describe() -> Describe {
             .into(),
         events: vec!["PreToolUse".into()],
         config_schema: serde_json::from_str(CONFIG_SCHEMA).unwrap_or_default(),
+        policies: Vec::new(),
     }
 }
 

@@ -168,4 +168,8 @@ pub struct Describe {
     pub events: Vec<String>,
     /// A JSON Schema of its `config`, or `null`.
     pub config_schema: Value,
+    /// For a module that holds several policies (its `evaluate` runs the one the input's
+    /// `policy.name` names, as the built-ins' module does): each one's description.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Describe>,
 }

@@ -11,7 +11,11 @@ use tollgate_sdk::{Describe, Input, Output};
 tollgate_sdk::export_policy!(evaluate, describe = describe);
 
 /// One built-in: its name (the host's `policy.name`), `evaluate` and `describe`.
-type Builtin = (&'static str, fn(Input) -> Result<Output, String>, fn() -> Describe);
+type Builtin = (
+    &'static str,
+    fn(Input) -> Result<Output, String>,
+    fn() -> Describe,
+);
 
 /// The built-ins.
 const POLICIES: &[Builtin] = &[

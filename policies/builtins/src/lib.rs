@@ -3,7 +3,8 @@
 //! Each is configured, limited, sandboxed and recorded on its own: the hook makes a fresh
 //! instance per policy and names the one it calls in the input's `policy.name`. Sharing one
 //! module means a hook call maps and first-touches the code they have in common (the SDK,
-//! serde) once instead of three times: measured, ~0.5 ms of every call with all three on.
+//! serde) once instead of three times: the policies step of a call with all three on went from
+//! 1.46–1.62 ms to 1.0–1.06 ms (measured; see the README's "Hook speed").
 #![deny(unsafe_code)]
 
 use tollgate_sdk::{Describe, Input, Output};

@@ -162,7 +162,8 @@ pub struct Limits {
     /// Linear memory, MiB.
     #[serde(default = "default_memory")]
     pub memory_mib: u64,
-    /// Wall time, milliseconds.
+    /// Time, milliseconds: run as fuel (see `engine::FUEL_PER_MS`), and as wall time for a
+    /// module that can block.
     #[serde(default = "default_time")]
     pub time_ms: u64,
     /// Output document, KiB.

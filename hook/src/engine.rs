@@ -2,14 +2,16 @@
 //!
 //! One [`Engine`] per process. A policy module is compiled once and cached on disk as native
 //! code ([`cache`]), so the hot path only deserializes it. Each evaluation gets a fresh store
-//! and instance with capped memory, wall time, output size and wasm stack; WASI preview 1 is
+//! and instance with capped memory, time (fuel), output size and wasm stack; WASI preview 1 is
 //! linked with no capabilities at all, and only for modules that import it.
 //!
-//! Wall time: running wasm code is interrupted at its deadline by the epoch. A module that
-//! imports a host call able to block (WASI, whose `poll_oneoff` sleeps, or `count_tokens`,
-//! whose tokenizer takes 100–280 ms to load) runs on a worker thread that is abandoned if it
-//! does not answer in time. Any other module (the built-ins import nothing) runs on the
-//! calling thread: a thread per evaluation cost more than the evaluation itself.
+//! Time: wasm code runs on fuel, [`FUEL_PER_MS`] operations for each millisecond of its limit,
+//! and traps when it runs out: no timer thread, and the same input stops at the same point on
+//! any machine. A module that imports a host call able to block (WASI, whose `poll_oneoff`
+//! sleeps, or `count_tokens`, whose tokenizer takes 100–280 ms to load) runs on a worker thread
+//! that is abandoned if it does not answer shortly after its limit, in wall time. Any other
+//! module (the built-ins import nothing) runs on the calling thread: a thread per evaluation
+//! cost more than the evaluation itself.
 //! See `sdk/ABI.md` for the contract.
 
 mod cache;
@@ -59,7 +61,7 @@ pub enum PolicyError {
     /// A trap (unreachable, out-of-bounds access, stack overflow, …).
     #[error("trapped: {0}")]
     Trap(String),
-    /// Ran past its wall-time limit.
+    /// Ran past its time limit (out of fuel, or no answer in wall time).
     #[error("ran longer than its {0} ms limit")]
     Timeout(u64),
     /// Tried to grow memory past its limit.
@@ -131,15 +133,22 @@ pub struct Evaluation {
     pub log: Vec<String>,
 }
 
-/// Resolution of the wall-time limit: the epoch advances this often while policies run.
-pub const TICK: Duration = Duration::from_millis(1);
+/// Fuel per millisecond of a policy's time limit: wasm operations, most of which cost 1. On the
+/// project's machine a busy loop burns 1M in ~0.55 ms, and each built-in uses ~0.35M per call
+/// in ~0.1 ms: a policy stops before its limit in wall time, never long after it.
+pub const FUEL_PER_MS: u64 = 1_000_000;
 
-/// The ticker's stack: it only sleeps and bumps a counter (the default is 2 MiB).
-const TICKER_STACK: usize = 64 * 1024;
+/// What the compiling engine sets beyond wasmtime's defaults: part of the cache's file names.
+const COMPILER_SETTINGS: &str = "cranelift opt=speed, no native unwind info, no address map";
 
 /// The policy engine. Evaluations may run concurrently from several threads.
 pub struct Engine {
+    /// Runs modules; it cannot compile (building Cranelift's compiler for every engine cost
+    /// ~0.1 ms of each hook call, though a warm cache never compiles).
     engine: wasmtime::Engine,
+    /// The same configuration with the compiler, made on the first module not in the cache.
+    compiler: OnceLock<Result<wasmtime::Engine, String>>,
+    config: Config,
     /// The `tollgate` imports; with WASI preview 1 added on first need (defining its ~45
     /// functions costs more than a whole built-in evaluation).
     linker: Linker<Host>,
@@ -148,7 +157,6 @@ pub struct Engine {
     /// Modules already loaded in this process, by sha256: a module configured twice (or the
     /// built-ins, which share one) is mapped and its code touched once.
     loaded: std::sync::Mutex<Vec<(String, Module, bool)>>,
-    ticker: std::sync::Once,
 }
 
 impl Engine {
@@ -163,7 +171,7 @@ impl Engine {
     pub fn with_stack(cache_dir: Option<PathBuf>, stack_kib: u64) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config
-            .epoch_interruption(true)
+            .consume_fuel(true)
             .max_wasm_stack(stack_kib.clamp(16, 64 * 1024) as usize * 1024)
             .wasm_component_model(false)
             .cranelift_opt_level(wasmtime::OptLevel::Speed)
@@ -172,15 +180,18 @@ impl Engine {
             // backtraces walk frame pointers, and host panics never unwind through wasm.
             .native_unwind_info(false)
             .generate_address_map(false);
-        let engine = wasmtime::Engine::new(&config)?;
+        let mut runtime = config.clone();
+        runtime.enable_compiler(false);
+        let engine = wasmtime::Engine::new(&runtime)?;
         let linker = host::linker(&engine)?;
         Ok(Self {
             engine,
+            compiler: OnceLock::new(),
+            config,
             linker,
             wasi_linker: OnceLock::new(),
             cache_dir,
             loaded: std::sync::Mutex::default(),
-            ticker: std::sync::Once::new(),
         })
     }
 
@@ -241,16 +252,30 @@ impl Engine {
         let cache = self
             .cache_dir
             .as_deref()
-            .map(|dir| cache::Cache::new(dir, &self.engine));
+            .map(|dir| cache::Cache::new(dir, &self.engine, COMPILER_SETTINGS));
         if let Some(module) = cache.as_ref().and_then(|c| c.load(sha256)) {
             return Ok((module, true));
         }
-        let module =
-            Module::new(&self.engine, bytes).map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
+        let code = self
+            .compiler()?
+            .precompile_module(bytes)
+            .map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
         if let Some(cache) = &cache {
-            cache.store(sha256, &module);
+            cache.store(sha256, &code);
         }
+        // SAFETY: `code` was compiled just now, in this process, by an engine with this
+        // engine's configuration.
+        let module = unsafe { Module::deserialize(&self.engine, &code) }
+            .map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
         Ok((module, false))
+    }
+
+    /// The compiling engine, made on first need.
+    fn compiler(&self) -> Result<&wasmtime::Engine, PolicyError> {
+        self.compiler
+            .get_or_init(|| wasmtime::Engine::new(&self.config).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| PolicyError::Invalid(format!("cannot start the compiler: {e}")))
     }
 
     /// Loads a module file (`.wasm`, or `.wat` text).
@@ -287,17 +312,14 @@ impl Engine {
             .map_err(|e| PolicyError::BadOutput(format!("tollgate_describe is not JSON: {e}")))
     }
 
-    /// Runs one action within `limits`. Running wasm code is interrupted at its deadline by the
-    /// epoch (each store's deadline is its own limit in ticks). A module that may block in a
-    /// host call runs on a worker thread, abandoned if still not answering a moment after its
-    /// limit.
+    /// Runs one action within `limits`: wasm code on its fuel; a module that may block in a
+    /// host call on a worker thread, abandoned if still not answering a moment after its limit.
     fn run_guarded(
         &self,
         policy: &Policy,
         input: Option<Arc<[u8]>>,
         limits: &Limits,
     ) -> Result<Evaluation, PolicyError> {
-        self.start_ticker();
         let linker = self.linker_for(policy)?;
         if !policy.blocking {
             let action = match &input {
@@ -337,35 +359,6 @@ impl Engine {
             .as_ref()
             .map_err(|e| PolicyError::Trap(format!("cannot link WASI: {e}")))
     }
-
-    /// Starts the thread that advances the epoch every [`TICK`] (once per engine; it ends
-    /// when the engine is gone, so a long-lived caller that makes engines does not collect
-    /// tickers).
-    fn start_ticker(&self) {
-        self.ticker.call_once(|| {
-            let engine = self.engine.weak();
-            // glibc gives each new thread that allocates its own malloc arena (a 64 MiB
-            // reservation, trimmed, then torn down at exit); the ticker and policy threads
-            // have no use for one.
-            #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            // SAFETY: mallopt only tunes the allocator and may be called at any time.
-            unsafe {
-                libc::mallopt(libc::M_ARENA_MAX, 1);
-            }
-            let _ = std::thread::Builder::new()
-                .name("tollgate-ticker".into())
-                .stack_size(TICKER_STACK)
-                .spawn(move || {
-                    loop {
-                        std::thread::sleep(TICK);
-                        match engine.upgrade() {
-                            Some(engine) => engine.increment_epoch(),
-                            None => break,
-                        }
-                    }
-                });
-        });
-    }
 }
 
 /// Maps a wasmtime error from running guest code to a [`PolicyError`].
@@ -375,7 +368,7 @@ fn runtime_error(error: wasmtime::Error, limits: &Limits) -> PolicyError {
     }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return match trap {
-            Trap::Interrupt => PolicyError::Timeout(limits.time_ms),
+            Trap::OutOfFuel => PolicyError::Timeout(limits.time_ms),
             Trap::StackOverflow => PolicyError::Trap("wasm stack overflow (deep recursion)".into()),
             Trap::AllocationTooLarge => PolicyError::Memory(limits.memory_mib),
             other => PolicyError::Trap(other.to_string()),

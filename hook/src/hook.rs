@@ -31,15 +31,48 @@ pub struct Reply {
     pub notes: Vec<String>,
     /// The decision expressed.
     pub decision: Option<Decision>,
+    /// The store and policy engines the answer came from, closed when the reply is dropped.
+    #[expect(
+        dead_code,
+        reason = "held for its drop, which `tollgate hook` skips by exiting"
+    )]
+    held: Held,
 }
 
 impl Reply {
-    fn from_answer(answer: Answer, notes: Vec<String>) -> Self {
+    /// A reply with no answer (allow), only a note for stderr.
+    pub fn note(note: String) -> Self {
+        Self {
+            notes: vec![note],
+            ..Self::default()
+        }
+    }
+
+    fn from_answer(answer: Answer, notes: Vec<String>, held: Held) -> Self {
         Self {
             stdout: answer.json.map(|j| j.to_string()),
             notes,
             decision: answer.effective,
+            held,
         }
+    }
+}
+
+/// What one call opened: kept in its [`Reply`], so that `tollgate hook` can exit without
+/// closing them one by one (the kernel releases them faster at exit; everything is committed).
+#[derive(Default)]
+struct Held {
+    store: Option<Store>,
+    /// One engine per distinct wasm stack limit (usually one).
+    engines: Vec<(u64, Engine)>,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("store", &self.store.as_ref().map(Store::path))
+            .field("engines", &self.engines.len())
+            .finish()
     }
 }
 
@@ -104,8 +137,11 @@ pub fn run(stdin: &[u8], env: &Env, started: Instant) -> Reply {
     };
     let config_ok = config.is_some();
     let config = config.unwrap_or_default();
-    match handle(&input, &config, config_ok, env, started, &mut notes) {
-        Ok(answer) => Reply::from_answer(answer, notes),
+    let mut held = Held::default();
+    match handle(
+        &input, &config, config_ok, env, started, &mut notes, &mut held,
+    ) {
+        Ok(answer) => Reply::from_answer(answer, notes, held),
         Err(e) => {
             let answer = match fail_mode {
                 FailMode::Allow => {
@@ -119,7 +155,7 @@ pub fn run(stdin: &[u8], env: &Env, started: Instant) -> Reply {
                     respond::fail_closed(Some(&input), &e.to_string())
                 }
             };
-            Reply::from_answer(answer, notes)
+            Reply::from_answer(answer, notes, held)
         }
     }
 }
@@ -131,6 +167,7 @@ fn handle(
     env: &Env,
     started: Instant,
     notes: &mut Vec<String>,
+    held: &mut Held,
 ) -> Result<Answer, store::StoreError> {
     let mut timings = crate::timing::Timings::new(started);
     timings.step("start+config");
@@ -210,7 +247,15 @@ fn handle(
             context: &context,
             limits: limits.as_ref(),
         };
-        let votes = evaluate_all(&policies, &shared, &store, env, notes, &mut timings);
+        let votes = evaluate_all(
+            &policies,
+            &shared,
+            &store,
+            env,
+            &mut held.engines,
+            notes,
+            &mut timings,
+        );
         session_model = context.model;
         votes
     };
@@ -246,6 +291,7 @@ fn handle(
     })?;
     timings.step("record answer");
     notes.extend(timings.summary());
+    held.store = Some(store);
     Ok(answer)
 }
 
@@ -297,11 +343,10 @@ fn evaluate_all(
     shared: &Shared<'_>,
     store: &Store,
     env: &Env,
+    engines: &mut Vec<(u64, Engine)>,
     notes: &mut Vec<String>,
     timings: &mut crate::timing::Timings,
 ) -> Vec<Vote> {
-    // One engine per distinct stack limit (usually one).
-    let mut engines: Vec<(u64, Engine)> = Vec::new();
     for stack in policies.iter().map(|p| p.limits.stack_kib) {
         if engines.iter().any(|(kib, _)| *kib == stack) {
             continue;

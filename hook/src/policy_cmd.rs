@@ -61,7 +61,7 @@ pub struct TestArgs {
     /// example in examples/policies must return); exit 1 on a difference.
     #[arg(long, conflicts_with_all = ["event", "config"])]
     pub conformance: bool,
-    /// Wall-time limit per evaluation in milliseconds (the config's `limits.time_ms`).
+    /// Time limit per evaluation in milliseconds, as fuel (the config's `limits.time_ms`).
     #[arg(long, value_name = "MS", default_value_t = Limits::default().time_ms)]
     pub time_ms: u64,
     /// Its stored `state`, as JSON text.

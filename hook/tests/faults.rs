@@ -22,8 +22,7 @@ fn bash_call(env: &TestEnv, id: &str) -> Value {
 
 /// 64 hook processes at once, three rounds, with the built-in policies running: every call
 /// answers, every record is there exactly once. (The first call compiles the policies into the
-/// cache, as a session's first tool call does; 64 cold compiles at once on a small machine
-/// would starve evaluations past their wall-time limit, which is then answered fail-open.)
+/// cache, as a session's first tool call does.)
 #[test]
 fn sixty_four_hooks_at_once_repeatedly() {
     let env = TestEnv::new();

@@ -51,29 +51,6 @@ fn a_minimal_wat_policy_works() {
     assert_eq!(output.reason.as_deref(), Some("hello from WAT"));
 }
 
-/// Threads of this process named `tollgate-ticker`.
-fn tickers() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "tollgate-ticker")
-        .count()
-}
-
-/// A long-lived caller (the demo, `policy test` suites) makes an engine per call: each engine's
-/// epoch ticker ends with it instead of waking every millisecond for the rest of the process.
-#[test]
-fn an_engines_ticker_ends_with_it() {
-    const ENGINES: usize = 32;
-    for _ in 0..ENGINES {
-        run("ok", Limits::default()).unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    // Tests running alongside may have live engines of their own, a few at most.
-    let left = tickers();
-    assert!(left < ENGINES / 2, "{left} tickers still running");
-}
-
 #[test]
 fn an_infinite_loop_times_out() {
     let limits = Limits {

@@ -24,10 +24,12 @@ pub struct Cache<'a> {
 }
 
 impl<'a> Cache<'a> {
-    /// The cache in `dir` for modules compiled by `engine`.
-    pub fn new(dir: &'a Path, engine: &'a wasmtime::Engine) -> Self {
+    /// The cache in `dir` for modules that `engine` runs, compiled with `compiler_settings`
+    /// (the running engine has no compiler, so its compatibility hash leaves those out).
+    pub fn new(dir: &'a Path, engine: &'a wasmtime::Engine, compiler_settings: &str) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        compiler_settings.hash(&mut hasher);
         Self {
             dir,
             engine,
@@ -47,17 +49,16 @@ impl<'a> Cache<'a> {
         if !private(&meta) || recorded.trim() != identity(&meta) {
             return None;
         }
-        // SAFETY: the file was produced by `Module::serialize` of an engine with this
-        // compatibility hash (its name says so); it is owned by this user, not writable by
-        // others, and unmodified since tollgate wrote it (its identity matches the record).
+        // SAFETY: the file was produced by `Engine::precompile_module` of an engine with this
+        // compatibility hash (its name says so; wasmtime checks the compiler's flags against
+        // this CPU as it loads); it is owned by this user, not writable by others, and
+        // unmodified since tollgate wrote it (its identity matches the record).
         unsafe { Module::deserialize_file(self.engine, &path) }.ok()
     }
 
-    /// Saves `module`'s native code. Failures are ignored: the cache is an optimisation.
-    pub fn store(&self, sha256: &str, module: &Module) {
-        let Ok(code) = module.serialize() else {
-            return;
-        };
+    /// Saves a module's native code (`Engine::precompile_module`'s output). Failures are
+    /// ignored: the cache is an optimisation.
+    pub fn store(&self, sha256: &str, code: &[u8]) {
         if crate::paths::create_private_dir(self.dir).is_err() {
             return;
         }
@@ -66,7 +67,7 @@ impl<'a> Cache<'a> {
             .dir
             .join(format!(".{sha256}.{}.tmp", std::process::id()));
         let written = (|| -> std::io::Result<()> {
-            write_private(&temp, &code)?;
+            write_private(&temp, code)?;
             std::fs::rename(&temp, &target)?;
             let meta = std::fs::symlink_metadata(&target)?;
             let id_temp = temp.with_extension("id");

@@ -208,9 +208,9 @@ pub fn run(
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
-    // Ticks of `TICK` (1 ms) from now; +1 so a partial first tick never cuts the limit short.
-    store.set_epoch_deadline(limits.time_ms.max(1) + 1);
-    store.epoch_deadline_trap();
+    store
+        .set_fuel(limits.time_ms.max(1).saturating_mul(super::FUEL_PER_MS))
+        .map_err(|e| PolicyError::Trap(format!("cannot set its fuel: {e}")))?;
     let fail = |e: wasmtime::Error| runtime_error(e, limits);
 
     let instance = linker

@@ -138,6 +138,8 @@ pub fn main() -> ExitCode {
 /// answer (or none), and say what went wrong on stderr.
 fn hook_main() -> ExitCode {
     let started = Instant::now();
+    // A few milliseconds' life: allocate from a bump arena, free nothing (see `arena`).
+    crate::arena::enable();
     let main_at = crate::timing::monotonic_us();
     std::panic::set_hook(Box::new(|info| {
         eprintln!("tollgate: internal error ({info}); answering allow. Please report this bug.");

@@ -4,6 +4,7 @@
 //!
 //! The hot path is [`hook::run`]; each step lives in its own module.
 
+pub mod arena;
 pub mod budgets;
 pub mod builtin;
 pub mod calibrate;

@@ -102,6 +102,42 @@ fn the_transcript_is_ingested_once_with_subagents() {
 }
 
 #[test]
+fn a_transcript_delta_larger_than_the_arena_is_ingested_whole() {
+    // The hook allocates from a 32 MiB arena (src/arena.rs) and falls back to the system
+    // allocator past it: a 40 MB response line (a large tool result, an image) and the lines
+    // after it must all be read, and the policies still run.
+    let env = TestEnv::new();
+    let transcript = std::fs::read_to_string(env.transcript()).unwrap();
+    let response: Value = transcript
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["type"] == "assistant")
+        .unwrap();
+    let mut appended = String::new();
+    for (i, size) in [40_000_000, 10, 10].into_iter().enumerate() {
+        let mut line = response.clone();
+        line["message"]["id"] = format!("msg_big_{i}").into();
+        line["requestId"] = format!("req_big_{i}").into();
+        line["message"]["content"][0]["text"] = "x".repeat(size).into();
+        appended.push_str(&line.to_string());
+        appended.push('\n');
+    }
+    std::fs::write(env.transcript(), transcript + &appended).unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        env.count("SELECT count(*) FROM usage WHERE message_id LIKE 'msg_big_%'"),
+        3
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM policy_runs WHERE error IS NULL"),
+        3,
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn bad_input_fails_open_with_a_clear_message() {
     let env = TestEnv::new();
     for (stdin, expected) in [

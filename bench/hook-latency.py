@@ -4,8 +4,9 @@
 usage: bench/hook-latency.py [--calls N] [--sizes 0,100000,1000000] [--binary PATH]
 
 For each store size (events; usage rows = 30 % of that, spread over 60 days, rollups summed as
-the hook keeps them) and each policy set (none; the three built-ins, enforcing), it runs N hook
-calls of a real-shaped PreToolUse input whose session transcript grows by one assistant
+the hook keeps them) and each policy set (none, on a Bash call; the three built-ins, enforcing,
+on a Bash call, where model-router's scope skips it, and on a Task call, where all three run),
+it runs N hook calls of a real-shaped PreToolUse input whose session transcript grows by one assistant
 response before every call (so every call ingests a real delta), after 10 warm-up calls (the
 first compiles the policies into the cache). Reports p50 / p99 / max wall time and the max RSS
 of the hook process (measured apart, with GNU time: from Python a child's ru_maxrss includes
@@ -15,6 +16,7 @@ and a Python + SQLite hook (bench/baselines/), and the process-spawn floor (`tru
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -49,7 +51,13 @@ name = "model-router"
 [policy.config]
 rules = [{ subagent_type = "Explore", model = "haiku" }]
 """
-POLICY_SETS = {"none": "default_policies = false\n", "3 built-ins": BUILTINS}
+BASH = {"tool_name": "Bash", "tool_input": {"command": "cargo test", "description": "Run tests"}}
+TASK = {"tool_name": "Task", "tool_input": {"subagent_type": "general-purpose", "description": "Find the parser",
+                                            "prompt": "Where is the config file parsed?"}}
+# model-router acts only on subagent calls (its default scope), so a Bash call runs two policies
+# and a Task call all three.
+POLICY_SETS = {"none": ("default_policies = false\n", BASH), "3 built-ins, Bash call": (BUILTINS, BASH),
+               "3 built-ins, Task call": (BUILTINS, TASK)}
 
 
 def run(cmd, stdin, env):
@@ -104,8 +112,8 @@ for size in [int(s) for s in args.sizes.split(",")]:
         base.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, str(ROOT / "bench/gen-store.py"), str(binary), str(base / "tollgate.db"),
                         str(size), str(size * 3 // 10)], check=True)
-    for label, config in POLICY_SETS.items():
-        home = work / f"run-{size}-{label.replace(' ', '')}"
+    for label, (config, call) in POLICY_SETS.items():
+        home = work / f"run-{size}-{re.sub(r'[^a-z0-9]+', '-', label.lower())}"
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
         shutil.copy(base / "tollgate.db", home / "tollgate.db")
@@ -118,8 +126,7 @@ for size in [int(s) for s in args.sizes.split(",")]:
             for i in range(2000):  # an existing session, ingested by the warm-up calls
                 t.write(assistant_line(i, "bench-live", str(project)))
         stdin = json.dumps({"session_id": "bench-live", "transcript_path": str(transcript), "cwd": str(project),
-                            "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Bash",
-                            "tool_input": {"command": "cargo test", "description": "Run tests"},
+                            "permission_mode": "default", "hook_event_name": "PreToolUse", **call,
                             "tool_use_id": "toolu_bench"}).encode()
         env = dict(env0, TOLLGATE_HOME=str(home))
         samples = []
@@ -130,7 +137,7 @@ for size in [int(s) for s in args.sizes.split(",")]:
             if i >= 10:
                 samples.append(sample)
         rows.append((size, label, summary(samples, max_rss_mib([str(binary), "hook"], stdin, env))))
-        print(f"  {size:>9} events, {label:<11}: {rows[-1][2]['p50']:.2f} ms p50", file=sys.stderr)
+        print(f"  {size:>9} events, {label:<22}: {rows[-1][2]['p50']:.2f} ms p50", file=sys.stderr)
 
 # The same recording by hand-written hooks, on the same input.
 baselines = []
@@ -153,7 +160,9 @@ for size, label, s in rows:
 for label, s in baselines:
     print(f"| {label} (records only) | | | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['rss_mib']:.1f} |")
 print(f"| process-spawn floor (`true`) | | | {floor['p50']:.2f} | {floor['p99']:.2f} | {floor['max']:.2f} | {floor['rss_mib']:.1f} |")
-biggest = [s for size, label, s in rows if size == max(r[0] for r in rows) and label != "none"]
-if biggest:
-    for label, s in baselines:
-        print(f"\ntollgate (largest store, built-ins) vs {label}: {s['p50'] / biggest[0]['p50']:.1f}x faster at p50")
+largest = max(r[0] for r in rows)
+print()
+for size, label, t in rows:
+    if size == largest and label != "none":
+        for base, s in baselines:
+            print(f"tollgate ({size:,} events, {label}) vs {base}: {s['p50'] / t['p50']:.1f}x faster at p50")

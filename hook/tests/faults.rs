@@ -53,8 +53,8 @@ fn sixty_four_hooks_at_once_repeatedly() {
     );
     assert_eq!(
         env.count("SELECT count(*) FROM policy_runs"),
-        193 * 3,
-        "three built-ins on every call"
+        193 * 2,
+        "budget and context-guard on every call (model-router sees only subagent calls)"
     );
     assert_eq!(
         env.count("SELECT count(*) FROM usage"),

@@ -207,7 +207,7 @@ pub const DEFAULT_EVENTS: &[&str] = &["PreToolUse", "PostToolUse", "UserPromptSu
 pub const BUILTINS: &[&str] = &["budget", "context-guard", "model-router"];
 
 /// Where a built-in acts, for the events and tools its config does not name: `model-router`
-/// only ever rewrites a subagent call, so no other call pays for its evaluation (~0.13 ms of a
+/// only ever rewrites a subagent call, so no other call pays for its evaluation (~0.14 ms of a
 /// hook call, measured).
 fn builtin_scope(name: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
     match name {

@@ -57,7 +57,8 @@ impl<const N: usize> Arena<N> {
     }
 
     /// Bytes claimed so far (including alignment padding).
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    fn used(&self) -> usize {
         self.next.load(Relaxed)
     }
 

@@ -166,6 +166,21 @@ fn precompiled_modules_are_cached_and_verified() {
         .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .collect();
     assert_eq!(cached.len(), 1);
+    // The module file's hash is remembered beside its code (the fixture is older than the
+    // two seconds a hash waits for): later loads stat the file instead of hashing it.
+    let remembered: Vec<String> = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sha256"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(remembered.len(), 1);
+    assert!(
+        remembered[0]
+            .trim_end()
+            .ends_with(&format!(" {}", first.sha256))
+    );
+    assert_eq!(second.sha256, first.sha256);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

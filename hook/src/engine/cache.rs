@@ -9,6 +9,11 @@
 //! recompiled from the module (the source of truth) instead of run. Checking identity costs a
 //! `stat`, where hashing the native code would cost ~1 ms per policy per call; the file is then
 //! mapped, not read.
+//!
+//! A policy configured by `path` is known by its module's sha256 (the cache key, and what a pin
+//! checks). That hash is remembered the same way, in `file-<path hash>.sha256` beside the code:
+//! the module file's identity when it was read, and its hash. A call whose file still has that
+//! identity stats it instead of reading and hashing it again.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -81,6 +86,72 @@ impl<'a> Cache<'a> {
     }
 }
 
+/// The sha256 remembered for a module file with this identity (see [`remember_file_sha256`]).
+pub fn file_sha256(dir: &Path, file: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    let record = source_record(dir, file);
+    let private_record = std::fs::symlink_metadata(&record).is_ok_and(|m| private(&m));
+    let text = std::fs::read_to_string(&record)
+        .ok()
+        .filter(|_| private_record)?;
+    let (identity_then, sha256) = text.trim_end().rsplit_once(' ')?;
+    (identity_then == identity(meta)).then(|| sha256.to_owned())
+}
+
+/// Remembers a module file's sha256 for its identity (`meta`, taken before the file was read),
+/// so that later calls need not read and hash it. As with the native code, a write to the file
+/// changes its identity, and the hash is not used again. Not remembered while the file's change
+/// time is within [`SETTLED`] of `now`: file times tick coarsely, and a write in the same tick
+/// could leave the identity as it was (git's "racily clean" entries).
+pub fn remember_file_sha256(
+    dir: &Path,
+    file: &Path,
+    meta: &std::fs::Metadata,
+    sha256: &str,
+    now: std::time::SystemTime,
+) {
+    let settled = changed(meta)
+        .and_then(|t| now.duration_since(t).ok())
+        .is_some_and(|age| age >= SETTLED);
+    if !settled || crate::paths::create_private_dir(dir).is_err() {
+        return;
+    }
+    let record = source_record(dir, file);
+    let temp = record.with_extension(format!("{}.tmp", std::process::id()));
+    let text = format!("{} {sha256}\n", identity(meta));
+    if write_private(&temp, text.as_bytes())
+        .and_then(|()| std::fs::rename(&temp, &record))
+        .is_err()
+    {
+        let _ = std::fs::remove_file(&temp);
+    }
+}
+
+/// How old a module file's change time must be before its hash is remembered.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Where the hash of the module file at `file` is remembered: named by the path's sha256.
+fn source_record(dir: &Path, file: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let key = Sha256::digest(file.as_os_str().as_encoded_bytes());
+    dir.join(format!("file-{}.sha256", hex::encode(&key[..16])))
+}
+
+/// When the file's metadata (or, where there is no change time, its contents) last changed.
+#[cfg(unix)]
+fn changed(meta: &std::fs::Metadata) -> Option<std::time::SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    let since_epoch = std::time::Duration::new(
+        u64::try_from(meta.ctime()).ok()?,
+        u32::try_from(meta.ctime_nsec()).ok()?,
+    );
+    std::time::UNIX_EPOCH.checked_add(since_epoch)
+}
+
+#[cfg(not(unix))]
+fn changed(meta: &std::fs::Metadata) -> Option<std::time::SystemTime> {
+    meta.modified().ok()
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -126,4 +197,49 @@ fn private(meta: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn private(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn later(meta: &std::fs::Metadata, by: Duration) -> std::time::SystemTime {
+        changed(meta).unwrap() + by
+    }
+
+    #[test]
+    fn a_file_hash_is_remembered_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let file = dir.path().join("policy.wasm");
+        std::fs::write(&file, b"module one").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(file_sha256(&cache, &file, &meta), None);
+
+        remember_file_sha256(&cache, &file, &meta, "aa11", later(&meta, SETTLED));
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(file_sha256(&cache, &file, &meta).as_deref(), Some("aa11"));
+        let other = dir.path().join("other.wasm");
+        std::fs::write(&other, b"module one").unwrap();
+        let other_meta = std::fs::metadata(&other).unwrap();
+        assert_eq!(file_sha256(&cache, &other, &other_meta), None, "per path");
+
+        // Rewritten in place, same size: a new change time (past the clock's coarse tick).
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&file, b"module two").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(file_sha256(&cache, &file, &meta), None);
+    }
+
+    #[test]
+    fn a_file_changed_a_moment_ago_is_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let file = dir.path().join("policy.wasm");
+        std::fs::write(&file, b"module").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        remember_file_sha256(&cache, &file, &meta, "aa11", later(&meta, SETTLED / 2));
+        assert_eq!(file_sha256(&cache, &file, &meta), None);
+    }
 }

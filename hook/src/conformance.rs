@@ -67,15 +67,21 @@ pub fn cases() -> Vec<Case> {
 }
 
 impl Case {
-    /// The input document with `policy.config` replaced by `config` (for trying a policy of
-    /// your own on the bundled inputs); `None` keeps the example policy's config.
-    pub fn input_with_config(&self, config: Option<&Value>) -> Vec<u8> {
-        let Some(config) = config else {
+    /// The input document for the policy `name` (`None`: the example policy's name), with
+    /// `policy.config` replaced by `config` (`None`: the example policy's config). A module
+    /// holding several policies, such as the built-ins, runs the one the name says.
+    pub fn input_for(&self, name: Option<&str>, config: Option<&Value>) -> Vec<u8> {
+        if name.is_none() && config.is_none() {
             return self.input.as_bytes().to_vec();
-        };
+        }
         let mut doc: Value = serde_json::from_str(self.input).unwrap_or_default();
         if let Some(policy) = doc.get_mut("policy").and_then(Value::as_object_mut) {
-            policy.insert("config".into(), config.clone());
+            if let Some(name) = name {
+                policy.insert("name".into(), name.into());
+            }
+            if let Some(config) = config {
+                policy.insert("config".into(), config.clone());
+            }
         }
         serde_json::to_vec(&doc).unwrap_or_default()
     }
@@ -159,9 +165,15 @@ mod tests {
             .find(|c| c.name == "unicode-escapes")
             .unwrap();
         assert!(case.input.contains(r"\ud83d\ude80"));
-        let replaced = case.input_with_config(Some(&serde_json::json!({"x": 1})));
+        assert_eq!(case.input_for(None, None), case.input.as_bytes());
+        let replaced = case.input_for(None, Some(&serde_json::json!({"x": 1})));
         let doc: Value = serde_json::from_slice(&replaced).unwrap();
         assert_eq!(doc["policy"]["config"], serde_json::json!({"x": 1}));
+        assert_eq!(doc["policy"]["name"], "example");
+        let renamed: Value = serde_json::from_slice(&case.input_for(Some("budget"), None)).unwrap();
+        assert_eq!(renamed["policy"]["name"], "budget");
+        let original: Value = serde_json::from_str(case.input).unwrap();
+        assert_eq!(renamed["policy"]["config"], original["policy"]["config"]);
         assert_eq!(case.event_summary(), "PreToolUse Bash");
     }
 }

@@ -87,11 +87,17 @@ pub fn run(command: &PolicyCommand) -> Result<ExitCode> {
     }
 }
 
+/// The built-in (its module and sha256) a module argument names, unless a file of that name
+/// exists.
+pub fn builtin(module: &str) -> Option<(&'static [u8], &'static str)> {
+    crate::builtin::get(module).filter(|_| !Path::new(module).exists())
+}
+
 /// Loads a module named by a path or a built-in name.
 pub fn load(engine: &Engine, module: &str, pin: Option<&str>) -> Result<Policy, PolicyError> {
-    match crate::builtin::get(module) {
-        Some((bytes, sha)) if !Path::new(module).exists() => engine.load(bytes, Some(sha), pin),
-        _ => engine.load_file(Path::new(module), pin),
+    match builtin(module) {
+        Some((bytes, sha)) => engine.load(bytes, Some(sha), pin),
+        None => engine.load_file(Path::new(module), pin),
     }
 }
 

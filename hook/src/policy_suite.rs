@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::config::Limits;
 use crate::conformance::{self, Case, Outcome};
 use crate::engine::Engine;
-use crate::policy_cmd::{TestArgs, load, read_config};
+use crate::policy_cmd::{TestArgs, builtin, load, read_config};
 
 /// One row of the table.
 fn row(case: &Case, outcome: &Outcome, conformance: bool) -> Value {
@@ -50,9 +50,14 @@ pub fn run(engine: &Engine, args: &TestArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let config = match &args.config {
-        Some(path) => Some(serde_json::to_value(read_config(path)?)?),
-        None => None,
+    // A built-in is called by its name (the built-ins share one module) and, unless `--config`
+    // gives one, with its defaults (the example policy's config is not one it knows); a file
+    // keeps the example policy's name and config.
+    let name = builtin(&args.module).map(|_| args.module.as_str());
+    let config = match (&args.config, name) {
+        (Some(path), _) => Some(serde_json::to_value(read_config(path)?)?),
+        (None, Some(_)) => Some(json!({})),
+        (None, None) => None,
     };
     let limits = Limits {
         time_ms: args.time_ms,
@@ -61,7 +66,7 @@ pub fn run(engine: &Engine, args: &TestArgs) -> Result<ExitCode> {
     let rows: Vec<Value> = conformance::cases()
         .iter()
         .map(|case| {
-            let input = case.input_with_config(config.as_ref());
+            let input = case.input_for(name, config.as_ref());
             let outcome = conformance::evaluate(engine, &policy, &input, &limits);
             row(case, &outcome, args.conformance)
         })

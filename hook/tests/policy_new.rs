@@ -155,3 +155,20 @@ fn the_conformance_check_fails_a_policy_that_does_not_implement_the_example() {
     assert!(failed.contains(&"deny-bash"), "{failed:?}");
     assert!(!failed.contains(&"allow-bash"), "{failed:?}");
 }
+
+#[test]
+fn each_built_in_runs_on_the_bundled_inputs_by_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["budget", "context-guard", "model-router"] {
+        let output = tollgate(dir.path())
+            .args(["policy", "test", "--json", name])
+            .output()
+            .unwrap();
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        let errors: Vec<&serde_json::Value> =
+            rows.iter().filter(|r| !r["error"].is_null()).collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        assert!(output.status.success(), "{name}");
+        assert!(rows.iter().all(|r| r["decision"].is_string()), "{name}");
+    }
+}

@@ -134,7 +134,7 @@ pub struct Evaluation {
 }
 
 /// Fuel per millisecond of a policy's time limit: wasm operations, most of which cost 1. On the
-/// project's machine a busy loop burns 1M in ~0.55 ms, and each built-in uses ~0.35M per call
+/// project's machine a busy loop burns 1M in ~0.55 ms, and each built-in uses ~0.3M per call
 /// in ~0.1 ms, so code like theirs stops before its limit in wall time; code slower per
 /// operation (large memory growth, say) runs proportionally longer.
 pub const FUEL_PER_MS: u64 = 1_000_000;

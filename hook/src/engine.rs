@@ -246,12 +246,14 @@ impl Engine {
         Some((module, true))
     }
 
+    /// Keeps a loaded module for the rest of this process, by sha256.
     fn remember(&self, sha256: &str, module: &Module, from_cache: bool) {
         if let Ok(mut modules) = self.loaded.lock() {
             modules.push((sha256.to_owned(), module.clone(), from_cache));
         }
     }
 
+    /// The precompiled cache, if this engine has one.
     fn cache(&self) -> Option<cache::Cache<'_>> {
         let dir = self.cache_dir.as_deref()?;
         Some(cache::Cache::new(dir, &self.engine, COMPILER_SETTINGS))

@@ -89,10 +89,10 @@ impl<'a> Cache<'a> {
 /// The sha256 remembered for a module file with this identity (see [`remember_file_sha256`]).
 pub fn file_sha256(dir: &Path, file: &Path, meta: &std::fs::Metadata) -> Option<String> {
     let record = source_record(dir, file);
-    let private_record = std::fs::symlink_metadata(&record).is_ok_and(|m| private(&m));
-    let text = std::fs::read_to_string(&record)
-        .ok()
-        .filter(|_| private_record)?;
+    if !std::fs::symlink_metadata(&record).is_ok_and(|m| private(&m)) {
+        return None;
+    }
+    let text = std::fs::read_to_string(&record).ok()?;
     let (identity_then, sha256) = text.trim_end().rsplit_once(' ')?;
     (identity_then == identity(meta)).then(|| sha256.to_owned())
 }

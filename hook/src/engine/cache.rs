@@ -208,27 +208,30 @@ mod tests {
         changed(meta).unwrap() + by
     }
 
+    /// Writes `bytes` to `dir/name` (in place if it exists) and returns its path and metadata.
+    fn written(dir: &Path, name: &str, bytes: &[u8]) -> (PathBuf, std::fs::Metadata) {
+        let file = dir.join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        (file, meta)
+    }
+
     #[test]
     fn a_file_hash_is_remembered_until_the_file_changes() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
-        let file = dir.path().join("policy.wasm");
-        std::fs::write(&file, b"module one").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
+        let (file, meta) = written(dir.path(), "policy.wasm", b"module one");
         assert_eq!(file_sha256(&cache, &file, &meta), None);
 
         remember_file_sha256(&cache, &file, &meta, "aa11", later(&meta, SETTLED));
         let meta = std::fs::metadata(&file).unwrap();
         assert_eq!(file_sha256(&cache, &file, &meta).as_deref(), Some("aa11"));
-        let other = dir.path().join("other.wasm");
-        std::fs::write(&other, b"module one").unwrap();
-        let other_meta = std::fs::metadata(&other).unwrap();
+        let (other, other_meta) = written(dir.path(), "other.wasm", b"module one");
         assert_eq!(file_sha256(&cache, &other, &other_meta), None, "per path");
 
         // Rewritten in place, same size: a new change time (past the clock's coarse tick).
         std::thread::sleep(Duration::from_millis(20));
-        std::fs::write(&file, b"module two").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
+        let (file, meta) = written(dir.path(), "policy.wasm", b"module two");
         assert_eq!(file_sha256(&cache, &file, &meta), None);
     }
 
@@ -236,9 +239,7 @@ mod tests {
     fn a_file_changed_a_moment_ago_is_not_remembered() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
-        let file = dir.path().join("policy.wasm");
-        std::fs::write(&file, b"module").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
+        let (file, meta) = written(dir.path(), "policy.wasm", b"module");
         remember_file_sha256(&cache, &file, &meta, "aa11", later(&meta, SETTLED / 2));
         assert_eq!(file_sha256(&cache, &file, &meta), None);
     }

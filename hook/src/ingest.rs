@@ -307,18 +307,29 @@ pub fn store_entry(
     pricing: &Pricing,
     entry: &Entry,
 ) -> rusqlite::Result<bool> {
-    // A sidechain (e.g. `/btw`) can replay a main-chain response under a new request id: the
-    // same response, matched on the message id alone. The main chain's copy is the one kept.
-    let replay: Option<(i64, bool)> = tx
-        .prepare_cached(
-            "SELECT id, sidechain FROM usage WHERE message_id = ?1 AND request_id != ?2
-             AND (sidechain = 1 OR ?3) LIMIT 1",
-        )?
-        .query_row(
-            params![entry.message_id, entry.request_id, entry.sidechain],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    // The copies of this response already stored: under this request id (an update rolls up
+    // the difference) or another. A sidechain (e.g. `/btw`) can replay a main-chain response
+    // under a new request id: the same response, matched on the message id alone. The main
+    // chain's copy is the one kept.
+    let mut stored: Option<([i64; 5], Option<f64>)> = None;
+    let mut replay: Option<(i64, bool)> = None;
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT request_id = ?2, id, sidechain, input_tokens, output_tokens, cache_write_5m,
+                    cache_write_1h, cache_read_tokens, cost_usd
+             FROM usage WHERE message_id = ?1",
+        )?;
+        let mut rows = stmt.query(params![entry.message_id, entry.request_id])?;
+        while let Some(r) = rows.next()? {
+            let sidechain: bool = r.get(2)?;
+            if r.get(0)? {
+                let tokens = [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?];
+                stored = Some((tokens, r.get(8)?));
+            } else if replay.is_none() && (sidechain || entry.sidechain) {
+                replay = Some((r.get(1)?, sidechain));
+            }
+        }
+    }
     match replay {
         Some(_) if entry.sidechain => return Ok(false),
         Some((id, true)) => {
@@ -359,20 +370,6 @@ pub fn store_entry(
     ]
     .map(|n| n as i64);
     let cost = pricing.cost(&entry.model, t);
-    // The figures already stored for this response, if any: an update rolls up the difference.
-    let stored: Option<([i64; 5], Option<f64>)> = tx
-        .prepare_cached(
-            "SELECT input_tokens, output_tokens, cache_write_5m, cache_write_1h,
-                    cache_read_tokens, cost_usd
-             FROM usage WHERE message_id = ?1 AND request_id = ?2",
-        )?
-        .query_row(params![entry.message_id, entry.request_id], |r| {
-            Ok((
-                [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
-                r.get(5)?,
-            ))
-        })
-        .optional()?;
     let changed = tx
         .prepare_cached(
             "INSERT INTO usage (message_id, request_id, ts_ms, session_id, project, model,

@@ -64,18 +64,25 @@ with conn:
                sum(output_tokens), sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens),
                sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL), min(ts_ms), max(ts_ms)
         FROM usage GROUP BY 1, 2, 3, 4;
-        INSERT INTO usage_hourly
-        SELECT bucket / 4, model, project, sum(messages), sum(input_tokens), sum(output_tokens),
-               sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd),
-               sum(unpriced)
-        FROM usage_rollup GROUP BY 1, 2, 3;
         INSERT INTO event_rollup
         SELECT ts_ms / 900000, session_id, project, sum(event = 'PreToolUse'),
                sum(event = 'UserPromptSubmit')
         FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2, 3;
-        INSERT INTO event_hourly
-        SELECT bucket / 4, project, sum(tool_calls), sum(prompts) FROM event_rollup GROUP BY 1, 2;
     """)
+    # Hours from the 15-minute buckets, and (schema v6 on) UTC days from the hours.
+    periods = [("hourly", "bucket / 4", "rollup")]
+    if conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'usage_daily'").fetchone():
+        periods.append(("daily", "hour / 24", "hourly"))
+    for period, of, finer in periods:
+        conn.executescript(f"""
+            INSERT INTO usage_{period}
+            SELECT {of}, model, project, sum(messages), sum(input_tokens), sum(output_tokens),
+                   sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd),
+                   sum(unpriced)
+            FROM usage_{finer} GROUP BY 1, 2, 3;
+            INSERT INTO event_{period}
+            SELECT {of}, project, sum(tool_calls), sum(prompts) FROM event_{finer} GROUP BY 1, 2;
+        """)
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 conn.close()
 print(f"{path}: {n_events} events, {n_usage} usage rows")

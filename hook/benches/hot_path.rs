@@ -112,7 +112,7 @@ fn hot_path(c: &mut Criterion) {
     let calendar = Calendar::default();
     let pricing = Pricing::bundled();
 
-    c.bench_function("store open (schema v5, WAL)", |b| {
+    c.bench_function("store open (schema v6, WAL)", |b| {
         b.iter(|| Store::open(store.path()).unwrap())
     });
     c.bench_function("usage snapshot, 100k events", |b| {

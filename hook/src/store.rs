@@ -20,6 +20,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 /// and week boundaries in any zone fall on a bucket edge.
 pub const BUCKET_MS: i64 = 15 * 60 * 1000;
 
+/// Length of a day of the daily rollups (UTC days: `ts_ms / DAY_MS`).
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
 /// WAL pages after which a commit checkpoints them into the database (SQLite's default: 1000).
 ///
 /// Every hook process is the store's only connection, so its first read rebuilds the WAL
@@ -35,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v3.sql"),
     include_str!("store/v4.sql"),
     include_str!("store/v5.sql"),
+    include_str!("store/v6.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -459,7 +463,7 @@ pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i6
 }
 
 /// Counts a tool call (`PreToolUse`) or a prompt (`UserPromptSubmit`) in the event rollups
-/// (per 15-minute bucket and session, and per hour).
+/// (per 15-minute bucket and session, per hour, and per UTC day).
 fn roll_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<()> {
     let (tool_calls, prompts) = match row.event.as_str() {
         "PreToolUse" => (1, 0),
@@ -485,6 +489,17 @@ fn roll_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<()> {
              tool_calls = tool_calls + excluded.tool_calls, prompts = prompts + excluded.prompts",
     )?
     .execute(params![bucket / 4, row.project, tool_calls, prompts])?;
+    tx.prepare_cached(
+        "INSERT INTO event_daily VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET
+             tool_calls = tool_calls + excluded.tool_calls, prompts = prompts + excluded.prompts",
+    )?
+    .execute(params![
+        row.ts_ms / DAY_MS,
+        row.project,
+        tool_calls,
+        prompts
+    ])?;
     Ok(())
 }
 
@@ -537,7 +552,8 @@ impl UsageDelta {
     }
 }
 
-/// The upsert clause that adds a row's sums to a usage rollup (`usage_rollup`, `usage_hourly`).
+/// The upsert clause that adds a row's sums to a usage rollup (`usage_rollup`, `usage_hourly`,
+/// `usage_daily`).
 macro_rules! add_usage_sums {
     () => {
         "messages = messages + excluded.messages,
@@ -552,7 +568,8 @@ macro_rules! add_usage_sums {
 }
 
 /// Applies `delta` to the usage rollups of `key`: the 15-minute bucket of its session, project
-/// and model (whose first and last response times include `key.ts_ms`), and its hour.
+/// and model (whose first and last response times include `key.ts_ms`), its hour and its UTC
+/// day.
 pub fn roll_usage(
     tx: &Transaction<'_>,
     key: &RollupKey<'_>,
@@ -583,16 +600,29 @@ pub fn roll_usage(
             .chain(sums)
             .chain(params![key.ts_ms]),
     ))?;
-    tx.prepare_cached(concat!(
-        "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT DO UPDATE SET ",
-        add_usage_sums!()
-    ))?
-    .execute(params_from_iter(
-        params![bucket / 4, key.model, key.project]
-            .iter()
-            .chain(sums),
-    ))?;
+    // The hour's and the UTC day's rows: the same columns after their first key.
+    for (upsert, at) in [
+        (
+            concat!(
+                "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT DO UPDATE SET ",
+                add_usage_sums!()
+            ),
+            bucket / 4,
+        ),
+        (
+            concat!(
+                "INSERT INTO usage_daily VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT DO UPDATE SET ",
+                add_usage_sums!()
+            ),
+            key.ts_ms / DAY_MS,
+        ),
+    ] {
+        tx.prepare_cached(upsert)?.execute(params_from_iter(
+            params![at, key.model, key.project].iter().chain(sums),
+        ))?;
+    }
     Ok(())
 }
 
@@ -652,7 +682,7 @@ pub fn set_policy_state(tx: &Transaction<'_>, policy: &str, state: &str) -> rusq
 }
 
 /// Rows where a rollup table differs from the same sums taken afresh from `usage` and
-/// `events` (rows of zeros left by a removed response aside), in all four rollups: 0 when the
+/// `events` (rows of zeros left by a removed response aside), in all six rollups: 0 when the
 /// writes kept them right.
 #[cfg(test)]
 pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
@@ -664,7 +694,7 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
     const NOT_EMPTIED: &str = "NOT (messages = 0 AND input_tokens = 0 AND output_tokens = 0
         AND cache_write_5m = 0 AND cache_write_1h = 0 AND cache_read_tokens = 0
         AND round(cost_usd, 9) = 0 AND unpriced = 0)";
-    let pairs = [
+    let mut pairs = vec![
         (
             format!(
                 "SELECT ts_ms / 900000, session_id, project, model, count(*), {SUMS},
@@ -677,31 +707,34 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
             ),
         ),
         (
-            format!(
-                "SELECT ts_ms / 3600000, model, project, count(*), {SUMS},
-                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL)
-                 FROM usage GROUP BY 1, 2, 3"
-            ),
-            format!(
-                "SELECT hour, model, project, messages, {KEPT}, round(cost_usd, 9), unpriced
-                 FROM usage_hourly WHERE {NOT_EMPTIED}"
-            ),
-        ),
-        (
             "SELECT ts_ms / 900000, session_id, project, sum(event = 'PreToolUse'),
                     sum(event = 'UserPromptSubmit')
              FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2, 3"
                 .to_owned(),
             "SELECT * FROM event_rollup".to_owned(),
         ),
-        (
-            "SELECT ts_ms / 3600000, project, sum(event = 'PreToolUse'),
-                    sum(event = 'UserPromptSubmit')
-             FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2"
-                .to_owned(),
-            "SELECT * FROM event_hourly".to_owned(),
-        ),
     ];
+    for (ms, key, period) in [(3_600_000, "hour", "hourly"), (DAY_MS, "day", "daily")] {
+        pairs.push((
+            format!(
+                "SELECT ts_ms / {ms}, model, project, count(*), {SUMS},
+                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL)
+                 FROM usage GROUP BY 1, 2, 3"
+            ),
+            format!(
+                "SELECT {key}, model, project, messages, {KEPT}, round(cost_usd, 9), unpriced
+                 FROM usage_{period} WHERE {NOT_EMPTIED}"
+            ),
+        ));
+        pairs.push((
+            format!(
+                "SELECT ts_ms / {ms}, project, sum(event = 'PreToolUse'),
+                        sum(event = 'UserPromptSubmit')
+                 FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2"
+            ),
+            format!("SELECT * FROM event_{period}"),
+        ));
+    }
     pairs
         .iter()
         .map(|(fresh, kept)| {
@@ -933,6 +966,58 @@ mod tests {
             )
             .unwrap();
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn the_daily_rollups_are_filled_from_the_hourly_ones_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        let mut store = Store::open(&path).unwrap();
+        store
+            .write(|tx| {
+                for i in 0..50 {
+                    // Every 70 minutes over ~2.5 days, three projects.
+                    let ts = 1_800_000_000_000 + i * 70 * 60_000;
+                    let event = if i % 4 == 0 {
+                        "UserPromptSubmit"
+                    } else {
+                        "PreToolUse"
+                    };
+                    let row = EventRow {
+                        ts_ms: ts,
+                        session_id: "s".into(),
+                        project: format!("/p{}", i % 3),
+                        event: event.into(),
+                        ..EventRow::default()
+                    };
+                    insert_event(tx, &row)?;
+                    let mut entry = crate::usage::tests::entry(&format!("m{i}"), ts, "s", "x", 9);
+                    entry.project = row.project;
+                    crate::ingest::store_entry(tx, &crate::pricing::Pricing::bundled(), &entry)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        // The store as schema version 5 left it: no daily rollups.
+        store
+            .conn()
+            .execute_batch(
+                "DROP TABLE usage_daily; DROP TABLE event_daily; PRAGMA user_version = 5;",
+            )
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let days: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM event_daily", [], |r| r.get(0))
+            .unwrap();
+        assert!(days >= 6, "3 days x 3 projects, {days} rows");
+        let messages: i64 = store
+            .conn()
+            .query_row("SELECT sum(messages) FROM usage_daily", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(messages, 50);
+        assert_eq!(rollup_mismatches(store.conn()), 0);
     }
 
     #[test]

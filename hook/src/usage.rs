@@ -1,8 +1,8 @@
 //! Live usage figures: session, 5-hour block, day, week, project, per model and family, and
 //! the context size. These are what policies see (`usage` and `context` in the ABI input).
 //!
-//! Everything is read from the rollups (hourly, and 15-minute where a window starts mid-hour),
-//! so a week costs a few hundred rows whatever the size of the store.
+//! Everything is read from the rollups (daily, hourly, and 15-minute where a window starts
+//! mid-hour), so a week costs some tens of rows whatever the size of the store.
 
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
@@ -352,71 +352,121 @@ impl AddAssign<&Totals> for Totals {
     }
 }
 
-/// The windows of a snapshot, read from the hourly rollups for whole hours and from the
-/// 15-minute ones only for a window that starts mid-hour (a day or week in a zone such as
-/// UTC+05:30), up to its first whole hour. The block always starts on the hour.
+/// Where the rows of a window that starts at some time and runs on come from: the 15-minute
+/// buckets up to its first whole hour, the hours up to its first whole UTC day, then whole
+/// days. A zone such as UTC+05:30 starts its days mid-hour, and any zone but UTC mid-day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cover {
+    /// Buckets `[first, end)`.
+    buckets: (i64, i64),
+    /// Hours `[first, end)`.
+    hours: (i64, i64),
+    /// The first day.
+    days_from: i64,
+}
+
+impl Cover {
+    fn from(start_ms: i64) -> Self {
+        let hour = start_ms.div_euclid(HOUR_MS) + i64::from(start_ms.rem_euclid(HOUR_MS) > 0);
+        let day = hour.div_euclid(24) + i64::from(hour.rem_euclid(24) > 0);
+        Self {
+            buckets: (start_ms.div_euclid(BUCKET_MS), hour * 4),
+            hours: (hour, day * 24),
+            days_from: day,
+        }
+    }
+}
+
+/// The windows of a snapshot and the rollup rows each is summed from: the block from its hours
+/// (it starts on the hour), the day and the week each by its [`Cover`]. A row that serves two
+/// windows is read once for each, so a week costs ~8 rows per model and project, not ~170.
 struct Windows {
-    block_h: i64,
-    block_end_h: i64,
-    day: (i64, i64),
-    week: (i64, i64),
+    block_hours: (i64, i64),
+    day: Cover,
+    week: Cover,
+}
+
+/// The rollup tables of one kind (usage or activity), finest first.
+struct Tables {
+    quarter: &'static str,
+    hourly: &'static str,
+    daily: &'static str,
 }
 
 impl Windows {
     fn new(block_start: i64, block_end: i64, day_start: i64, week_start: i64) -> Self {
-        // (first bucket, first whole hour) of a window starting at `ms`.
-        let split = |ms: i64| {
-            (
-                ms.div_euclid(BUCKET_MS),
-                (ms + HOUR_MS - 1).div_euclid(HOUR_MS),
-            )
-        };
         Self {
-            block_h: block_start.div_euclid(HOUR_MS),
-            block_end_h: block_end.div_euclid(HOUR_MS),
-            day: split(day_start),
-            week: split(week_start),
+            block_hours: (
+                block_start.div_euclid(HOUR_MS),
+                block_end.div_euclid(HOUR_MS),
+            ),
+            day: Cover::from(day_start),
+            week: Cover::from(week_start),
         }
     }
 
     /// Rows of `keys` (empty, or `model, `), then 4 flags (in the project, block, day, week),
-    /// then `sums` of `columns`, over the `(hourly, quarter-hourly)` tables.
-    fn query(&self, keys: &str, columns: &str, sums: &str, tables: (&str, &str)) -> String {
-        let (hourly, quarter) = tables;
+    /// then `sums` of `columns`, over `tables`; bound by [`Windows::params`].
+    fn query(&self, keys: &str, columns: &str, sums: &str, tables: &Tables) -> String {
+        let Tables {
+            quarter,
+            hourly,
+            daily,
+        } = tables;
         let groups = if keys.is_empty() {
             "1, 2, 3, 4"
         } else {
             "1, 2, 3, 4, 5"
         };
+        let piece = |flags: &str, table: &str, key: &str, first: usize| {
+            format!(
+                "SELECT {keys}project, {flags}, {columns} FROM {table}
+                 WHERE {key} >= ?{first} AND {key} < ?{}",
+                first + 1
+            )
+        };
+        let cover = |flags: &str, first: usize| {
+            [
+                piece(flags, quarter, "bucket", first),
+                piece(flags, hourly, "hour", first + 2),
+                piece(flags, daily, "day", first + 4),
+            ]
+            .join(" UNION ALL ")
+        };
         format!(
             "SELECT {keys}project = ?1, in_block, in_day, in_week, {sums} FROM (
-                 SELECT {keys}project, hour >= ?2 AND hour < ?3 AS in_block, hour >= ?4 AS in_day,
-                        hour >= ?5 AS in_week, {columns}
-                 FROM {hourly} WHERE hour >= ?6
-                 UNION ALL
-                 SELECT {keys}project, 0, bucket >= ?7 AND bucket < ?8,
-                        bucket >= ?9 AND bucket < ?10, {columns}
-                 FROM {quarter} WHERE bucket >= ?11 AND bucket < ?12
-             ) GROUP BY {groups}"
+                 {} UNION ALL {} UNION ALL {}
+             ) GROUP BY {groups}",
+            piece(
+                "1 AS in_block, 0 AS in_day, 0 AS in_week",
+                hourly,
+                "hour",
+                2
+            ),
+            cover("0, 1, 0", 4),
+            cover("0, 0, 1", 10),
         )
     }
 
-    fn params<'a>(&self, project: &'a str) -> impl rusqlite::Params + 'a {
-        let (day_b, day_h) = self.day;
-        let (week_b, week_h) = self.week;
-        (
-            project,
-            self.block_h,
-            self.block_end_h,
-            day_h,
-            week_h,
-            self.block_h.min(day_h).min(week_h),
-            day_b,
-            day_h * 4,
-            week_b,
-            week_h * 4,
-            day_b.min(week_b),
-            (day_h * 4).max(week_h * 4),
+    /// The project, then each piece's `[first, end)`, in the order of [`Windows::query`].
+    fn params<'a>(&'a self, project: &'a str) -> impl rusqlite::Params + 'a {
+        let bounds = [self.day, self.week].into_iter().flat_map(|c| {
+            [
+                c.buckets.0,
+                c.buckets.1,
+                c.hours.0,
+                c.hours.1,
+                c.days_from,
+                i64::MAX,
+            ]
+        });
+        let bounds: Vec<i64> = [self.block_hours.0, self.block_hours.1]
+            .into_iter()
+            .chain(bounds)
+            .collect();
+        rusqlite::params_from_iter(
+            std::iter::once(rusqlite::types::Value::Text(project.to_owned()))
+                .chain(bounds.into_iter().map(rusqlite::types::Value::Integer)),
         )
     }
 }
@@ -499,7 +549,11 @@ pub fn snapshot(
         "model, ",
         USAGE_COLUMNS,
         SUMS,
-        ("usage_hourly", "usage_rollup"),
+        &Tables {
+            quarter: "usage_rollup",
+            hourly: "usage_hourly",
+            daily: "usage_daily",
+        },
     ))?;
     let mut rows = stmt.query(windows.params(project))?;
     while let Some(row) = rows.next()? {
@@ -559,7 +613,11 @@ pub fn snapshot(
         "",
         "tool_calls, prompts",
         "sum(tool_calls), sum(prompts)",
-        ("event_hourly", "event_rollup"),
+        &Tables {
+            quarter: "event_rollup",
+            hourly: "event_hourly",
+            daily: "event_daily",
+        },
     ))?;
     let mut rows = stmt.query(windows.params(project))?;
     while let Some(row) = rows.next()? {
@@ -782,50 +840,111 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn windows_starting_mid_hour_sum_exactly() {
-        let now = T0 + 37 * MIN;
-        let entries = steady_entries(now);
-        let (_dir, store) = store_with(&entries);
-        for (zone, week_hour) in [
-            (chrono_tz::Asia::Kolkata, 0),
-            (chrono_tz::Asia::Kathmandu, 7),
-            (chrono_tz::UTC, 13),
+    fn windows_sum_exactly_in_any_zone_at_any_time_of_day() {
+        // Zones whose days start mid-hour, mid-UTC-day, or on a UTC day; "now" early and late
+        // in a UTC day, and mid-hour.
+        for now in [
+            T0 + 37 * MIN,
+            T0 + 21 * HOUR_MS + 52 * MIN,
+            T0 - 2 * HOUR_MS + 5 * MIN,
         ] {
-            let calendar = Calendar {
-                zone: Some(zone),
-                week_day: Weekday::Tue,
-                week_hour,
-            };
-            let usage = snapshot(store.conn(), &calendar, "s1", "/q", now).unwrap();
-            let since = |start: i64, project: Option<&str>| -> u64 {
-                entries
-                    .iter()
-                    .filter(|e| e.ts_ms >= start && project.is_none_or(|p| e.project == p))
-                    .map(|e| e.tokens.output)
-                    .sum()
-            };
-            let (day, week) = (calendar.day_start(now), calendar.week_start(now));
-            assert_eq!(
-                usage.day.window.output_tokens,
-                since(day, None),
-                "{zone} day"
-            );
-            assert_eq!(
-                usage.week.window.output_tokens,
-                since(week, None),
-                "{zone} week"
-            );
-            assert_eq!(
-                usage.project.output_tokens,
-                since(week, Some("/q")),
-                "{zone} project"
-            );
-            let week_messages = entries.iter().filter(|e| e.ts_ms >= week).count() as u64;
-            assert_eq!(
-                usage.by_family["sonnet"].week.messages, week_messages,
-                "{zone}"
-            );
+            let entries = steady_entries(now);
+            let (_dir, mut store) = store_with(&entries);
+            // A tool call and, every fifth, a prompt at each response's time.
+            store
+                .write(|tx| {
+                    for (i, e) in entries.iter().enumerate() {
+                        let event = if i % 5 == 0 {
+                            "UserPromptSubmit"
+                        } else {
+                            "PreToolUse"
+                        };
+                        crate::store::insert_event(
+                            tx,
+                            &crate::store::EventRow {
+                                ts_ms: e.ts_ms,
+                                session_id: e.session_id.clone(),
+                                project: e.project.clone(),
+                                event: event.into(),
+                                ..Default::default()
+                            },
+                        )?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(crate::store::rollup_mismatches(store.conn()), 0);
+            for (zone, week_day, week_hour) in [
+                (chrono_tz::Asia::Kolkata, Weekday::Tue, 0),
+                (chrono_tz::Asia::Kathmandu, Weekday::Tue, 7),
+                (chrono_tz::UTC, Weekday::Tue, 13),
+                (chrono_tz::UTC, Weekday::Mon, 0),
+                (chrono_tz::America::Los_Angeles, Weekday::Sat, 0),
+                (chrono_tz::America::St_Johns, Weekday::Wed, 23),
+            ] {
+                let calendar = Calendar {
+                    zone: Some(zone),
+                    week_day,
+                    week_hour,
+                };
+                let usage = snapshot(store.conn(), &calendar, "s1", "/q", now).unwrap();
+                let since = |start: i64, end: i64, project: Option<&str>| {
+                    let picked: Vec<(usize, &Entry)> = entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.ts_ms >= start && e.ts_ms < end)
+                        .filter(|(_, e)| project.is_none_or(|p| e.project == p))
+                        .collect();
+                    let output: u64 = picked.iter().map(|(_, e)| e.tokens.output).sum();
+                    let prompts = picked.iter().filter(|(i, _)| i % 5 == 0).count() as u64;
+                    (output, picked.len() as u64 - prompts, prompts)
+                };
+                let seen = |w: &Window| (w.output_tokens, w.tool_calls, w.prompts);
+                let block = current_block(store.conn(), now).unwrap().unwrap();
+                let (day, week) = (calendar.day_start(now), calendar.week_start(now));
+                let what = format!("{zone} {week_day} {week_hour}h, now {}", rfc3339(now));
+                assert_eq!(
+                    seen(&usage.day.window),
+                    since(day, i64::MAX, None),
+                    "day: {what}"
+                );
+                assert_eq!(
+                    seen(&usage.week.window),
+                    since(week, i64::MAX, None),
+                    "week: {what}"
+                );
+                assert_eq!(
+                    seen(&usage.block.window),
+                    since(block.start_ms, block.end_ms, None),
+                    "block: {what}"
+                );
+                assert_eq!(
+                    seen(&usage.project),
+                    since(week, i64::MAX, Some("/q")),
+                    "project: {what}"
+                );
+                let week_messages = entries.iter().filter(|e| e.ts_ms >= week).count() as u64;
+                assert_eq!(
+                    usage.by_family["sonnet"].week.messages, week_messages,
+                    "{what}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_window_is_covered_by_buckets_hours_and_days() {
+        let at = |h: i64, m: i64| 20_000 * 24 * HOUR_MS + h * HOUR_MS + m * MIN;
+        // Mid-hour, mid-day: two buckets to 07:00, hours to midnight, then days.
+        let mid = Cover::from(at(6, 30));
+        assert_eq!(mid.buckets, (at(6, 30) / BUCKET_MS, at(7, 0) / BUCKET_MS));
+        assert_eq!(mid.hours, (at(7, 0) / HOUR_MS, at(24, 0) / HOUR_MS));
+        assert_eq!(mid.days_from, 20_001);
+        // On a UTC midnight: days only.
+        let midnight = Cover::from(at(0, 0));
+        assert_eq!(midnight.buckets.0, midnight.buckets.1);
+        assert_eq!(midnight.hours.0, midnight.hours.1);
+        assert_eq!(midnight.days_from, 20_000);
     }
 
     #[test]

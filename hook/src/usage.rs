@@ -355,7 +355,7 @@ impl AddAssign<&Totals> for Totals {
 /// Where the rows of a window that starts at some time and runs on come from: the 15-minute
 /// buckets up to its first whole hour, the hours up to its first whole UTC day, then whole
 /// days. A zone such as UTC+05:30 starts its days mid-hour, and any zone but UTC mid-day.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 struct Cover {
     /// Buckets `[first, end)`.
     buckets: (i64, i64),
@@ -367,8 +367,8 @@ struct Cover {
 
 impl Cover {
     fn from(start_ms: i64) -> Self {
-        let hour = start_ms.div_euclid(HOUR_MS) + i64::from(start_ms.rem_euclid(HOUR_MS) > 0);
-        let day = hour.div_euclid(24) + i64::from(hour.rem_euclid(24) > 0);
+        let hour = (start_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
+        let day = (hour + 23).div_euclid(24);
         Self {
             buckets: (start_ms.div_euclid(BUCKET_MS), hour * 4),
             hours: (hour, day * 24),
@@ -449,8 +449,8 @@ impl Windows {
     }
 
     /// The project, then each piece's `[first, end)`, in the order of [`Windows::query`].
-    fn params<'a>(&'a self, project: &'a str) -> impl rusqlite::Params + 'a {
-        let bounds = [self.day, self.week].into_iter().flat_map(|c| {
+    fn params(&self, project: &str) -> impl rusqlite::Params {
+        let covers = [self.day, self.week].into_iter().flat_map(|c| {
             [
                 c.buckets.0,
                 c.buckets.1,
@@ -460,13 +460,12 @@ impl Windows {
                 i64::MAX,
             ]
         });
-        let bounds: Vec<i64> = [self.block_hours.0, self.block_hours.1]
+        let bounds = [self.block_hours.0, self.block_hours.1]
             .into_iter()
-            .chain(bounds)
-            .collect();
+            .chain(covers)
+            .map(rusqlite::types::Value::Integer);
         rusqlite::params_from_iter(
-            std::iter::once(rusqlite::types::Value::Text(project.to_owned()))
-                .chain(bounds.into_iter().map(rusqlite::types::Value::Integer)),
+            std::iter::once(rusqlite::types::Value::Text(project.to_owned())).chain(bounds),
         )
     }
 }

@@ -375,6 +375,19 @@ impl Cover {
             days_from: day,
         }
     }
+
+    /// The key ranges `[first, end)` by grain, in the order of [`Rollups::tables`].
+    fn ranges(&self) -> [(i64, i64); 3] {
+        [self.buckets, self.hours, (self.days_from, i64::MAX)]
+    }
+}
+
+/// A window of the snapshot that rollup rows are added to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Block,
+    Day,
+    Week,
 }
 
 /// The windows of a snapshot and the rollup rows each is summed from: the block from its hours
@@ -384,13 +397,6 @@ struct Windows {
     block_hours: (i64, i64),
     day: Cover,
     week: Cover,
-}
-
-/// The rollup tables of one kind (usage or activity), finest first.
-struct Tables {
-    quarter: &'static str,
-    hourly: &'static str,
-    daily: &'static str,
 }
 
 impl Windows {
@@ -405,74 +411,78 @@ impl Windows {
         }
     }
 
-    /// Rows of `keys` (empty, or `model, `), then 4 flags (in the project, block, day, week),
-    /// then `sums` of `columns`, over `tables`; bound by [`Windows::params`].
-    fn query(&self, keys: &str, columns: &str, sums: &str, tables: &Tables) -> String {
-        let Tables {
-            quarter,
-            hourly,
-            daily,
-        } = tables;
-        let groups = if keys.is_empty() {
-            "1, 2, 3, 4"
-        } else {
-            "1, 2, 3, 4, 5"
+    /// Each non-empty piece: the window, the grain (0 buckets, 1 hours, 2 days) and the key
+    /// range `[first, end)`.
+    fn pieces(&self) -> impl Iterator<Item = (Span, usize, (i64, i64))> {
+        let cover = |span, cover: Cover| {
+            cover
+                .ranges()
+                .into_iter()
+                .enumerate()
+                .map(move |(grain, range)| (span, grain, range))
         };
-        let piece = |flags: &str, table: &str, key: &str, first: usize| {
-            format!(
-                "SELECT {keys}project, {flags}, {columns} FROM {table}
-                 WHERE {key} >= ?{first} AND {key} < ?{}",
-                first + 1
-            )
-        };
-        let cover = |flags: &str, first: usize| {
-            [
-                piece(flags, quarter, "bucket", first),
-                piece(flags, hourly, "hour", first + 2),
-                piece(flags, daily, "day", first + 4),
-            ]
-            .join(" UNION ALL ")
-        };
-        format!(
-            "SELECT {keys}project = ?1, in_block, in_day, in_week, {sums} FROM (
-                 {} UNION ALL {} UNION ALL {}
-             ) GROUP BY {groups}",
-            piece(
-                "1 AS in_block, 0 AS in_day, 0 AS in_week",
-                hourly,
-                "hour",
-                2
-            ),
-            cover("0, 1, 0", 4),
-            cover("0, 0, 1", 10),
-        )
-    }
-
-    /// The project, then each piece's `[first, end)`, in the order of [`Windows::query`].
-    fn params(&self, project: &str) -> impl rusqlite::Params {
-        let covers = [self.day, self.week].into_iter().flat_map(|c| {
-            [
-                c.buckets.0,
-                c.buckets.1,
-                c.hours.0,
-                c.hours.1,
-                c.days_from,
-                i64::MAX,
-            ]
-        });
-        let bounds = [self.block_hours.0, self.block_hours.1]
-            .into_iter()
-            .chain(covers)
-            .map(rusqlite::types::Value::Integer);
-        rusqlite::params_from_iter(
-            std::iter::once(rusqlite::types::Value::Text(project.to_owned())).chain(bounds),
-        )
+        std::iter::once((Span::Block, 1, self.block_hours))
+            .chain(cover(Span::Day, self.day))
+            .chain(cover(Span::Week, self.week))
+            .filter(|(_, _, (first, end))| first < end)
     }
 }
 
-/// The columns [`totals_at`] reads, as stored in the rollups.
-const USAGE_COLUMNS: &str = "messages, input_tokens, output_tokens, cache_write_5m,
-                             cache_write_1h, cache_read_tokens, cost_usd, unpriced";
+/// One kind of rollup (usage or activity) at its three grains.
+struct Rollups {
+    /// Table and key column by grain: 15-minute buckets, hours, UTC days.
+    tables: [(&'static str, &'static str); 3],
+    /// The columns read after `project`.
+    columns: &'static str,
+}
+
+impl Rollups {
+    const USAGE: Self = Self {
+        tables: [
+            ("usage_rollup", "bucket"),
+            ("usage_hourly", "hour"),
+            ("usage_daily", "day"),
+        ],
+        columns: "model, messages, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+                  cache_read_tokens, cost_usd, unpriced",
+    };
+
+    const ACTIVITY: Self = Self {
+        tables: [
+            ("event_rollup", "bucket"),
+            ("event_hourly", "hour"),
+            ("event_daily", "day"),
+        ],
+        columns: "tool_calls, prompts",
+    };
+
+    /// Calls `add(span, row)` for each rollup row of each piece of `windows`: `project`, then
+    /// the [`Rollups::columns`]. One simple range scan per piece, summed here: compiling the
+    /// grouped query over all pieces that this replaced cost SQLite more than running it
+    /// (both kinds: ~0.9M instructions, a fifth of a hook call; the snapshot went from 1.73M
+    /// to 0.76M instructions).
+    fn scan(
+        &self,
+        conn: &Connection,
+        windows: &Windows,
+        mut add: impl FnMut(Span, &rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        let sql = self.tables.map(|(table, key)| {
+            format!(
+                "SELECT project, {} FROM {table} WHERE {key} >= ?1 AND {key} < ?2",
+                self.columns
+            )
+        });
+        for (span, grain, (first, end)) in windows.pieces() {
+            let mut stmt = conn.prepare_cached(&sql[grain])?;
+            let mut rows = stmt.query([first, end])?;
+            while let Some(row) = rows.next()? {
+                add(span, row)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 const SUMS: &str = "sum(messages), sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
                     sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd), sum(unpriced)";
@@ -544,48 +554,33 @@ pub fn snapshot(
         ..Usage::default()
     };
 
-    let mut stmt = conn.prepare_cached(&windows.query(
-        "model, ",
-        USAGE_COLUMNS,
-        SUMS,
-        &Tables {
-            quarter: "usage_rollup",
-            hourly: "usage_hourly",
-            daily: "usage_daily",
-        },
-    ))?;
-    let mut rows = stmt.query(windows.params(project))?;
-    while let Some(row) = rows.next()? {
-        let model: String = row.get(0)?;
-        let (in_project, in_block, in_day, in_week): (bool, bool, bool, bool) =
-            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
-        let sums = totals_at(row, 5)?;
-        let add = |split: &mut Split| {
-            if in_block {
-                split.block.add_usage(&sums);
-            }
-            if in_week {
-                split.week.add_usage(&sums);
-            }
-        };
-        add(usage.by_model.entry(model.clone()).or_default());
-        add(usage
-            .by_family
-            .entry(family(&model).to_owned())
-            .or_default());
-        if in_block && block.is_some() {
-            usage.block.window.add_usage(&sums);
+    let active = block.is_some();
+    Rollups::USAGE.scan(conn, &windows, |span, row| {
+        let in_project = row.get_ref(0)?.as_str()? == project;
+        let model = row.get_ref(1)?.as_str()?;
+        let sums = totals_at(row, 2)?;
+        for window in usage
+            .totals_of(span, in_project, active)
+            .into_iter()
+            .flatten()
+        {
+            window.add_usage(&sums);
         }
-        if in_day {
-            usage.day.window.add_usage(&sums);
-        }
-        if in_week {
-            usage.week.window.add_usage(&sums);
-            if in_project {
-                usage.project.add_usage(&sums);
+        if span != Span::Day {
+            for split in [
+                split_of(&mut usage.by_model, model),
+                split_of(&mut usage.by_family, family(model)),
+            ] {
+                let window = if span == Span::Block {
+                    &mut split.block
+                } else {
+                    &mut split.week
+                };
+                window.add_usage(&sums);
             }
         }
-    }
+        Ok(())
+    })?;
     if block.is_none() {
         for split in usage
             .by_model
@@ -608,34 +603,18 @@ pub fn snapshot(
     let session_sums = stmt.query_row([session], |r| totals_at(r, 0))?;
     usage.session.add_usage(&session_sums);
 
-    let mut stmt = conn.prepare_cached(&windows.query(
-        "",
-        "tool_calls, prompts",
-        "sum(tool_calls), sum(prompts)",
-        &Tables {
-            quarter: "event_rollup",
-            hourly: "event_hourly",
-            daily: "event_daily",
-        },
-    ))?;
-    let mut rows = stmt.query(windows.params(project))?;
-    while let Some(row) = rows.next()? {
-        let (in_project, in_block, in_day, in_week): (bool, bool, bool, bool) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-        let (calls, prompts) = (row.get::<_, i64>(4)? as u64, row.get::<_, i64>(5)? as u64);
-        if in_block && block.is_some() {
-            usage.block.window.add_activity(calls, prompts);
+    Rollups::ACTIVITY.scan(conn, &windows, |span, row| {
+        let in_project = row.get_ref(0)?.as_str()? == project;
+        let (calls, prompts) = (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64);
+        for window in usage
+            .totals_of(span, in_project, active)
+            .into_iter()
+            .flatten()
+        {
+            window.add_activity(calls, prompts);
         }
-        if in_day {
-            usage.day.window.add_activity(calls, prompts);
-        }
-        if in_week {
-            usage.week.window.add_activity(calls, prompts);
-            if in_project {
-                usage.project.add_activity(calls, prompts);
-            }
-        }
-    }
+        Ok(())
+    })?;
     let (calls, prompts): (Option<i64>, Option<i64>) = conn
         .prepare_cached(
             "SELECT sum(tool_calls), sum(prompts) FROM event_rollup WHERE session_id = ?1",
@@ -645,6 +624,35 @@ pub fn snapshot(
         .session
         .add_activity(calls.unwrap_or(0) as u64, prompts.unwrap_or(0) as u64);
     Ok(usage)
+}
+
+/// The entry of `key` in `splits`, created when missing (without allocating when present: it
+/// is looked up for every rollup row).
+fn split_of<'a>(splits: &'a mut BTreeMap<String, Split>, key: &str) -> &'a mut Split {
+    if !splits.contains_key(key) {
+        splits.insert(key.to_owned(), Split::default());
+    }
+    splits.get_mut(key).expect("inserted above")
+}
+
+impl Usage {
+    /// The totals a rollup row of `span` adds to: the block's (when one is running), the
+    /// day's, or the week's and, for a row of this project, the project's.
+    fn totals_of(
+        &mut self,
+        span: Span,
+        in_project: bool,
+        active: bool,
+    ) -> [Option<&mut Window>; 2] {
+        match span {
+            Span::Block => [active.then_some(&mut self.block.window), None],
+            Span::Day => [Some(&mut self.day.window), None],
+            Span::Week => [
+                Some(&mut self.week.window),
+                in_project.then_some(&mut self.project),
+            ],
+        }
+    }
 }
 
 /// The live context of `session`: the latest main-chain response's prompt size, against the

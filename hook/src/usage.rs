@@ -400,12 +400,13 @@ struct Windows {
 }
 
 impl Windows {
-    fn new(block_start: i64, block_end: i64, day_start: i64, week_start: i64) -> Self {
+    /// The windows of `block` (none read when no block is running), and of the day and the
+    /// week that start at these times.
+    fn new(block: Option<Block>, day_start: i64, week_start: i64) -> Self {
         Self {
-            block_hours: (
-                block_start.div_euclid(HOUR_MS),
-                block_end.div_euclid(HOUR_MS),
-            ),
+            block_hours: block.map_or((0, 0), |b| {
+                (b.start_ms.div_euclid(HOUR_MS), b.end_ms.div_euclid(HOUR_MS))
+            }),
             day: Cover::from(day_start),
             week: Cover::from(week_start),
         }
@@ -532,7 +533,7 @@ pub fn snapshot(
     };
     let day_start = calendar.day_start(now_ms);
     let week_start = calendar.week_start(now_ms);
-    let windows = Windows::new(block_start, block_end, day_start, week_start);
+    let windows = Windows::new(block, day_start, week_start);
 
     let mut usage = Usage {
         block: Bounded {
@@ -554,16 +555,11 @@ pub fn snapshot(
         ..Usage::default()
     };
 
-    let active = block.is_some();
     Rollups::USAGE.scan(conn, &windows, |span, row| {
         let in_project = row.get_ref(0)?.as_str()? == project;
         let model = row.get_ref(1)?.as_str()?;
         let sums = totals_at(row, 2)?;
-        for window in usage
-            .totals_of(span, in_project, active)
-            .into_iter()
-            .flatten()
-        {
+        for window in usage.totals_of(span, in_project).into_iter().flatten() {
             window.add_usage(&sums);
         }
         if span != Span::Day {
@@ -581,15 +577,6 @@ pub fn snapshot(
         }
         Ok(())
     })?;
-    if block.is_none() {
-        for split in usage
-            .by_model
-            .values_mut()
-            .chain(usage.by_family.values_mut())
-        {
-            split.block = Window::default();
-        }
-    }
     usage
         .by_model
         .retain(|_, s| s.block.messages + s.week.messages > 0);
@@ -606,11 +593,7 @@ pub fn snapshot(
     Rollups::ACTIVITY.scan(conn, &windows, |span, row| {
         let in_project = row.get_ref(0)?.as_str()? == project;
         let (calls, prompts) = (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64);
-        for window in usage
-            .totals_of(span, in_project, active)
-            .into_iter()
-            .flatten()
-        {
+        for window in usage.totals_of(span, in_project).into_iter().flatten() {
             window.add_activity(calls, prompts);
         }
         Ok(())
@@ -636,16 +619,11 @@ fn split_of<'a>(splits: &'a mut BTreeMap<String, Split>, key: &str) -> &'a mut S
 }
 
 impl Usage {
-    /// The totals a rollup row of `span` adds to: the block's (when one is running), the
-    /// day's, or the week's and, for a row of this project, the project's.
-    fn totals_of(
-        &mut self,
-        span: Span,
-        in_project: bool,
-        active: bool,
-    ) -> [Option<&mut Window>; 2] {
+    /// The totals a rollup row of `span` adds to: the block's, the day's, or the week's and,
+    /// for a row of this project, the project's.
+    fn totals_of(&mut self, span: Span, in_project: bool) -> [Option<&mut Window>; 2] {
         match span {
-            Span::Block => [active.then_some(&mut self.block.window), None],
+            Span::Block => [Some(&mut self.block.window), None],
             Span::Day => [Some(&mut self.day.window), None],
             Span::Week => [
                 Some(&mut self.week.window),

@@ -70,10 +70,16 @@ fn sixty_four_hooks_at_once_repeatedly() {
 fn hooks_killed_mid_write_lose_nothing_acknowledged() {
     let env = TestEnv::new();
     env.hook(&bash_call(&env, "toolu_warm")); // compiles the policies into the cache
+    // Kill times spread over twice a warm call's length, whatever this build's speed: a spread
+    // fixed in milliseconds let a faster hook finish before every kill.
+    let warm = Instant::now();
+    env.hook(&bash_call(&env, "toolu_warm_2"));
+    let spread = (2 * warm.elapsed().as_micros() as u64).max(1_000);
     let mut acknowledged = Vec::new();
     let mut killed = 0;
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     for round in 0..25 {
+        let spawned = Instant::now();
         let children: Vec<(String, Child)> = (0..8)
             .map(|i| {
                 let id = format!("toolu_k{round:02}_{i}");
@@ -82,12 +88,12 @@ fn hooks_killed_mid_write_lose_nothing_acknowledged() {
             })
             .collect();
         for (id, mut child) in children {
-            // xorshift: a reproducible spread of kill times from 0 to ~60 ms (a call takes a
-            // few ms in a release build, tens in a debug one).
+            // xorshift: a reproducible kill time for each child, counted from the spawns.
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            std::thread::sleep(Duration::from_micros(seed % 60_000));
+            let at = spawned + Duration::from_micros(seed % spread);
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
             let _ = child.kill();
             let output = child.wait_with_output().unwrap();
             if output.status.success() {

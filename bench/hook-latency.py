@@ -10,14 +10,16 @@ it runs N hook calls of a real-shaped PreToolUse input whose session transcript 
 response before every call (so every call ingests a real delta), after 10 warm-up calls (the
 first compiles the policies into the cache). Reports p50 / p99 / max wall time and the max RSS
 of the hook process (measured apart, with GNU time: from Python a child's ru_maxrss includes
-the interpreter it was forked from), the same recording done by a hand-written bash + jq hook
-and a Python + SQLite hook (bench/baselines/), and the process-spawn floor (`true`).
+the interpreter it was forked from), hand-written hooks (bench/baselines/) on the same input and
+growing transcript: bash + jq and Python + SQLite, each once recording the event only and once
+the event and the transcript's new usage (the same recording as tollgate's), and the
+process-spawn floor (`true`). All rows run interleaved, one call of each in turn, so that a
+slow phase of a shared machine slows them alike and the ratios compare calls made together.
 """
 import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -101,11 +103,36 @@ def assistant_line(i, session, project):
                                              "output_tokens": 300}}}, separators=(",", ":")) + "\n"
 
 
+class Session:
+    """One row's hook, with a session of 2,000 responses under `home` (read by the warm-up
+    calls) whose transcript grows by one response before every call, as it does between tool
+    calls."""
+
+    def __init__(self, home, call, cmd, env):
+        self.cmd, self.env, self.samples = cmd, env, []
+        self.project = home / "project"
+        self.project.mkdir()
+        self.transcript = home / "projects" / "bench-live.jsonl"
+        self.transcript.parent.mkdir()
+        with self.transcript.open("w") as t:
+            for i in range(2000):
+                t.write(assistant_line(i, "bench-live", str(self.project)))
+        self.stdin = json.dumps({"session_id": "bench-live", "transcript_path": str(self.transcript),
+                                 "cwd": str(self.project), "permission_mode": "default",
+                                 "hook_event_name": "PreToolUse", **call, "tool_use_id": "toolu_bench"}).encode()
+
+    def call(self, i, timed):
+        with self.transcript.open("a") as t:
+            t.write(assistant_line(100_000 + i, "bench-live", str(self.project)))
+        sample = run(self.cmd, self.stdin, self.env)
+        if timed:
+            self.samples.append(sample)
+
+
 if not Path("/usr/bin/time").exists():
     sys.exit("GNU time is needed for max RSS: apt-get install time")
-rows = []
 env0 = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE", "TOLLGATE"))}
-floor = summary([run(["true"], b"", env0) for _ in range(args.calls)], max_rss_mib(["true"], b"", env0))
+rows = []  # (label, store size or None, policies, Session)
 for size in [int(s) for s in args.sizes.split(",")]:
     base = work / f"store-{size}"
     if not (base / "tollgate.db").exists():
@@ -118,51 +145,46 @@ for size in [int(s) for s in args.sizes.split(",")]:
         home.mkdir(parents=True)
         shutil.copy(base / "tollgate.db", home / "tollgate.db")
         (home / "config.toml").write_text(config)
-        project = home / "project"
-        project.mkdir()
-        transcript = home / "projects" / "bench-live.jsonl"
-        transcript.parent.mkdir()
-        with transcript.open("w") as t:
-            for i in range(2000):  # an existing session, ingested by the warm-up calls
-                t.write(assistant_line(i, "bench-live", str(project)))
-        stdin = json.dumps({"session_id": "bench-live", "transcript_path": str(transcript), "cwd": str(project),
-                            "permission_mode": "default", "hook_event_name": "PreToolUse", **call,
-                            "tool_use_id": "toolu_bench"}).encode()
-        env = dict(env0, TOLLGATE_HOME=str(home))
-        samples = []
-        for i in range(10 + args.calls):
-            with transcript.open("a") as t:
-                t.write(assistant_line(100_000 + i, "bench-live", str(project)))
-            sample = run([str(binary), "hook"], stdin, env)
-            if i >= 10:
-                samples.append(sample)
-        rows.append((size, label, summary(samples, max_rss_mib([str(binary), "hook"], stdin, env))))
-        print(f"  {size:>9} events, {label:<22}: {rows[-1][2]['p50']:.2f} ms p50", file=sys.stderr)
+        rows.append(("`tollgate hook`", size, label,
+                     Session(home, call, [str(binary), "hook"], dict(env0, TOLLGATE_HOME=str(home)))))
+# Hand-written hooks on the same input and the same growing transcript: two that record the
+# event only, two that also read the transcript's new usage, as `tollgate hook` does.
+for label, script in [("bash + jq, event only, append to a file", "hook-jq.sh"),
+                      ("bash + jq, event + transcript usage", "hook-jq-usage.sh"),
+                      ("Python + SQLite, event only", "hook.py"),
+                      ("Python + SQLite, event + transcript usage", "hook-usage.py")]:
+    home = work / "baselines" / script
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    cmd = ["bash" if script.endswith(".sh") else sys.executable, str(ROOT / "bench/baselines" / script)]
+    rows.append((label, None, "records, no policy",
+                 Session(home, BASH, cmd, dict(env0, HOOK_LOG=str(home / "hook.log"), HOOK_DB=str(home / "hook.db")))))
+floor = []
 
-# The same recording by hand-written hooks, on the same input.
-baselines = []
-base_dir = work / "baselines"
-shutil.rmtree(base_dir, ignore_errors=True)
-base_dir.mkdir()
-bench_input = json.dumps({"session_id": "bench-live", "hook_event_name": "PreToolUse", "tool_name": "Bash",
-                          "tool_input": {"command": "cargo test"}, "tool_use_id": "toolu_bench"}).encode()
-base_env = dict(env0, HOOK_LOG=str(base_dir / "hook.log"), HOOK_DB=str(base_dir / "hook.db"))
-for label, cmd in [("bash + jq, append to a file", ["bash", str(ROOT / "bench/baselines/hook-jq.sh")]),
-                   ("Python + SQLite", [sys.executable, str(ROOT / "bench/baselines/hook.py")])]:
-    times = [run(cmd, bench_input, base_env) for _ in range(args.calls)]
-    baselines.append((label, summary(times, max_rss_mib(cmd, bench_input, base_env))))
+# Every row's calls interleaved (one call of each in turn), so that a slow phase of a shared
+# machine slows every row alike and the ratios compare calls made at the same times.
+for i in range(10 + args.calls):
+    for _, _, _, session in rows:
+        session.call(i, timed=i >= 10)
+    sample = run(["true"], b"", env0)
+    if i >= 10:
+        floor.append(sample)
+    if (i + 1) % 50 == 0:
+        print(f"  {i + 1} of {10 + args.calls} rounds", file=sys.stderr)
+results = [(label, size, policies, summary(session.samples, max_rss_mib(session.cmd, session.stdin, session.env)))
+           for label, size, policies, session in rows]
+floor_summary = summary(floor, max_rss_mib(["true"], b"", env0))
 
-print(f"\nWhole hook calls, {args.calls} per row ({os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}):\n")
+print(f"\nWhole hook calls, {args.calls} per row, interleaved ({os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}):\n")
 print("| hook | store | policies | p50 ms | p99 ms | max ms | max RSS MiB |")
 print("|---|---:|---|---:|---:|---:|---:|")
-for size, label, s in rows:
-    print(f"| `tollgate hook` | {size:,} events | {label} | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['rss_mib']:.1f} |")
-for label, s in baselines:
-    print(f"| {label} (records only) | | | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['rss_mib']:.1f} |")
-print(f"| process-spawn floor (`true`) | | | {floor['p50']:.2f} | {floor['p99']:.2f} | {floor['max']:.2f} | {floor['rss_mib']:.1f} |")
-largest = max(r[0] for r in rows)
+for label, size, policies, s in results + [("process-spawn floor (`true`)", None, "", floor_summary)]:
+    store = f"{size:,} events" if size is not None else ""
+    print(f"| {label} | {store} | {policies} | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['rss_mib']:.1f} |")
+largest = max(size for _, size, _, _ in results if size is not None)
 print()
-for size, label, t in rows:
-    if size == largest and label != "none":
-        for base, s in baselines:
-            print(f"tollgate ({size:,} events, {label}) vs {base}: {s['p50'] / t['p50']:.1f}x faster at p50")
+for label, size, policies, t in results:
+    if size == largest and policies != "none":
+        for base, base_size, _, s in results:
+            if base_size is None:
+                print(f"tollgate ({size:,} events, {policies}) vs {base}: {s['p50'] / t['p50']:.1f}x faster at p50")

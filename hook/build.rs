@@ -5,7 +5,7 @@
 //! as TOML, 0.03 ms as JSON.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -20,9 +20,15 @@ fn main() {
     prices(&out);
 }
 
+/// The hook crate's directory, read when the script runs: a build script compiled in one
+/// checkout is reused by another sharing the target directory (`env!` would name the first).
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+}
+
 /// `src/pricing/prices.toml` (the table people edit) as `prices.json`.
 fn prices(out: &Path) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pricing/prices.toml");
+    let path = manifest_dir().join("src/pricing/prices.toml");
     println!("cargo::rerun-if-changed={}", path.display());
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -37,7 +43,7 @@ fn prices(out: &Path) {
 
 /// The built-ins share one module, so a hook call that runs several maps its code once.
 fn builtins(out: &Path) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/dist/builtins.wasm");
+    let path = manifest_dir().join("../policies/dist/builtins.wasm");
     println!("cargo::rerun-if-changed={}", path.display());
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
@@ -61,7 +67,7 @@ fn builtins(out: &Path) {
 }
 
 fn conformance_cases(out: &Path) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/conformance/cases");
+    let dir = manifest_dir().join("../sdk/conformance/cases");
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))

@@ -225,19 +225,23 @@ fn handle(
     let votes = if policies.is_empty() {
         Vec::new()
     } else {
-        let conn = store.conn();
-        let mut usage =
-            usage::snapshot(conn, &calendar, input.session_id(), input.cwd(), env.now_ms)
-                .map_err(|e| store.error(e))?;
-        if let Some(team) = &config.team {
-            usage.team = crate::team::cached(conn, team, env.now_ms).map_err(|e| store.error(e))?;
-        }
-        let mut context =
-            usage::context(conn, &pricing, input.session_id()).map_err(|e| store.error(e))?;
+        // Everything the policies read, from one moment of the store (another process may
+        // commit between two statements otherwise).
+        let (usage, mut context, limits, states) = store.read(|conn| {
+            let mut usage =
+                usage::snapshot(conn, &calendar, input.session_id(), input.cwd(), env.now_ms)?;
+            if let Some(team) = &config.team {
+                usage.team = crate::team::cached(conn, team, env.now_ms)?;
+            }
+            let context = usage::context(conn, &pricing, input.session_id())?;
+            let limits = PlanReadings::latest(conn)?.to_abi();
+            let states: Vec<String> = policies
+                .iter()
+                .map(|p| store::policy_state(conn, &p.name))
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((usage, context, limits, states))
+        })?;
         context.pending_tokens = pending_tokens(input, &row);
-        let limits = PlanReadings::latest(conn)
-            .map_err(|e| store.error(e))?
-            .to_abi();
         let now = usage::rfc3339(env.now_ms);
         timings.step("usage");
         let shared = Shared {
@@ -249,8 +253,8 @@ fn handle(
         };
         let votes = evaluate_all(
             &policies,
+            &states,
             &shared,
-            &store,
             env,
             &mut held.engines,
             notes,
@@ -340,8 +344,8 @@ fn pending_tokens(input: &HookInput, row: &EventRow) -> u64 {
 
 fn evaluate_all(
     policies: &[PolicyConfig],
+    states: &[String],
     shared: &Shared<'_>,
-    store: &Store,
     env: &Env,
     engines: &mut Vec<(u64, Engine)>,
     notes: &mut Vec<String>,
@@ -369,17 +373,13 @@ fn evaluate_all(
             .expect("created above")
             .1
     };
-    let states: Vec<String> = policies
-        .iter()
-        .map(|p| store::policy_state(store.conn(), &p.name).unwrap_or_else(|_| "{}".to_owned()))
-        .collect();
     timings.step("engine");
     // One after another on this thread: the built-ins take ~0.2 ms each, less than starting a
     // thread for each would cost (and a policy that may block gets its own guarded thread). A
     // panic in the host while running one policy is that policy's error, not the others'.
     let votes: Vec<Vote> = policies
         .iter()
-        .zip(&states)
+        .zip(states)
         .map(|(config, state)| {
             let started = Instant::now();
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

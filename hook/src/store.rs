@@ -223,6 +223,21 @@ impl Store {
         &self.conn
     }
 
+    /// Runs `f` in one read transaction, so that all it reads comes from one moment of the
+    /// store, whatever other processes commit meanwhile (and the WAL's read lock is taken once).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.error(e))?;
+        let value = f(&tx).map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))?;
+        Ok(value)
+    }
+
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue on the
     /// busy timeout instead of failing on a lock upgrade), committing if it succeeds.
     pub fn write<T>(
@@ -918,6 +933,27 @@ mod tests {
             })
             .count();
         assert_eq!(moved, 1);
+    }
+
+    #[test]
+    fn a_read_sees_one_moment_of_the_store() {
+        let (_dir, store) = temp_store();
+        let mut other = Store::open(store.path()).unwrap();
+        let count = |conn: &Connection| {
+            conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+        };
+        let (before, during) = store
+            .read(|conn| {
+                let before = count(conn)?;
+                // Another process records an event between the two statements.
+                other
+                    .write(|tx| insert_event(tx, &EventRow::default()))
+                    .unwrap();
+                Ok((before, count(conn)?))
+            })
+            .unwrap();
+        assert_eq!((before, during), (0, 0));
+        assert_eq!(count(store.conn()).unwrap(), 1);
     }
 
     #[test]

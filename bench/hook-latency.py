@@ -5,7 +5,8 @@ usage: bench/hook-latency.py [--calls N] [--sizes 0,100000,1000000] [--binary PA
 
 For each store size (events; usage rows = 30 % of that, spread over 60 days, rollups summed as
 the hook keeps them) and each policy set (none, on a Bash call; the three built-ins, enforcing,
-on a Bash call, where model-router's scope skips it, and on a Task call, where all three run),
+on a Bash call, where model-router's scope skips it, and on a Task call, where all three run;
+both run natively, the default, and in the sandbox with `builtins = "wasm"`),
 it runs N hook calls of a real-shaped PreToolUse input whose session transcript grows by one assistant
 response before every call (so every call ingests a real delta), after 10 warm-up calls (the
 first compiles the policies into the cache). Reports p50 / p99 / max wall time and the max RSS
@@ -58,8 +59,12 @@ TASK = {"tool_name": "Task", "tool_input": {"subagent_type": "general-purpose", 
                                             "prompt": "Where is the config file parsed?"}}
 # model-router acts only on subagent calls (its default scope), so a Bash call runs two policies
 # and a Task call all three.
+# The built-ins run natively by default; `builtins = "wasm"` runs the same three in the sandbox.
+SANDBOXED = 'builtins = "wasm"\n' + BUILTINS
 POLICY_SETS = {"none": ("default_policies = false\n", BASH), "3 built-ins, Bash call": (BUILTINS, BASH),
-               "3 built-ins, Task call": (BUILTINS, TASK)}
+               "3 built-ins, Task call": (BUILTINS, TASK),
+               "3 built-ins in the sandbox, Bash call": (SANDBOXED, BASH),
+               "3 built-ins in the sandbox, Task call": (SANDBOXED, TASK)}
 
 
 def run(cmd, stdin, env):

@@ -8,7 +8,7 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tollgate::config::Config;
-use tollgate::decide::{self, Shared};
+use tollgate::decide::{self, Runner, Shared};
 use tollgate::engine::Engine;
 use tollgate::pricing::Pricing;
 use tollgate::store::{self, EventRow, Store};
@@ -150,11 +150,17 @@ fn hot_path(c: &mut Criterion) {
         let (bytes, sha) = tollgate::builtin::get(&policy.name).unwrap();
         // Compiles into the cache once; every load below maps the precompiled code.
         let loaded = engine.load(bytes, Some(sha), None).unwrap();
-        let vote = decide::evaluate(&engine, &loaded, &policy, &shared, "{}", Instant::now());
+        let wasm = || Runner::Wasm(&engine, loaded.clone());
+        let vote = decide::evaluate(wasm(), &policy, &shared, "{}", Instant::now());
         assert!(vote.error.is_none(), "{}: {:?}", policy.name, vote.error);
+        let native = decide::evaluate(Runner::Native, &policy, &shared, "{}", Instant::now());
+        assert_eq!(native.decision, vote.decision, "{}", policy.name);
 
         c.bench_function(&format!("{}: evaluate", policy.name), |b| {
-            b.iter(|| decide::evaluate(&engine, &loaded, &policy, &shared, "{}", Instant::now()))
+            b.iter(|| decide::evaluate(wasm(), &policy, &shared, "{}", Instant::now()))
+        });
+        c.bench_function(&format!("{}: evaluate natively", policy.name), |b| {
+            b.iter(|| decide::evaluate(Runner::Native, &policy, &shared, "{}", Instant::now()))
         });
         c.bench_function(&format!("{}: cached load + evaluate", policy.name), |b| {
             b.iter_batched(
@@ -163,7 +169,8 @@ fn hot_path(c: &mut Criterion) {
                 |engine| {
                     let loaded = engine.load(bytes, Some(sha), None).unwrap();
                     assert!(loaded.cached);
-                    decide::evaluate(&engine, &loaded, &policy, &shared, "{}", Instant::now())
+                    let runner = Runner::Wasm(&engine, loaded);
+                    decide::evaluate(runner, &policy, &shared, "{}", Instant::now())
                 },
                 BatchSize::PerIteration,
             )
@@ -180,7 +187,8 @@ fn hot_path(c: &mut Criterion) {
                     .map(|policy| {
                         let (bytes, sha) = tollgate::builtin::get(&policy.name).unwrap();
                         let loaded = engine.load(bytes, Some(sha), None).unwrap();
-                        decide::evaluate(&engine, &loaded, policy, &shared, "{}", Instant::now())
+                        let runner = Runner::Wasm(&engine, loaded);
+                        decide::evaluate(runner, policy, &shared, "{}", Instant::now())
                     })
                     .collect();
                 assert!(votes.iter().all(|vote| vote.error.is_none()));
@@ -188,6 +196,19 @@ fn hot_path(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    // The same three as native code (`builtins = "native"`, the default): no engine at all.
+    c.bench_function("3 built-ins: native", |b| {
+        b.iter(|| {
+            let votes: Vec<_> = policies
+                .iter()
+                .map(|policy| {
+                    decide::evaluate(Runner::Native, policy, &shared, "{}", Instant::now())
+                })
+                .collect();
+            assert!(votes.iter().all(|vote| vote.error.is_none()));
+            votes
+        })
     });
 }
 

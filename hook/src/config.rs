@@ -38,6 +38,9 @@ pub struct Config {
     /// Whether the built-in policies run when no `[[policy]]` is configured.
     #[serde(default = "yes")]
     pub default_policies: bool,
+    /// How the built-in policies run: `native` (the default) or `wasm` (in the sandbox).
+    #[serde(default)]
+    pub builtins: BuiltinRuntime,
     /// The policies, evaluated in order.
     #[serde(default, rename = "policy")]
     pub policies: Vec<PolicyConfig>,
@@ -60,6 +63,17 @@ pub enum FailMode {
     Allow,
     /// Block it (fail closed).
     Deny,
+}
+
+/// How the built-in policies run (see [`crate::builtin`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinRuntime {
+    /// As native code linked into the binary, built from the same source as their module.
+    #[default]
+    Native,
+    /// As their WASM module, in the sandbox with the policy's limits, like a policy file.
+    Wasm,
 }
 
 fn default_on_internal_error() -> FailMode {
@@ -261,6 +275,16 @@ impl PolicyConfig {
         sees_event && sees_tool
     }
 
+    /// Where its code comes from, for people: its file, or `built-in, native` /
+    /// `built-in, wasm` as `builtins` runs it.
+    pub fn source(&self, builtins: BuiltinRuntime) -> String {
+        match (&self.path, builtins) {
+            (Some(path), _) => path.display().to_string(),
+            (None, BuiltinRuntime::Native) => "built-in, native".to_owned(),
+            (None, BuiltinRuntime::Wasm) => "built-in, wasm".to_owned(),
+        }
+    }
+
     /// Where a built-in acts by default ([`builtin_scope`]); `None` for a policy file.
     fn scope(&self) -> Option<(&'static [&'static str], &'static [&'static str])> {
         match self.path {
@@ -319,7 +343,8 @@ impl Config {
     }
 
     /// Applies a project overlay: its policies replace same-named ones and add new ones; its
-    /// price overrides add to the user's. Store location and failure mode stay the user's.
+    /// price overrides add to the user's. Store location, failure mode and how the built-ins
+    /// run stay the user's.
     fn overlay(&mut self, project: Self) {
         for policy in project.policies {
             match self.policies.iter_mut().find(|p| p.name == policy.name) {
@@ -389,6 +414,10 @@ mod tests {
         );
         assert!(active.iter().all(|p| !p.enforce));
         assert_eq!(config.on_internal_error, FailMode::Allow);
+        assert_eq!(config.builtins, BuiltinRuntime::Native);
+        let sandboxed = Config::parse("builtins = \"wasm\"", Path::new("c.toml")).unwrap();
+        assert_eq!(sandboxed.builtins, BuiltinRuntime::Wasm);
+        assert!(Config::parse("builtins = \"jit\"", Path::new("c.toml")).is_err());
     }
 
     #[test]

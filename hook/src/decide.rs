@@ -241,27 +241,43 @@ pub fn vote(config: &PolicyConfig, result: Result<Output, PolicyError>, started:
     vote
 }
 
-/// Evaluates a loaded policy on `shared`; `started` is when its loading began (its recorded
-/// time covers both).
+/// Where a policy's code runs.
+pub enum Runner<'a> {
+    /// A loaded module, in the sandbox.
+    Wasm(&'a Engine, Policy),
+    /// A built-in, as native code ([`crate::builtin::evaluate`]).
+    Native,
+}
+
+/// Evaluates a policy on `shared`; `started` is when its loading began (its recorded time
+/// covers both).
 pub fn evaluate(
-    engine: &Engine,
-    policy: &Policy,
+    runner: Runner<'_>,
     config: &PolicyConfig,
     shared: &Shared<'_>,
     state: &str,
     started: Instant,
 ) -> Vote {
     let input = input_document(shared, config, state);
-    let result = engine
-        .evaluate(policy, &input, &config.limits)
-        .and_then(|evaluation| {
-            if std::env::var_os("TOLLGATE_LOG").is_some_and(|v| v == "debug") {
-                for line in &evaluation.log {
-                    eprintln!("tollgate: policy \"{}\": {line}", config.name);
+    let result =
+        match runner {
+            Runner::Wasm(engine, policy) => engine
+                .evaluate(&policy, &input, &config.limits)
+                .and_then(|evaluation| {
+                    if std::env::var_os("TOLLGATE_LOG").is_some_and(|v| v == "debug") {
+                        for line in &evaluation.log {
+                            eprintln!("tollgate: policy \"{}\": {line}", config.name);
+                        }
+                    }
+                    Output::parse(&evaluation.output)
+                }),
+            Runner::Native => crate::builtin::evaluate(&input).and_then(|output| {
+                if output.len() as u64 > config.limits.output_kib * 1024 {
+                    return Err(PolicyError::OutputTooLarge(config.limits.output_kib));
                 }
-            }
-            Output::parse(&evaluation.output)
-        });
+                Output::parse(&output)
+            }),
+        };
     vote(config, result, started)
 }
 

@@ -666,10 +666,7 @@ fn check_policies(config: &Config, cache_dir: &Path) -> Vec<Check> {
         .active_policies()
         .iter()
         .map(|policy| {
-            let source = policy
-                .path
-                .as_ref()
-                .map_or_else(|| "built-in".to_owned(), |p| p.display().to_string());
+            let source = policy.source(config.builtins);
             let mode = if policy.enforce {
                 "enforce"
             } else {

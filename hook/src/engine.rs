@@ -403,7 +403,7 @@ impl Engine {
 }
 
 /// Fails unless the module's sha256 is the pinned one (if any).
-fn check_pin(sha256: &str, pin: Option<&str>) -> Result<(), PolicyError> {
+pub fn check_pin(sha256: &str, pin: Option<&str>) -> Result<(), PolicyError> {
     match pin {
         Some(pin) if !pin.eq_ignore_ascii_case(sha256) => Err(PolicyError::HashMismatch {
             expected: pin.to_owned(),

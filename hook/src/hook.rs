@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::config::{Config, FailMode, PolicyConfig};
-use crate::decide::{self, Decision, Shared, Verdict, Vote};
+use crate::config::{BuiltinRuntime, Config, FailMode, PolicyConfig};
+use crate::decide::{self, Decision, Runner, Shared, Verdict, Vote};
 use crate::downgrade;
-use crate::engine::{Engine, PolicyError};
+use crate::engine::{Engine, PolicyError, check_pin};
 use crate::event::{HookInput, estimate_tokens};
 use crate::observe::PlanReadings;
 use crate::paths::Paths;
@@ -251,15 +251,12 @@ fn handle(
             context: &context,
             limits: limits.as_ref(),
         };
-        let votes = evaluate_all(
-            &policies,
-            &states,
-            &shared,
-            env,
-            &mut held.engines,
-            notes,
-            &mut timings,
-        );
+        let runtime = Runtime {
+            builtins: config.builtins,
+            cache_dir: &env.paths.cache_dir,
+            engines: &mut held.engines,
+        };
+        let votes = evaluate_all(&policies, &states, &shared, runtime, notes, &mut timings);
         session_model = context.model;
         votes
     };
@@ -342,20 +339,41 @@ fn pending_tokens(input: &HookInput, row: &EventRow) -> u64 {
     }
 }
 
+/// Where the policies of one call run.
+struct Runtime<'a> {
+    /// How the built-ins run.
+    builtins: BuiltinRuntime,
+    /// The precompiled modules' cache.
+    cache_dir: &'a Path,
+    /// The engines made so far, one per wasm stack limit (kept until the process exits).
+    engines: &'a mut Vec<(u64, Engine)>,
+}
+
 fn evaluate_all(
     policies: &[PolicyConfig],
     states: &[String],
     shared: &Shared<'_>,
-    env: &Env,
-    engines: &mut Vec<(u64, Engine)>,
+    runtime: Runtime<'_>,
     notes: &mut Vec<String>,
     timings: &mut crate::timing::Timings,
 ) -> Vec<Vote> {
-    for stack in policies.iter().map(|p| p.limits.stack_kib) {
+    let Runtime {
+        builtins,
+        cache_dir,
+        engines,
+    } = runtime;
+    // A built-in running natively needs no engine: with only those, wasmtime is never touched.
+    let native =
+        |config: &PolicyConfig| config.path.is_none() && builtins == BuiltinRuntime::Native;
+    for stack in policies
+        .iter()
+        .filter(|p| !native(p))
+        .map(|p| p.limits.stack_kib)
+    {
         if engines.iter().any(|(kib, _)| *kib == stack) {
             continue;
         }
-        match Engine::with_stack(Some(env.paths.cache_dir.clone()), stack) {
+        match Engine::with_stack(Some(cache_dir.to_path_buf()), stack) {
             Ok(engine) => engines.push((stack, engine)),
             Err(e) => {
                 notes.push(format!(
@@ -367,16 +385,19 @@ fn evaluate_all(
     }
     let engine_for = |config: &PolicyConfig| {
         let stack = config.limits.stack_kib;
-        &engines
-            .iter()
-            .find(|(kib, _)| *kib == stack)
-            .expect("created above")
-            .1
+        (!native(config)).then(|| {
+            &engines
+                .iter()
+                .find(|(kib, _)| *kib == stack)
+                .expect("created above")
+                .1
+        })
     };
     timings.step("engine");
-    // One after another on this thread: the built-ins take ~0.2 ms each, less than starting a
-    // thread for each would cost (and a policy that may block gets its own guarded thread). A
-    // panic in the host while running one policy is that policy's error, not the others'.
+    // One after another on this thread: a built-in takes ~0.06 ms natively and ~0.2 ms in the
+    // sandbox, less than starting a thread for each would cost (and a policy that may block
+    // gets its own guarded thread). A panic in the host while running one policy is that
+    // policy's error, not the others'.
     let votes: Vec<Vote> = policies
         .iter()
         .zip(states)
@@ -403,21 +424,34 @@ fn evaluate_all(
     votes
 }
 
-/// Loads (from the precompiled cache when warm) and evaluates one policy.
-fn evaluate_one(engine: &Engine, config: &PolicyConfig, shared: &Shared<'_>, state: &str) -> Vote {
+/// Loads (from the precompiled cache when warm) and evaluates one policy; with no `engine`, a
+/// built-in as native code. A built-in's `sha256` pin is checked against its module, which
+/// CI builds from the same source as the native code.
+fn evaluate_one(
+    engine: Option<&Engine>,
+    config: &PolicyConfig,
+    shared: &Shared<'_>,
+    state: &str,
+) -> Vote {
     let started = Instant::now();
-    let loaded = match &config.path {
-        Some(path) => engine.load_file(path, config.sha256.as_deref()),
-        None => match crate::builtin::get(&config.name) {
-            Some((bytes, sha)) => engine.load(bytes, Some(sha), config.sha256.as_deref()),
-            None => Err(PolicyError::Abi(format!(
-                "no built-in policy \"{}\"",
-                config.name
-            ))),
-        },
+    let pin = config.sha256.as_deref();
+    let builtin = || {
+        crate::builtin::get(&config.name)
+            .ok_or_else(|| PolicyError::Abi(format!("no built-in policy \"{}\"", config.name)))
     };
-    match loaded {
-        Ok(policy) => decide::evaluate(engine, &policy, config, shared, state, started),
+    let result = match (engine, &config.path) {
+        (None, _) => builtin()
+            .and_then(|(_, sha256)| check_pin(sha256, pin))
+            .map(|()| Runner::Native),
+        (Some(engine), Some(path)) => engine
+            .load_file(path, pin)
+            .map(|policy| Runner::Wasm(engine, policy)),
+        (Some(engine), None) => builtin()
+            .and_then(|(bytes, sha256)| engine.load(bytes, Some(sha256), pin))
+            .map(|policy| Runner::Wasm(engine, policy)),
+    };
+    match result {
+        Ok(runner) => decide::evaluate(runner, config, shared, state, started),
         Err(e) => decide::vote(config, Err(e), started),
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
 
 use crate::config::{Config, Limits, PolicyConfig};
-use crate::decide::{self, Shared};
+use crate::decide::{self, Runner, Shared};
 use crate::engine::{Engine, Policy, PolicyError};
 use crate::event::HookInput;
 use crate::usage::{Context, Usage};
@@ -119,7 +119,7 @@ fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> 
         failed |= loaded.is_err();
         rows.push(json!({
             "name": policy.name,
-            "source": policy.path.as_ref().map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
+            "source": policy.source(config.builtins),
             "enforce": policy.enforce,
             "events": policy.events(),
             "tools": policy.tools(),
@@ -290,7 +290,13 @@ fn test(engine: &Engine, args: &TestArgs, event: &Path) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let vote = match load(engine, &args.module, None) {
-        Ok(policy) => decide::evaluate(engine, &policy, &config, &shared, &args.state, started),
+        Ok(policy) => decide::evaluate(
+            Runner::Wasm(engine, policy),
+            &config,
+            &shared,
+            &args.state,
+            started,
+        ),
         Err(e) => decide::vote(&config, Err(e), started),
     };
     let verdict = decide::combine(std::slice::from_ref(&vote));

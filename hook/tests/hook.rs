@@ -417,8 +417,21 @@ fn log_shows_events_newest_last() {
 /// The built-in policies, enforcing, through the real binary: Claude Code's answers.
 #[test]
 fn policies_answer_in_claude_codes_protocol() {
+    policies_answer_with_builtins("native");
+}
+
+/// The same calls with the built-ins in the sandbox: the same answers and records.
+#[test]
+fn policies_in_the_sandbox_answer_the_same() {
+    policies_answer_with_builtins("wasm");
+}
+
+fn policies_answer_with_builtins(builtins: &str) {
     let env = TestEnv::new();
-    env.config(include_str!("../../examples/demo/tollgate.toml"));
+    env.config(&format!(
+        "builtins = \"{builtins}\"\n{}",
+        include_str!("../../examples/demo/tollgate.toml")
+    ));
     std::fs::create_dir_all(env.project().join("data")).unwrap();
     std::fs::write(
         env.project().join("data/dump.json"),
@@ -474,6 +487,15 @@ fn policies_answer_in_claude_codes_protocol() {
         env.count("SELECT count(*) FROM events WHERE model_requested = 'haiku'"),
         1
     );
+    // Natively, wasmtime never ran: nothing was compiled into the module cache.
+    let compiled = std::fs::read_dir(env.home().join("cache"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|f| f.path().extension().is_some_and(|e| e == "cwasm"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(compiled, usize::from(builtins == "wasm"), "{builtins}");
 }
 
 /// With no config at all, the built-ins run warn-only: nothing is ever blocked.

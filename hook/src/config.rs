@@ -275,13 +275,18 @@ impl PolicyConfig {
         sees_event && sees_tool
     }
 
-    /// Where its code comes from, for people: its file, or `built-in, native` /
-    /// `built-in, wasm` as `builtins` runs it.
+    /// Whether it runs as native code: a built-in, with `builtins = "native"`.
+    pub fn runs_natively(&self, builtins: BuiltinRuntime) -> bool {
+        self.path.is_none() && builtins == BuiltinRuntime::Native
+    }
+
+    /// Where its code comes from, for people: its file, `built-in` (in the sandbox) or
+    /// `built-in, native`.
     pub fn source(&self, builtins: BuiltinRuntime) -> String {
-        match (&self.path, builtins) {
-            (Some(path), _) => path.display().to_string(),
-            (None, BuiltinRuntime::Native) => "built-in, native".to_owned(),
-            (None, BuiltinRuntime::Wasm) => "built-in, wasm".to_owned(),
+        match &self.path {
+            Some(path) => path.display().to_string(),
+            None if self.runs_natively(builtins) => "built-in, native".to_owned(),
+            None => "built-in".to_owned(),
         }
     }
 

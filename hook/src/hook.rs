@@ -363,8 +363,7 @@ fn evaluate_all(
         engines,
     } = runtime;
     // A built-in running natively needs no engine: with only those, wasmtime is never touched.
-    let native =
-        |config: &PolicyConfig| config.path.is_none() && builtins == BuiltinRuntime::Native;
+    let native = |config: &PolicyConfig| config.runs_natively(builtins);
     for stack in policies
         .iter()
         .filter(|p| !native(p))

@@ -119,7 +119,8 @@ fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> 
         failed |= loaded.is_err();
         rows.push(json!({
             "name": policy.name,
-            "source": policy.source(config.builtins),
+            "source": policy.path.as_ref().map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
+            "native": policy.runs_natively(config.builtins),
             "enforce": policy.enforce,
             "events": policy.events(),
             "tools": policy.tools(),
@@ -148,9 +149,15 @@ fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> 
             } else {
                 "warn-only"
             };
+            let source = row["source"].as_str().unwrap_or_default();
+            let source = if row["native"] == true {
+                format!("{source}, native")
+            } else {
+                source.to_owned()
+            };
             table.add_row([
                 row["name"].as_str().unwrap_or_default(),
-                row["source"].as_str().unwrap_or_default(),
+                &source,
                 mode,
                 &sha,
                 row["status"].as_str().unwrap_or_default(),

@@ -395,6 +395,15 @@ fn init_plan_writes_a_config_that_watches_the_plan_meters() {
     assert!(text.contains("Anthropic publishes no token"), "{text}");
     let output = env.run(&["policy", "list", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        assert_eq!(row["source"], "built-in", "{row}");
+        assert_eq!(
+            row["native"], true,
+            "the written config runs the built-ins natively"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -142,7 +142,15 @@ fn hook_main() -> ExitCode {
     crate::arena::enable();
     let main_at = crate::timing::monotonic_us();
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("tollgate: internal error ({info}); answering allow. Please report this bug.");
+        if hook::in_policy() {
+            eprintln!(
+                "tollgate: internal error in a policy ({info}); its on_error applies. Please report this bug."
+            );
+        } else {
+            eprintln!(
+                "tollgate: internal error ({info}); answering allow. Please report this bug."
+            );
+        }
     }));
     let mut stdin = Vec::new();
     if let Err(e) = std::io::stdin()

@@ -16,6 +16,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::engine::PolicyError;
 use crate::install::{self, EVENTS};
 use crate::settings::{self, Json, Scope, SettingsFile};
 
@@ -649,19 +650,8 @@ fn check_transcripts() -> Check {
 }
 
 fn check_policies(config: &Config, cache_dir: &Path) -> Vec<Check> {
-    let engine = match crate::engine::Engine::new(Some(cache_dir.to_path_buf())) {
-        Ok(engine) => engine,
-        Err(e) => {
-            return vec![
-                Check::new(
-                    "policy",
-                    Status::Fail,
-                    format!("the WASM engine does not start: {e:#}"),
-                )
-                .fix("please report this bug"),
-            ];
-        }
-    };
+    // Started only for a policy that runs in the sandbox.
+    let engine = std::cell::OnceCell::new();
     config
         .active_policies()
         .iter()
@@ -677,20 +667,39 @@ fn check_policies(config: &Config, cache_dir: &Path) -> Vec<Check> {
             } else {
                 ""
             };
-            match crate::policy_cmd::load_configured(&engine, policy) {
-                Ok(loaded) => Check::new(
+            let checked = if policy.runs_natively(config.builtins) {
+                crate::builtin::checked_sha256(&policy.name, policy.sha256.as_deref())
+                    .map(|sha256| format!("native code, its module's sha256 {}…", &sha256[..12]))
+            } else {
+                engine
+                    .get_or_init(|| {
+                        crate::engine::Engine::new(Some(cache_dir.to_path_buf()))
+                            .map_err(|e| format!("{e:#}"))
+                    })
+                    .as_ref()
+                    .map_err(|e| PolicyError::Engine(e.clone()))
+                    .and_then(|engine| crate::policy_cmd::load_configured(engine, policy))
+                    .map(|loaded| {
+                        format!(
+                            "loads, ABI {}, {} style, sha256 {}…",
+                            crate::engine::ABI_VERSION,
+                            loaded.style(),
+                            &loaded.sha256[..12]
+                        )
+                    })
+            };
+            match checked {
+                Ok(what) => Check::new(
                     "policy",
                     Status::Ok,
-                    format!(
-                        "{} ({source}, {mode}): loads, ABI {}, {} style, sha256 {}…{pin}",
-                        policy.name,
-                        crate::engine::ABI_VERSION,
-                        loaded.style(),
-                        &loaded.sha256[..12]
-                    ),
+                    format!("{} ({source}, {mode}): {what}{pin}", policy.name),
                 ),
                 Err(e) => {
                     let on_error = policy.on_error.as_deref().unwrap_or("allow");
+                    let module = policy
+                        .path
+                        .as_ref()
+                        .map_or_else(|| policy.name.clone(), |p| p.display().to_string());
                     Check::new(
                         "policy",
                         Status::Fail,
@@ -700,10 +709,11 @@ fn check_policies(config: &Config, cache_dir: &Path) -> Vec<Check> {
                         ),
                     )
                     .fix(match &e {
-                        crate::engine::PolicyError::HashMismatch { actual, .. } => format!(
+                        PolicyError::HashMismatch { actual, .. } => format!(
                             "check the module; if the change is yours, set sha256 = \"{actual}\""
                         ),
-                        _ => format!("`tollgate policy check {source}` shows the details"),
+                        PolicyError::Engine(_) => "please report this bug".to_owned(),
+                        _ => format!("`tollgate policy check {module}` shows the details"),
                     })
                 }
             }

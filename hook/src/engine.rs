@@ -76,6 +76,9 @@ pub enum PolicyError {
     /// The output is not a valid output document.
     #[error("returned an invalid output: {0}")]
     BadOutput(String),
+    /// The policy engine (wasmtime) did not start.
+    #[error("could not run: the policy engine did not start: {0}")]
+    Engine(String),
     /// The policy reported an error itself (`{"error": …}`).
     #[error("reported an error: {0}")]
     Reported(String),

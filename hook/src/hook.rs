@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::config::{BuiltinRuntime, Config, FailMode, PolicyConfig};
 use crate::decide::{self, Decision, Runner, Shared, Verdict, Vote};
 use crate::downgrade;
-use crate::engine::{Engine, PolicyError, check_pin};
+use crate::engine::{Engine, PolicyError};
 use crate::event::{HookInput, estimate_tokens};
 use crate::observe::PlanReadings;
 use crate::paths::Paths;
@@ -339,6 +339,17 @@ fn pending_tokens(input: &HookInput, row: &EventRow) -> u64 {
     }
 }
 
+thread_local! {
+    /// Set while a policy is evaluated on this thread: a panic then fails that policy only.
+    static IN_POLICY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a policy is being evaluated on this thread (for the panic message: a panic there
+/// fails that policy, whose `on_error` applies, not the whole call).
+pub fn in_policy() -> bool {
+    IN_POLICY.get()
+}
+
 /// Where the policies of one call run.
 struct Runtime<'a> {
     /// How the built-ins run.
@@ -363,10 +374,10 @@ fn evaluate_all(
         engines,
     } = runtime;
     // A built-in running natively needs no engine: with only those, wasmtime is never touched.
-    let native = |config: &PolicyConfig| config.runs_natively(builtins);
+    let mut failed_to_start = None;
     for stack in policies
         .iter()
-        .filter(|p| !native(p))
+        .filter(|p| !p.runs_natively(builtins))
         .map(|p| p.limits.stack_kib)
     {
         if engines.iter().any(|(kib, _)| *kib == stack) {
@@ -374,23 +385,18 @@ fn evaluate_all(
         }
         match Engine::with_stack(Some(cache_dir.to_path_buf()), stack) {
             Ok(engine) => engines.push((stack, engine)),
-            Err(e) => {
-                notes.push(format!(
-                    "cannot start the policy engine: {e:#}; policies skipped"
-                ));
-                return Vec::new();
-            }
+            Err(e) => failed_to_start = Some(format!("{e:#}")),
         }
     }
-    let engine_for = |config: &PolicyConfig| {
+    let host_for = |config: &PolicyConfig| {
+        if config.runs_natively(builtins) {
+            return Host::Native;
+        }
         let stack = config.limits.stack_kib;
-        (!native(config)).then(|| {
-            &engines
-                .iter()
-                .find(|(kib, _)| *kib == stack)
-                .expect("created above")
-                .1
-        })
+        match engines.iter().find(|(kib, _)| *kib == stack) {
+            Some((_, engine)) => Host::Sandbox(engine),
+            None => Host::Unavailable(failed_to_start.as_deref().unwrap_or_default()),
+        }
     };
     timings.step("engine");
     // One after another on this thread: a built-in takes ~0.06 ms natively and ~0.2 ms in the
@@ -402,10 +408,12 @@ fn evaluate_all(
         .zip(states)
         .map(|(config, state)| {
             let started = Instant::now();
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                evaluate_one(engine_for(config), config, shared, state)
-            }))
-            .unwrap_or_else(|_| {
+            IN_POLICY.set(true);
+            let vote = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                evaluate_one(host_for(config), config, shared, state)
+            }));
+            IN_POLICY.set(false);
+            vote.unwrap_or_else(|_| {
                 let error = PolicyError::Trap("the host failed while running it".into());
                 decide::vote(config, Err(error), started)
             })
@@ -423,31 +431,37 @@ fn evaluate_all(
     votes
 }
 
-/// Loads (from the precompiled cache when warm) and evaluates one policy; with no `engine`, a
-/// built-in as native code. A built-in's `sha256` pin is checked against its module, which
-/// CI builds from the same source as the native code.
-fn evaluate_one(
-    engine: Option<&Engine>,
-    config: &PolicyConfig,
-    shared: &Shared<'_>,
-    state: &str,
-) -> Vote {
+/// Where one policy runs.
+enum Host<'a> {
+    /// A built-in, as native code.
+    Native,
+    /// In the sandbox of this engine.
+    Sandbox(&'a Engine),
+    /// In the sandbox, whose engine did not start (why).
+    Unavailable(&'a str),
+}
+
+/// Loads (from the precompiled cache when warm) and evaluates one policy. A built-in's
+/// `sha256` pin is checked against its module, which CI builds from the same source as the
+/// native code.
+fn evaluate_one(host: Host<'_>, config: &PolicyConfig, shared: &Shared<'_>, state: &str) -> Vote {
     let started = Instant::now();
     let pin = config.sha256.as_deref();
     let builtin = || {
         crate::builtin::get(&config.name)
             .ok_or_else(|| PolicyError::Abi(format!("no built-in policy \"{}\"", config.name)))
     };
-    let result = match (engine, &config.path) {
-        (None, _) => builtin()
-            .and_then(|(_, sha256)| check_pin(sha256, pin))
-            .map(|()| Runner::Native),
-        (Some(engine), Some(path)) => engine
+    let result = match (host, &config.path) {
+        (Host::Native, _) => {
+            crate::builtin::checked_sha256(&config.name, pin).map(|_| Runner::Native)
+        }
+        (Host::Sandbox(engine), Some(path)) => engine
             .load_file(path, pin)
             .map(|policy| Runner::Wasm(engine, policy)),
-        (Some(engine), None) => builtin()
+        (Host::Sandbox(engine), None) => builtin()
             .and_then(|(bytes, sha256)| engine.load(bytes, Some(sha256), pin))
             .map(|policy| Runner::Wasm(engine, policy)),
+        (Host::Unavailable(why), _) => Err(PolicyError::Engine(why.to_owned())),
     };
     match result {
         Ok(runner) => decide::evaluate(runner, config, shared, state, started),
@@ -468,5 +482,53 @@ fn outcome(verdict: &Verdict, effective: Decision, votes: &[Vote], started: Inst
             .flatten(),
         latency_us: started.elapsed().as_micros() as i64,
         note: (!errors.is_empty()).then(|| errors.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Host, evaluate_one};
+    use crate::config::PolicyConfig;
+    use crate::decide::{Decision, Shared, Vote};
+    use crate::usage::{Context, Usage};
+
+    fn vote(host: Host<'_>, config: &PolicyConfig) -> Vote {
+        let (usage, context, event) = (Usage::default(), Context::default(), Default::default());
+        let shared = Shared {
+            now: "2026-12-01T12:00:00Z",
+            event: &event,
+            usage: &usage,
+            context: &context,
+            limits: None,
+        };
+        evaluate_one(host, config, &shared, "{}")
+    }
+
+    /// Natively, a built-in still answers to its `sha256` pin (its module's) and output limit.
+    #[test]
+    fn a_native_builtin_keeps_its_pin_and_output_limit() {
+        let mut budget = PolicyConfig::builtin("budget", true);
+        assert_eq!(vote(Host::Native, &budget).error, None);
+        budget.sha256 = Some(crate::builtin::get("budget").unwrap().1.to_uppercase());
+        assert_eq!(vote(Host::Native, &budget).error, None);
+        budget.sha256 = Some("00".repeat(32));
+        let error = vote(Host::Native, &budget).error.unwrap();
+        assert!(error.contains("the config pins 0000"), "{error}");
+        budget.sha256 = None;
+        budget.limits.output_kib = 0;
+        let error = vote(Host::Native, &budget).error.unwrap();
+        assert!(error.contains("0 KiB output limit"), "{error}");
+    }
+
+    /// A policy file whose engine did not start fails on its own, per its `on_error`.
+    #[test]
+    fn without_an_engine_a_policy_file_fails_per_its_on_error() {
+        let mut file = PolicyConfig::builtin("mine", true);
+        file.path = Some("mine.wasm".into());
+        file.on_error = Some("ask".into());
+        let vote = vote(Host::Unavailable("no memory"), &file);
+        assert_eq!(vote.decision, Decision::Ask);
+        let error = vote.error.unwrap();
+        assert!(error.contains("did not start: no memory"), "{error}");
     }
 }

@@ -1,6 +1,6 @@
 //! tollgate: a Claude Code hook that records every event and its real token usage in an
-//! embedded store, evaluates sandboxed WASM policies over live usage figures, and answers
-//! Claude Code with allow, warn, downgrade, ask or deny.
+//! embedded store, evaluates policies (built-ins, and sandboxed WASM modules) over live usage
+//! figures, and answers Claude Code with allow, warn, downgrade, ask or deny.
 //!
 //! The hot path is [`hook::run`]; each step lives in its own module.
 

@@ -113,19 +113,28 @@ fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> 
     let project = std::env::current_dir().ok();
     let config = Config::load(config_file, project.as_deref())?;
     let mut rows = Vec::new();
+    let mut sources = Vec::new();
     let mut failed = false;
     for policy in config.active_policies() {
-        let loaded = load_configured(engine, &policy);
+        let native = policy.runs_natively(config.builtins);
+        // A built-in run natively answers to its module's hash; it has no ABI style.
+        let loaded = if native {
+            crate::builtin::checked_sha256(&policy.name, policy.sha256.as_deref())
+                .map(|sha256| (sha256.to_owned(), None))
+        } else {
+            load_configured(engine, &policy).map(|p| (p.sha256.clone(), Some(p.style())))
+        };
         failed |= loaded.is_err();
+        sources.push(policy.source(config.builtins));
         rows.push(json!({
             "name": policy.name,
             "source": policy.path.as_ref().map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
-            "native": policy.runs_natively(config.builtins),
+            "native": native,
             "enforce": policy.enforce,
             "events": policy.events(),
             "tools": policy.tools(),
-            "sha256": loaded.as_ref().ok().map(|p| p.sha256.clone()),
-            "style": loaded.as_ref().ok().map(|p| p.style()),
+            "sha256": loaded.as_ref().ok().map(|(sha256, _)| sha256),
+            "style": loaded.as_ref().ok().and_then(|(_, style)| *style),
             "status": match &loaded { Ok(_) => "ok".to_owned(), Err(e) => e.to_string() },
         }));
     }
@@ -139,7 +148,7 @@ fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> 
             );
         }
         let mut table = crate::table::new(["policy", "source", "mode", "sha256", "status"]);
-        for row in &rows {
+        for (row, source) in rows.iter().zip(&sources) {
             let sha = row["sha256"]
                 .as_str()
                 .map(|s| format!("{}…", &s[..12]))
@@ -149,15 +158,9 @@ fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> 
             } else {
                 "warn-only"
             };
-            let source = row["source"].as_str().unwrap_or_default();
-            let source = if row["native"] == true {
-                format!("{source}, native")
-            } else {
-                source.to_owned()
-            };
             table.add_row([
                 row["name"].as_str().unwrap_or_default(),
-                &source,
+                source,
                 mode,
                 &sha,
                 row["status"].as_str().unwrap_or_default(),

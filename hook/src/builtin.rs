@@ -3,7 +3,7 @@
 //! and fails on a difference), and as native code linked in ([`evaluate`]).
 //!
 //! By default (config `builtins = "native"`) the hook runs them natively: they are part of the
-//! binary the user already trusts, and skipping the sandbox saves 0.3–0.6 ms of a hook call
+//! binary the user already trusts, and skipping the sandbox saves about 0.5 ms of a hook call
 //! (measured; see the README's "Hook speed"). `builtins = "wasm"` runs them in the sandbox like
 //! any policy file, under its time and memory limits. Both give the same output byte for byte
 //! (`tests::native_and_wasm_agree`).

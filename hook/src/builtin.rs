@@ -24,11 +24,15 @@ pub fn get(name: &str) -> Option<(&'static [u8], &'static str)> {
         .map(|(_, bytes, sha)| (*bytes, *sha))
 }
 
+/// The module and sha256 of built-in `name`, or the error of a policy naming no built-in.
+pub fn module(name: &str) -> Result<(&'static [u8], &'static str), PolicyError> {
+    get(name).ok_or_else(|| PolicyError::Abi(format!("no built-in policy \"{name}\"")))
+}
+
 /// The sha256 of built-in `name`'s module, checked against the config's `pin`: what a
 /// built-in run as native code answers to (CI builds the module from the same source).
 pub fn checked_sha256(name: &str, pin: Option<&str>) -> Result<&'static str, PolicyError> {
-    let (_, sha256) =
-        get(name).ok_or_else(|| PolicyError::Abi(format!("no built-in policy \"{name}\"")))?;
+    let (_, sha256) = module(name)?;
     crate::engine::check_pin(sha256, pin)?;
     Ok(sha256)
 }

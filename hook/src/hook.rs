@@ -447,10 +447,6 @@ enum Host<'a> {
 fn evaluate_one(host: Host<'_>, config: &PolicyConfig, shared: &Shared<'_>, state: &str) -> Vote {
     let started = Instant::now();
     let pin = config.sha256.as_deref();
-    let builtin = || {
-        crate::builtin::get(&config.name)
-            .ok_or_else(|| PolicyError::Abi(format!("no built-in policy \"{}\"", config.name)))
-    };
     let result = match (host, &config.path) {
         (Host::Native, _) => {
             crate::builtin::checked_sha256(&config.name, pin).map(|_| Runner::Native)
@@ -458,7 +454,7 @@ fn evaluate_one(host: Host<'_>, config: &PolicyConfig, shared: &Shared<'_>, stat
         (Host::Sandbox(engine), Some(path)) => engine
             .load_file(path, pin)
             .map(|policy| Runner::Wasm(engine, policy)),
-        (Host::Sandbox(engine), None) => builtin()
+        (Host::Sandbox(engine), None) => crate::builtin::module(&config.name)
             .and_then(|(bytes, sha256)| engine.load(bytes, Some(sha256), pin))
             .map(|policy| Runner::Wasm(engine, policy)),
         (Host::Unavailable(why), _) => Err(PolicyError::Engine(why.to_owned())),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures whole `tollgate hook` calls (process start to exit) on stores of several sizes.
 
-usage: bench/hook-latency.py [--calls N] [--sizes 0,100000,1000000] [--binary PATH]
+usage: bench/hook-latency.py [--calls N] [--sizes 0,100000,1000000] [--binary PATH] [--gap SECONDS]
 
 For each store size (events; usage rows = 30 % of that, spread over 60 days, rollups summed as
 the hook keeps them) and each policy set (none, on a Bash call; the three built-ins, enforcing,
@@ -16,6 +16,10 @@ growing transcript: bash + jq and Python + SQLite, each once recording the event
 the event and the transcript's new usage (the same recording as tollgate's), and the
 process-spawn floor (`true`). All rows run interleaved, one call of each in turn, so that a
 slow phase of a shared machine slows them alike and the ratios compare calls made together.
+
+By default the calls follow each other at once. With --gap S every timed call waits S seconds
+first, as tool calls in a real session are spaced: the machine idles in between (caches go
+cold; a VM may hand its free memory back to the host), which a back-to-back run never sees.
 """
 import argparse
 import json
@@ -34,6 +38,7 @@ parser.add_argument("--calls", type=int, default=300)
 parser.add_argument("--sizes", default="0,100000,1000000")
 parser.add_argument("--binary", default=str(ROOT / "target/release/tollgate"))
 parser.add_argument("--work", default=str(ROOT / "target/bench"))
+parser.add_argument("--gap", type=float, default=0.0, help="seconds of idle before each timed call")
 args = parser.parse_args()
 binary = Path(args.binary)
 if not binary.exists():
@@ -166,21 +171,30 @@ for label, script in [("bash + jq, event only, append to a file", "hook-jq.sh"),
                  Session(home, BASH, cmd, dict(env0, HOOK_LOG=str(home / "hook.log"), HOOK_DB=str(home / "hook.db")))))
 floor = []
 
+def pause(i):
+    """Idles before a timed call, with --gap."""
+    if args.gap and i >= 10:
+        time.sleep(args.gap)
+
+
 # Every row's calls interleaved (one call of each in turn), so that a slow phase of a shared
 # machine slows every row alike and the ratios compare calls made at the same times.
 for i in range(10 + args.calls):
     for _, _, _, session in rows:
+        pause(i)
         session.call(i, timed=i >= 10)
+    pause(i)
     sample = run(["true"], b"", env0)
     if i >= 10:
         floor.append(sample)
-    if (i + 1) % 50 == 0:
+    if (i + 1) % (5 if args.gap else 50) == 0:
         print(f"  {i + 1} of {10 + args.calls} rounds", file=sys.stderr)
 results = [(label, size, policies, summary(session.samples, max_rss_mib(session.cmd, session.stdin, session.env)))
            for label, size, policies, session in rows]
 floor_summary = summary(floor, max_rss_mib(["true"], b"", env0))
 
-print(f"\nWhole hook calls, {args.calls} per row, interleaved ({os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}):\n")
+spacing = f", each after {args.gap:g} s idle" if args.gap else ""
+print(f"\nWhole hook calls, {args.calls} per row, interleaved{spacing} ({os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}):\n")
 print("| hook | store | policies | p50 ms | p99 ms | max ms | max RSS MiB |")
 print("|---|---:|---|---:|---:|---:|---:|")
 for label, size, policies, s in results + [("process-spawn floor (`true`)", None, "", floor_summary)]:

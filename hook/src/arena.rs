@@ -12,6 +12,13 @@
 //! ends; each page the call does not touch afresh is a page fault saved (~1-2 µs here): 60 of
 //! ~415 a call (medians of 21 calls).
 //!
+//! On Linux the heap starts on a 2 MiB boundary and is advised as transparent huge pages
+//! (`MADV_HUGEPAGE`, honoured unless the system's THP setting is `never`): a call's first
+//! allocation maps one 2 MiB page, and the ~150 faults of ~1.5 µs each that filling 4 KiB
+//! pages took (SQLite's page cache, its statements, the input and the policies' documents)
+//! are gone. Zeroing that page costs ~0.15 ms, once; whole-call p50 fell 0.2-0.28 ms
+//! (README "Hook speed"), max RSS rose by ~1.7 MiB.
+//!
 //! Until [`enable`] (and in every other subcommand, which may read gigabytes), and for what no
 //! longer fits in the arena, allocations go to the system allocator; `dealloc` and `realloc`
 //! tell the two apart by address.
@@ -34,8 +41,13 @@ static ALLOCATOR: Arena<CAPACITY> = Arena::new();
 /// system, and its heap is sized for one short call.
 pub fn enable() {
     sqlite::use_global_allocator();
+    ALLOCATOR.use_huge_pages();
     ALLOCATOR.enable();
 }
+
+/// The size of a transparent huge page on x86-64 (and on aarch64 with 4 KiB pages).
+#[cfg(target_os = "linux")]
+const HUGE_PAGE: usize = 2 << 20;
 
 /// A bump allocator over `N` static bytes that reuses freed blocks and falls back to [`System`].
 #[repr(C, align(4096))]
@@ -102,6 +114,32 @@ impl<const N: usize> Arena<N> {
     /// Starts taking allocations.
     pub fn enable(&self) {
         self.enabled.store(true, Relaxed);
+    }
+
+    /// Backs the heap with transparent huge pages where the system allows them (Linux
+    /// `madvise(MADV_HUGEPAGE)`), so that its first touch maps 2 MiB at once instead of
+    /// faulting in a call's ~170 pages one by one; the heap then starts on a huge-page boundary.
+    /// Call before [`Arena::enable`]. Does nothing where the heap holds no aligned huge page,
+    /// or on other systems.
+    pub fn use_huge_pages(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let base = self.base();
+            let Some(aligned) = base.checked_next_multiple_of(HUGE_PAGE) else {
+                return;
+            };
+            let skip = aligned - base;
+            let len = N.saturating_sub(skip) / HUGE_PAGE * HUGE_PAGE;
+            let mut state = self.lock();
+            if len == 0 || state.next > skip {
+                return;
+            }
+            // SAFETY: the range lies inside `heap`, which nothing else maps; the advice changes
+            // only how its pages are backed, never their contents.
+            if unsafe { libc::madvise(aligned as *mut _, len, libc::MADV_HUGEPAGE) } == 0 {
+                state.next = skip;
+            }
+        }
     }
 
     /// Bytes claimed from the heap so far (including alignment padding).
@@ -489,6 +527,58 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_heap_starts_on_a_huge_page_that_the_system_backs_as_one() {
+        static ARENA: Arena<{ 8 << 20 }> = Arena::new();
+        ARENA.use_huge_pages();
+        ARENA.enable();
+        let layout = Layout::from_size_align(1 << 20, 8).unwrap();
+        let ptr = unsafe { ARENA.alloc(layout) };
+        assert!(ARENA.offset_of(ptr).is_some());
+        assert_eq!(
+            ptr as usize % HUGE_PAGE,
+            0,
+            "the first block starts the huge page"
+        );
+        unsafe { ptr.write_bytes(1, layout.size()) };
+
+        // /proc/self/smaps: the mapping that holds the block, and its huge pages.
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut huge_kib = None;
+        let mut holds = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ')
+                && let Some((start, end)) = range.split_once('-')
+                && let (Ok(start), Ok(end)) = (
+                    usize::from_str_radix(start, 16),
+                    usize::from_str_radix(end, 16),
+                )
+            {
+                holds = (start..end).contains(&(ptr as usize));
+            } else if holds && let Some(kib) = line.strip_prefix("AnonHugePages:") {
+                huge_kib = kib.trim().trim_end_matches(" kB").parse::<usize>().ok();
+            }
+        }
+        let setting = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        if setting.contains("[never]") || setting.is_empty() {
+            eprintln!("transparent huge pages are off here ({setting:?}): 4 KiB pages");
+        } else {
+            assert!(
+                huge_kib.is_some_and(|kib| kib >= 2048),
+                "THP {setting:?}: the block's mapping has {huge_kib:?} KiB of huge pages"
+            );
+        }
+    }
+
+    #[test]
+    fn a_heap_smaller_than_a_huge_page_starts_where_it_did() {
+        let arena = Box::new(Arena::<4096>::new());
+        arena.use_huge_pages();
+        assert_eq!(arena.used(), 0);
     }
 
     #[test]

@@ -20,6 +20,7 @@ slow phase of a shared machine slows them alike and the ratios compare calls mad
 By default the calls follow each other at once. With --gap S every timed call waits S seconds
 first, as tool calls in a real session are spaced: the machine idles in between (caches go
 cold; a VM may hand its free memory back to the host), which a back-to-back run never sees.
+A round then takes about (rows + 1) x S seconds: use it with few --calls and one --sizes.
 """
 import argparse
 import json
@@ -38,8 +39,10 @@ parser.add_argument("--calls", type=int, default=300)
 parser.add_argument("--sizes", default="0,100000,1000000")
 parser.add_argument("--binary", default=str(ROOT / "target/release/tollgate"))
 parser.add_argument("--work", default=str(ROOT / "target/bench"))
-parser.add_argument("--gap", type=float, default=0.0, help="seconds of idle before each timed call")
+parser.add_argument("--gap", type=float, default=0.0, help="seconds of idle before each timed call (>= 0)")
 args = parser.parse_args()
+if args.gap < 0:
+    parser.error("--gap must be 0 or more seconds")
 binary = Path(args.binary)
 if not binary.exists():
     sys.exit(f"{binary} not found: cargo build --release -p tollgate")
@@ -101,6 +104,12 @@ def summary(times, rss):
     times = sorted(times)
     pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
     return {"p50": statistics.median(times), "p99": pick(0.99), "max": times[-1], "rss_mib": rss}
+
+
+def pause(i):
+    """Idles before a timed call, with --gap."""
+    if args.gap and i >= 10:
+        time.sleep(args.gap)
 
 
 def assistant_line(i, session, project):
@@ -170,12 +179,6 @@ for label, script in [("bash + jq, event only, append to a file", "hook-jq.sh"),
     rows.append((label, None, "records, no policy",
                  Session(home, BASH, cmd, dict(env0, HOOK_LOG=str(home / "hook.log"), HOOK_DB=str(home / "hook.db")))))
 floor = []
-
-def pause(i):
-    """Idles before a timed call, with --gap."""
-    if args.gap and i >= 10:
-        time.sleep(args.gap)
-
 
 # Every row's calls interleaved (one call of each in turn), so that a slow phase of a shared
 # machine slows every row alike and the ratios compare calls made at the same times.

@@ -8,11 +8,11 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tollgate::config::Config;
-use tollgate::decide::{self, Runner, Shared};
-use tollgate::engine::Engine;
+use tollgate::hook::decide::{self, Runner, Shared};
+use tollgate::policy::engine::Engine;
 use tollgate::pricing::Pricing;
+use tollgate::store::usage::{self, Calendar};
 use tollgate::store::{self, EventRow, Store};
-use tollgate::usage::{self, Calendar};
 
 const EVENTS: i64 = 100_000;
 const RESPONSES: i64 = 30_000;
@@ -92,7 +92,7 @@ fn build_store(dir: &Path) -> Store {
     store
         .write(|tx| {
             for transcript in &transcripts {
-                tollgate::ingest::ingest_session(tx, &pricing, transcript)?;
+                tollgate::store::ingest::ingest_session(tx, &pricing, transcript)?;
             }
             for i in 0..EVENTS {
                 store::insert_event(tx, &event(spread(i, EVENTS)))?;
@@ -147,7 +147,7 @@ fn hot_path(c: &mut Criterion) {
     let cache = dir.path().join("cache");
     let engine = Engine::new(Some(cache.clone())).unwrap();
     for policy in config.active_policies() {
-        let (bytes, sha) = tollgate::builtin::get(&policy.name).unwrap();
+        let (bytes, sha) = tollgate::policy::builtin::get(&policy.name).unwrap();
         // Compiles into the cache once; every load below maps the precompiled code.
         let loaded = engine.load(bytes, Some(sha), None).unwrap();
         let wasm = || Runner::Wasm(&engine, loaded.clone());
@@ -185,7 +185,7 @@ fn hot_path(c: &mut Criterion) {
                 let votes: Vec<_> = policies
                     .iter()
                     .map(|policy| {
-                        let (bytes, sha) = tollgate::builtin::get(&policy.name).unwrap();
+                        let (bytes, sha) = tollgate::policy::builtin::get(&policy.name).unwrap();
                         let loaded = engine.load(bytes, Some(sha), None).unwrap();
                         let runner = Runner::Wasm(&engine, loaded);
                         decide::evaluate(runner, policy, &shared, "{}", Instant::now())

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use crate::event::MAX_INPUT_BYTES;
+use crate::hook::event::MAX_INPUT_BYTES;
 use crate::hook::{self, Env};
 
 /// tollgate: see where your Claude Code tokens go, and set limits on them.
@@ -33,10 +33,10 @@ pub enum Command {
     /// per `on_internal_error` (allow by default).
     Hook,
     /// Show the recorded hook events, newest last.
-    Log(crate::log::LogArgs),
+    Log(crate::commands::log::LogArgs),
     /// Show the current session, block, day and week against your budgets, the plan's real
     /// windows, what is left, the context and the subagent downgrades.
-    Status(crate::status::StatusArgs),
+    Status(crate::commands::status::StatusArgs),
     /// Print Claude Code's status line (register this as `statusLine` in settings.json).
     ///
     /// Reads the JSON Claude Code sends the status line on stdin, records the plan's real
@@ -46,39 +46,39 @@ pub enum Command {
     /// Replay a bundled, real-shaped Claude Code session and show what tollgate does.
     ///
     /// Uses a throw-away store and its own config: your data is not touched.
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::commands::demo::DemoArgs),
     /// List, check and test policies.
     #[command(subcommand)]
-    Policy(crate::policy_cmd::PolicyCommand),
+    Policy(crate::commands::policy::PolicyCommand),
     /// Write the commented default config (built-in policies, warn-only).
-    Init(crate::init::InitArgs),
+    Init(crate::commands::init::InitArgs),
     /// Register tollgate's hook for every event in a Claude Code settings file.
     ///
     /// Keeps every other key and hook as it is (key order included), backs the file up first
     /// (`settings.json.tollgate-backup-<time>`) and does nothing when tollgate is already
     /// registered. Installing again after moving the binary replaces tollgate's entries.
-    Install(crate::install::InstallArgs),
+    Install(crate::commands::install::InstallArgs),
     /// Remove what `tollgate install` added (and tollgate's status line).
-    Uninstall(crate::install::Target),
+    Uninstall(crate::commands::install::Target),
     /// Check the setup and explain each problem with its fix; exits 1 if something is wrong.
     ///
     /// Checks the binary, which settings files register tollgate (and events registered
     /// twice), the store, Claude Code's transcripts, every configured policy, the price
     /// table's age, and times a real hook call in a temporary store (your data is untouched).
-    Doctor(crate::doctor::DoctorArgs),
+    Doctor(crate::commands::doctor::DoctorArgs),
     /// Usage reports: by day, week, month, session, 5-hour block, model, tool, project; a
     /// session's context timeline; an HTML report with charts.
     ///
     /// Figures agree with ccusage on the same transcripts (`tollgate import` first to include
     /// what happened before tollgate was installed).
     #[command(subcommand)]
-    Report(crate::report::ReportCommand),
+    Report(crate::commands::report::ReportCommand),
     /// Backfill the store from the transcripts Claude Code already wrote.
     ///
     /// Reads `projects/**/*.jsonl` under CLAUDE_CONFIG_DIR (comma-separated), else under both
     /// ~/.config/claude and ~/.claude. Safe to run again: only what is new is read, and each
     /// API response is stored once.
-    Import(crate::import::ImportArgs),
+    Import(crate::commands::import::ImportArgs),
     /// Push new local usage, events and downgrades to the team database (`[team]` in the
     /// config), then pull the team's day and week totals into the local cache policies read.
     ///
@@ -100,23 +100,23 @@ pub fn main() -> ExitCode {
             return hook_main();
         }
         if command == "statusline" {
-            return crate::statusline::main();
+            return crate::commands::statusline::main();
         }
     }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hook => return hook_main(),
-        Command::Log(args) => crate::log::run(&args),
-        Command::Status(args) => crate::status::run(&args),
-        Command::Statusline => return crate::statusline::main(),
-        Command::Demo(args) => crate::demo::run(&args),
-        Command::Policy(command) => crate::policy_cmd::run(&command),
-        Command::Init(args) => crate::init::run(&args),
-        Command::Install(args) => crate::install::install(&args),
-        Command::Uninstall(target) => crate::install::uninstall(&target),
-        Command::Doctor(args) => crate::doctor::run(&args),
-        Command::Report(command) => crate::report::run(&command),
-        Command::Import(args) => crate::import::run(&args),
+        Command::Log(args) => crate::commands::log::run(&args),
+        Command::Status(args) => crate::commands::status::run(&args),
+        Command::Statusline => return crate::commands::statusline::main(),
+        Command::Demo(args) => crate::commands::demo::run(&args),
+        Command::Policy(command) => crate::commands::policy::run(&command),
+        Command::Init(args) => crate::commands::init::run(&args),
+        Command::Install(args) => crate::commands::install::install(&args),
+        Command::Uninstall(target) => crate::commands::install::uninstall(&target),
+        Command::Doctor(args) => crate::commands::doctor::run(&args),
+        Command::Report(command) => crate::commands::report::run(&command),
+        Command::Import(args) => crate::commands::import::run(&args),
         Command::Sync(args) => crate::team::sync::run(&args),
         Command::Team(command) => crate::team::run(&command),
     };
@@ -140,7 +140,7 @@ fn hook_main() -> ExitCode {
     let started = Instant::now();
     // A few milliseconds' life: allocate from a bump arena, free nothing (see `arena`).
     crate::arena::enable();
-    let main_at = crate::timing::monotonic_us();
+    let main_at = crate::hook::timing::monotonic_us();
     std::panic::set_hook(Box::new(|info| {
         if hook::in_policy() {
             eprintln!(
@@ -174,12 +174,12 @@ fn hook_main() -> ExitCode {
             let _ = writeln!(out, "{json}").and_then(|()| out.flush());
         }
     }
-    if crate::timing::enabled() {
+    if crate::hook::timing::enabled() {
         // On the monotonic clock, to set against the process's own start and end as a
         // benchmark sees them (what runs before `main` and after this line is not in `total`).
         eprintln!(
             "tollgate: timing: main at {main_at}µs, done at {}µs (monotonic)",
-            crate::timing::monotonic_us()
+            crate::hook::timing::monotonic_us()
         );
     }
     // Exit with the reply's store and policy engines still open: all is committed and

@@ -4,6 +4,8 @@
 //! No config file at all means: record everything and run the built-in policies in warn-only
 //! mode, so tollgate never blocks anyone who has not asked it to.
 
+pub mod budgets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +67,7 @@ pub enum FailMode {
     Deny,
 }
 
-/// How the built-in policies run (see [`crate::builtin`]).
+/// How the built-in policies run (see [`crate::policy::builtin`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BuiltinRuntime {
@@ -376,7 +378,7 @@ impl Config {
     }
 
     /// The day/week calendar.
-    pub fn calendar(&self) -> Result<crate::usage::Calendar> {
+    pub fn calendar(&self) -> Result<crate::store::usage::Calendar> {
         let zone = match &self.windows.timezone {
             Some(name) => Some(
                 name.parse::<chrono_tz::Tz>()
@@ -397,7 +399,7 @@ impl Config {
         if self.windows.week_reset_hour > 23 {
             bail!("week_reset_hour must be 0–23");
         }
-        Ok(crate::usage::Calendar {
+        Ok(crate::store::usage::Calendar {
             zone,
             week_day,
             week_hour: self.windows.week_reset_hour,

@@ -5,22 +5,28 @@
 //! stderr and answered per `on_internal_error` (fail-open by default); nothing here panics on
 //! bad input, and the event row is committed before any policy runs.
 
+pub mod decide;
+pub mod downgrade;
+pub mod event;
+pub mod redact;
+pub mod respond;
+pub mod timing;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::config::{BuiltinRuntime, Config, FailMode, PolicyConfig};
-use crate::decide::{self, Decision, Runner, Shared, Verdict, Vote};
-use crate::downgrade;
-use crate::engine::{Engine, PolicyError};
-use crate::event::{HookInput, estimate_tokens};
-use crate::observe::PlanReadings;
 use crate::paths::Paths;
+use crate::policy::engine::{Engine, PolicyError};
 use crate::pricing::Pricing;
-use crate::respond::{self, Answer};
+use crate::store::observe::PlanReadings;
+use crate::store::usage;
 use crate::store::{self, EventRow, Outcome, Store};
-use crate::usage;
+use decide::{Decision, Runner, Shared, Verdict, Vote};
+use event::{HookInput, estimate_tokens};
+use respond::Answer;
 
 /// What the hook process prints and why.
 #[derive(Debug, Default)]
@@ -169,7 +175,7 @@ fn handle(
     notes: &mut Vec<String>,
     held: &mut Held,
 ) -> Result<Answer, store::StoreError> {
-    let mut timings = crate::timing::Timings::new(started);
+    let mut timings = crate::hook::timing::Timings::new(started);
     timings.step("start+config");
     let pricing = Pricing::with_overrides(&config.prices);
     let calendar = config.calendar().unwrap_or_else(|e| {
@@ -191,7 +197,7 @@ fn handle(
     let row = event_row(input, config, env.now_ms);
     let event_id = store.write(|tx| {
         if let Some(transcript) = input.transcript_path() {
-            crate::ingest::ingest_session(tx, &pricing, Path::new(transcript))?;
+            crate::store::ingest::ingest_session(tx, &pricing, Path::new(transcript))?;
         }
         if input.event == "SessionStart"
             && let Some(model) = input.str("model")
@@ -366,7 +372,7 @@ fn evaluate_all(
     shared: &Shared<'_>,
     runtime: Runtime<'_>,
     notes: &mut Vec<String>,
-    timings: &mut crate::timing::Timings,
+    timings: &mut crate::hook::timing::Timings,
 ) -> Vec<Vote> {
     let Runtime {
         builtins,
@@ -449,12 +455,12 @@ fn evaluate_one(host: Host<'_>, config: &PolicyConfig, shared: &Shared<'_>, stat
     let pin = config.sha256.as_deref();
     let result = match (host, &config.path) {
         (Host::Native, _) => {
-            crate::builtin::checked_sha256(&config.name, pin).map(|_| Runner::Native)
+            crate::policy::builtin::checked_sha256(&config.name, pin).map(|_| Runner::Native)
         }
         (Host::Sandbox(engine), Some(path)) => engine
             .load_file(path, pin)
             .map(|policy| Runner::Wasm(engine, policy)),
-        (Host::Sandbox(engine), None) => crate::builtin::module(&config.name)
+        (Host::Sandbox(engine), None) => crate::policy::builtin::module(&config.name)
             .and_then(|(bytes, sha256)| engine.load(bytes, Some(sha256), pin))
             .map(|policy| Runner::Wasm(engine, policy)),
         (Host::Unavailable(why), _) => Err(PolicyError::Engine(why.to_owned())),
@@ -485,8 +491,8 @@ fn outcome(verdict: &Verdict, effective: Decision, votes: &[Vote], started: Inst
 mod tests {
     use super::{Host, evaluate_one};
     use crate::config::PolicyConfig;
-    use crate::decide::{Decision, Shared, Vote};
-    use crate::usage::{Context, Usage};
+    use crate::hook::decide::{Decision, Shared, Vote};
+    use crate::store::usage::{Context, Usage};
 
     fn vote(host: Host<'_>, config: &PolicyConfig) -> Vote {
         let (usage, context, event) = (Usage::default(), Context::default(), Default::default());
@@ -505,7 +511,12 @@ mod tests {
     fn a_native_builtin_keeps_its_pin_and_output_limit() {
         let mut budget = PolicyConfig::builtin("budget", true);
         assert_eq!(vote(Host::Native, &budget).error, None);
-        budget.sha256 = Some(crate::builtin::get("budget").unwrap().1.to_uppercase());
+        budget.sha256 = Some(
+            crate::policy::builtin::get("budget")
+                .unwrap()
+                .1
+                .to_uppercase(),
+        );
         assert_eq!(vote(Host::Native, &budget).error, None);
         budget.sha256 = Some("00".repeat(32));
         let error = vote(Host::Native, &budget).error.unwrap();

@@ -6,6 +6,11 @@
 //! [`roll_usage`]; no triggers, which SQLite would parse on every open), so window sums read a
 //! few hundred 15-minute buckets and hours instead of every message.
 
+pub mod calibrate;
+pub mod ingest;
+pub mod observe;
+pub mod usage;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -1027,9 +1032,14 @@ mod tests {
                         ..EventRow::default()
                     };
                     insert_event(tx, &row)?;
-                    let mut entry = crate::usage::tests::entry(&format!("m{i}"), ts, "s", "x", 9);
+                    let mut entry =
+                        crate::store::usage::tests::entry(&format!("m{i}"), ts, "s", "x", 9);
                     entry.project = row.project;
-                    crate::ingest::store_entry(tx, &crate::pricing::Pricing::bundled(), &entry)?;
+                    crate::store::ingest::store_entry(
+                        tx,
+                        &crate::pricing::Pricing::bundled(),
+                        &entry,
+                    )?;
                 }
                 Ok(())
             })

@@ -15,7 +15,7 @@ use anyhow::{Result, bail};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::usage::{Window, rfc3339};
+use crate::store::usage::{Window, rfc3339};
 
 /// The environment variable that overrides `[team] database`.
 pub const DATABASE_ENV: &str = "TOLLGATE_TEAM_DATABASE";

@@ -11,9 +11,9 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use tollgate::config::Limits;
-use tollgate::conformance::{self, Expect};
-use tollgate::decide::Decision;
-use tollgate::engine::Engine;
+use tollgate::hook::decide::Decision;
+use tollgate::policy::conformance::{self, Expect};
+use tollgate::policy::engine::Engine;
 
 /// The build script of the cargo examples.
 const CARGO_BUILD: &str = "examples/policies/cargo-build.sh";

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use tollgate::install::{EVENTS, TOOL_EVENTS};
+use tollgate::commands::install::{EVENTS, TOOL_EVENTS};
 use tollgate::settings::{Json, Object};
 
 fn repo() -> PathBuf {
@@ -129,7 +129,7 @@ fn stderr(output: &Output) -> String {
 
 /// Asserts `doc` registers this binary exactly once for every event, with the right shape.
 fn assert_registered(doc: &Object) {
-    let registrations = tollgate::install::registrations(doc);
+    let registrations = tollgate::commands::install::registrations(doc);
     assert_eq!(registrations.len(), EVENTS.len(), "{registrations:?}");
     let command = format!("{} hook", exe().display());
     for event in EVENTS {
@@ -177,7 +177,7 @@ fn install_keeps_every_other_key_and_hook_in_order_and_uninstall_restores_it() {
     // Everything else is as it was, in the same order: removing tollgate's entries by hand
     // gives the original document back.
     let mut without = doc.clone();
-    tollgate::install::unregister(&mut without);
+    tollgate::commands::install::unregister(&mut without);
     assert_eq!(canonical(&without), canonical(&parse(&original)));
     let keys: Vec<&String> = doc.keys().collect();
     let original_keys: Vec<String> = parse(&original).keys().cloned().collect();
@@ -564,7 +564,7 @@ fn plugin_hooks_register_the_same_events_as_install() {
         );
         assert_eq!(
             handler["timeout"].as_u64(),
-            Some(tollgate::install::TIMEOUT_SECS)
+            Some(tollgate::commands::install::TIMEOUT_SECS)
         );
     }
 }
@@ -808,7 +808,10 @@ fn with_team_configured_install_adds_a_background_sync_and_uninstall_removes_it(
     // Twice: the second install replaces, never duplicates.
     env.ok(&["install"]);
     let doc = parse(&std::fs::read_to_string(&settings).unwrap());
-    assert_eq!(tollgate::install::registrations(&doc).len(), EVENTS.len());
+    assert_eq!(
+        tollgate::commands::install::registrations(&doc).len(),
+        EVENTS.len()
+    );
     let sync = format!("{} sync --quiet", exe().display());
     for event in ["Stop", "SessionEnd"] {
         let groups = doc["hooks"].get(event).unwrap().as_array().unwrap();

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tollgate::config::Limits;
-use tollgate::decide::{Decision, Output};
-use tollgate::engine::{Engine, PolicyError};
+use tollgate::hook::decide::{Decision, Output};
+use tollgate::policy::engine::{Engine, PolicyError};
 
 const INPUT: &[u8] = br#"{"abi":1,"policy":{"name":"t","config":{}},"event":{"hook_event_name":"PreToolUse"},"state":{}}"#;
 

@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate::decide::{Decision, Verdict};
-use tollgate::event::HookInput;
-use tollgate::respond::{self, Options};
+use tollgate::hook::decide::{Decision, Verdict};
+use tollgate::hook::event::HookInput;
+use tollgate::hook::respond::{self, Options};
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(input) = HookInput::parse(bytes) else {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate::decide::{Decision, Output};
+use tollgate::hook::decide::{Decision, Output};
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(output) = Output::parse(bytes) {

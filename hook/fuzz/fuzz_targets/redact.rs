@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate::redact::redact;
+use tollgate::hook::redact::redact;
 
 fuzz_target!(|text: &str| {
     let once = redact(text);

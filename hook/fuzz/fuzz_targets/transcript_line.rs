@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
-    let _ = tollgate::ingest::parse_line(bytes);
+    let _ = tollgate::store::ingest::parse_line(bytes);
 });

@@ -56,7 +56,7 @@ pub struct Report {
 pub fn run(args: &ReportArgs, team: &TeamConfig) -> Result<ExitCode> {
     let mut client = super::remote::connect(&team.database()?)?;
     super::remote::migrate(&mut client)?;
-    let since = crate::clock::now_ms() - i64::from(args.days) * 24 * 3600 * 1000;
+    let since = crate::term::clock::now_ms() - i64::from(args.days) * 24 * 3600 * 1000;
     let report = Report {
         team: team.team.clone(),
         days: args.days,
@@ -113,7 +113,7 @@ fn rows(client: &mut postgres::Client, key: &str, team: &str, since: i64) -> Res
 }
 
 fn table(title: &str, rows: &[Row]) -> comfy_table::Table {
-    let mut table = crate::table::new([
+    let mut table = crate::term::table::new([
         title,
         "Cost",
         "Tokens",

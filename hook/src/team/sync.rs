@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::{Periods, Share, TeamConfig, TeamUsage};
 use crate::store::Store;
-use crate::usage::{Calendar, Window};
+use crate::store::usage::{Calendar, Window};
 
 /// Rows read and pushed per round trip.
 const BATCH: i64 = 2000;
@@ -254,7 +254,7 @@ pub fn run(args: &SyncArgs) -> Result<ExitCode> {
         &mut client,
         team,
         &config.calendar()?,
-        crate::clock::now_ms(),
+        crate::term::clock::now_ms(),
     )?;
     if let Some(error) = report.otlp.as_ref().and_then(|o| o.error.as_ref()) {
         eprintln!("tollgate: {error}");

@@ -1,0 +1,869 @@
+//! `tollgate doctor`: checks the whole setup and explains each problem with its fix.
+//!
+//! The binary, which settings files register the hook (and twice-registered events, which
+//! record every call twice), the store, Claude Code's transcripts, every configured policy,
+//! the price table's age, and a measured round trip of the real hook on a synthetic event in
+//! a temporary `TOLLGATE_HOME` (your data is not touched).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::commands::install::{self, EVENTS};
+use crate::config::Config;
+use crate::policy::engine::PolicyError;
+use crate::settings::{self, Json, Scope, SettingsFile};
+
+/// A price table older than this many days gets a warning.
+pub const PRICES_MAX_AGE_DAYS: i64 = 120;
+
+/// Options of `tollgate doctor`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// The project whose `.claude/settings*.json` and `.claude/tollgate.toml` to check
+    /// (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How a check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Worth knowing; nothing to fix.
+    Info,
+    /// Works, but something is off.
+    Warn,
+    /// Broken: tollgate does not work as intended until it is fixed.
+    Fail,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Info => "info",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What was checked: `binary`, `settings`, `store`, `transcripts`, `config`, `policy`,
+    /// `prices`, `round trip`.
+    pub area: &'static str,
+    /// How it went.
+    pub status: Status,
+    /// What was found.
+    pub summary: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(area: &'static str, status: Status, summary: impl Into<String>) -> Self {
+        Self {
+            area,
+            status,
+            summary: summary.into(),
+            fix: None,
+        }
+    }
+
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// `tollgate doctor`.
+pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
+    let project = match &args.project {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let exe = std::env::current_exe().context("cannot find the path of this tollgate binary")?;
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let mut checks = vec![Check::new(
+        "binary",
+        Status::Ok,
+        format!(
+            "tollgate {} at {}",
+            env!("CARGO_PKG_VERSION"),
+            exe.display()
+        ),
+    )];
+    checks.extend(check_settings(&project, &exe));
+    let paths = crate::cli::paths()?;
+    let config =
+        match Config::load(&paths.config_file, Some(&project)) {
+            Ok(config) => {
+                let origin = if paths.config_file.exists() {
+                    format!("{} loads", paths.config_file.display())
+                } else {
+                    format!(
+                        "no config at {}: the built-in policies run warn-only",
+                        paths.config_file.display()
+                    )
+                };
+                checks.push(Check::new("config", Status::Ok, origin));
+                Some(config)
+            }
+            Err(e) => {
+                checks.push(Check::new("config", Status::Fail, format!("{e:#}")).fix(
+                    "fix the file; until then the hook records with defaults and answers allow",
+                ));
+                None
+            }
+        };
+    let store = config
+        .as_ref()
+        .and_then(|c| c.store.clone())
+        .unwrap_or_else(|| paths.store_file());
+    checks.push(check_store(&store));
+    checks.push(check_transcripts());
+    if let Some(config) = &config {
+        checks.extend(check_policies(config, &paths.cache_dir));
+    }
+    checks.push(check_prices(chrono::Local::now().date_naive()));
+    checks.push(round_trip(&exe));
+
+    let fails = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let warns = checks.iter().filter(|c| c.status == Status::Warn).count();
+    if args.json {
+        let report = serde_json::json!({
+            "ok": fails == 0,
+            "problems": fails,
+            "warnings": warns,
+            "checks": checks,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&checks, fails, warns));
+    }
+    Ok(if fails == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The text report.
+fn render(checks: &[Check], fails: usize, warns: usize) -> String {
+    let mut out = String::new();
+    for check in checks {
+        let _ = writeln!(
+            out,
+            "{:<5} {:<12} {}",
+            check.status.label(),
+            check.area,
+            check.summary
+        );
+        if let Some(fix) = &check.fix {
+            let _ = writeln!(out, "{:<18} fix: {fix}", "");
+        }
+    }
+    let _ = match (fails, warns) {
+        (0, 0) => writeln!(out, "\nAll good."),
+        (0, w) => writeln!(out, "\nNo problems, {w} warning{}.", plural(w)),
+        (f, w) => writeln!(
+            out,
+            "\n{f} problem{}, {w} warning{}: tollgate does not work as intended until the problems are fixed.",
+            plural(f),
+            plural(w)
+        ),
+    };
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// One settings file's tollgate entries.
+struct Registered {
+    label: String,
+    fix_scope: String,
+    by_event: BTreeMap<String, Vec<String>>,
+    plugin: bool,
+    statusline: Option<String>,
+}
+
+/// What was found at one settings file's place.
+enum Found {
+    /// No file (its label).
+    Missing(String),
+    /// A file Claude Code cannot read.
+    Broken(Check),
+    /// A file, with tollgate's entries.
+    File(Registered),
+}
+
+fn check_settings(project: &Path, exe: &Path) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut places = Vec::new();
+    for scope in Scope::ALL {
+        match scope.file(project) {
+            Ok(path) => places.push((scope.name().to_owned(), path, Some(scope))),
+            Err(e) => checks.push(Check::new("settings", Status::Warn, format!("{e:#}"))),
+        }
+    }
+    places.push(("managed".to_owned(), settings::managed_file(), None));
+    let found: Vec<Found> = places
+        .into_iter()
+        .filter_map(|(name, path, scope)| {
+            let fix_scope = match scope {
+                Some(Scope::Project | Scope::Local) => format!(
+                    " --scope {} --project {}",
+                    scope.map_or("", Scope::name),
+                    project.display()
+                ),
+                _ => String::new(),
+            };
+            read_settings(
+                format!("{name} {}", path.display()),
+                fix_scope,
+                &path,
+                scope.is_some(),
+            )
+        })
+        .collect();
+    let files: Vec<&Registered> = found
+        .iter()
+        .filter_map(|f| match f {
+            Found::File(file) => Some(file),
+            _ => None,
+        })
+        .collect();
+    for place in &found {
+        match place {
+            Found::Missing(label) => {
+                checks.push(Check::new(
+                    "settings",
+                    Status::Info,
+                    format!("{label}: no file"),
+                ));
+            }
+            Found::Broken(check) => checks.push(check.clone()),
+            Found::File(file) => {
+                let others = files
+                    .iter()
+                    .any(|o| o.label != file.label && !o.by_event.is_empty());
+                checks.extend(check_registrations(file, others, exe));
+                if file.plugin {
+                    checks.push(Check::new(
+                        "settings",
+                        Status::Info,
+                        format!("{}: enables the tollgate plugin", file.label),
+                    ));
+                }
+                if let Some(line) = &file.statusline {
+                    checks.push(Check::new(
+                        "settings",
+                        Status::Info,
+                        format!("{}: status line `{line}`", file.label),
+                    ));
+                }
+            }
+        }
+    }
+    checks.extend(check_across(&files));
+    checks
+}
+
+/// Reads one settings file; `None` for a missing file that is not worth a line.
+fn read_settings(label: String, fix_scope: String, path: &Path, always: bool) -> Option<Found> {
+    if !path.exists() {
+        return always.then_some(Found::Missing(label));
+    }
+    let file = match SettingsFile::read(path) {
+        Ok(file) => file,
+        Err(e) => {
+            return Some(Found::Broken(
+                Check::new("settings", Status::Fail, format!("{e:#}"))
+                    .fix("Claude Code ignores the file's settings until it is fixed"),
+            ));
+        }
+    };
+    let mut by_event: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (event, command) in install::registrations(&file.doc) {
+        by_event.entry(event).or_default().push(command);
+    }
+    let plugin = file
+        .doc
+        .get("enabledPlugins")
+        .and_then(Json::as_object)
+        .is_some_and(|p| {
+            p.iter()
+                .any(|(k, v)| k.starts_with("tollgate@") && *v == Json::Bool(true))
+        });
+    let statusline = file
+        .doc
+        .get("statusLine")
+        .and_then(|s| s.get("command"))
+        .and_then(Json::as_str)
+        .filter(|line| install::is_tollgate_command(line, None, "statusline"))
+        .map(str::to_owned);
+    Some(Found::File(Registered {
+        label,
+        fix_scope,
+        by_event,
+        plugin,
+        statusline,
+    }))
+}
+
+/// One file's registrations: events registered twice, stale paths. `others`: whether another
+/// settings file registers tollgate too (then the fix is to remove this file's entries).
+fn check_registrations(file: &Registered, others: bool, exe: &Path) -> Vec<Check> {
+    let Registered {
+        label,
+        fix_scope,
+        by_event,
+        ..
+    } = file;
+    if by_event.is_empty() {
+        return vec![Check::new(
+            "settings",
+            Status::Info,
+            format!("{label}: does not register tollgate"),
+        )];
+    }
+    let reinstall = if others {
+        format!("tollgate uninstall{fix_scope} (another settings file registers tollgate)")
+    } else {
+        format!("tollgate install{fix_scope} (one entry per event, for this binary)")
+    };
+    let mut checks = Vec::new();
+    let twice: Vec<String> = by_event
+        .iter()
+        .filter(|(_, c)| c.len() > 1)
+        .map(|(e, c)| format!("{e} ×{}", c.len()))
+        .collect();
+    if !twice.is_empty() {
+        checks.push(
+            Check::new(
+                "settings",
+                Status::Fail,
+                format!(
+                    "{label}: registers tollgate more than once for {}: each of those calls is recorded twice",
+                    twice.join(", ")
+                ),
+            )
+            .fix(&reinstall),
+        );
+    }
+    let missing = EVENTS.iter().any(|e| !by_event.contains_key(*e));
+    let commands: std::collections::BTreeSet<&String> = by_event.values().flatten().collect();
+    for command in &commands {
+        let program = install::program(command);
+        if program.is_absolute() && !program.exists() {
+            checks.push(
+                Check::new(
+                    "settings",
+                    Status::Fail,
+                    format!("{label}: runs `{command}`, but {} does not exist: Claude Code reports a hook error on every event", program.display()),
+                )
+                .fix(&reinstall),
+            );
+        } else if program.is_absolute()
+            && std::fs::canonicalize(&program).ok().as_deref() != Some(exe)
+        {
+            checks.push(
+                Check::new(
+                    "settings",
+                    Status::Info,
+                    format!(
+                        "{label}: runs {}, not this binary ({})",
+                        program.display(),
+                        exe.display()
+                    ),
+                )
+                .fix(format!("tollgate install{fix_scope} to register this one")),
+            );
+        } else if !program.is_absolute() {
+            checks.push(
+                Check::new(
+                    "settings",
+                    Status::Warn,
+                    format!("{label}: runs `{command}` from Claude Code's PATH, which may not be your shell's"),
+                )
+                .fix(format!("tollgate install{fix_scope} (registers the absolute path)")),
+            );
+        }
+    }
+    let summary = if !missing {
+        format!(
+            "{label}: registers tollgate for all {} events",
+            EVENTS.len()
+        )
+    } else {
+        format!(
+            "{label}: registers tollgate for {} of {} events ({})",
+            by_event.len(),
+            EVENTS.len(),
+            by_event.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let status = if missing { Status::Info } else { Status::Ok };
+    let check = Check::new("settings", status, summary);
+    checks.insert(0, check);
+    checks
+}
+
+/// Across files: nothing registered anywhere, or the same event registered by several files
+/// with different commands (Claude Code runs identical handlers once, different ones each).
+fn check_across(files: &[&Registered]) -> Vec<Check> {
+    let plugin = files.iter().any(|f| f.plugin);
+    let with_hooks: Vec<&Registered> = files
+        .iter()
+        .copied()
+        .filter(|f| !f.by_event.is_empty())
+        .collect();
+    if with_hooks.is_empty() {
+        if plugin {
+            return Vec::new();
+        }
+        return vec![
+            Check::new(
+                "settings",
+                Status::Fail,
+                "no settings file registers tollgate: Claude Code never runs it",
+            )
+            .fix("tollgate install (or `tollgate install --scope project` for one project)"),
+        ];
+    }
+    let mut checks = Vec::new();
+    let missing: Vec<&str> = EVENTS
+        .iter()
+        .copied()
+        .filter(|e| !with_hooks.iter().any(|f| f.by_event.contains_key(*e)))
+        .collect();
+    if !missing.is_empty() && !plugin {
+        checks.push(
+            Check::new(
+                "settings",
+                Status::Warn,
+                format!(
+                    "no settings file registers tollgate for {}: those events are not recorded",
+                    missing.join(", ")
+                ),
+            )
+            .fix(format!("tollgate install{}", with_hooks[0].fix_scope)),
+        );
+    }
+    if plugin {
+        checks.push(
+            Check::new(
+                "settings",
+                Status::Fail,
+                format!(
+                    "the tollgate plugin is enabled and {} also registers the hook: every event is recorded twice",
+                    with_hooks[0].label
+                ),
+            )
+            .fix(format!("tollgate uninstall{}, or disable the plugin", with_hooks[0].fix_scope)),
+        );
+    }
+    for event in EVENTS {
+        let mut commands: Vec<(&Registered, &String)> = Vec::new();
+        for file in &with_hooks {
+            for command in file.by_event.get(*event).into_iter().flatten() {
+                commands.push((file, command));
+            }
+        }
+        let distinct: std::collections::BTreeSet<&String> =
+            commands.iter().map(|(_, c)| *c).collect();
+        let files: std::collections::BTreeSet<&str> =
+            commands.iter().map(|(f, _)| f.label.as_str()).collect();
+        if distinct.len() > 1 && files.len() > 1 {
+            let last = commands.last().expect("several commands").0;
+            checks.push(
+                Check::new(
+                    "settings",
+                    Status::Fail,
+                    format!(
+                        "{} registered with different commands in {}: Claude Code runs each, so every such event is recorded twice",
+                        event,
+                        files.into_iter().collect::<Vec<_>>().join(" and ")
+                    ),
+                )
+                .fix(format!("keep one: tollgate uninstall{}", last.fix_scope)),
+            );
+            break;
+        }
+    }
+    checks
+}
+
+fn check_store(path: &Path) -> Check {
+    if !path.exists() {
+        return Check::new(
+            "store",
+            Status::Warn,
+            format!("{} does not exist yet: the first hook call creates it", path.display()),
+        )
+        .fix("if Claude Code has run since you registered tollgate, the hook is not running: see the settings checks");
+    }
+    let size: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    let conn = match rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(conn) => conn,
+        Err(e) => {
+            return Check::new("store", Status::Fail, format!("cannot open {}: {e}", path.display()))
+                .fix("check its permissions; the hook moves a damaged store aside and starts a new one by itself");
+        }
+    };
+    let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
+    let version: rusqlite::Result<i64> =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0));
+    let integrity: rusqlite::Result<String> =
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0));
+    let known = crate::store::Store::schema_version();
+    let summary = format!(
+        "{}: {}, schema v{}",
+        path.display(),
+        human_size(size),
+        version
+            .as_ref()
+            .map_or_else(|_| "?".to_owned(), i64::to_string)
+    );
+    match (version, integrity) {
+        (Err(e), _) | (_, Err(e)) => Check::new("store", Status::Fail, format!("{summary}: {e}"))
+            .fix("the hook moves a damaged store aside and starts a new one by itself; usage is re-read from the transcripts"),
+        (Ok(v), _) if v > known => Check::new(
+            "store",
+            Status::Fail,
+            format!("{summary}, written by a newer tollgate (this one knows v{known})"),
+        )
+        .fix("install the newer tollgate again (cargo install --path hook --locked)"),
+        (Ok(_), Ok(result)) if result != "ok" => Check::new(
+            "store",
+            Status::Fail,
+            format!("{summary}: integrity check says {result}"),
+        )
+        .fix(format!("move {} aside; the next hook call starts a new store and re-reads the transcripts", path.display())),
+        (Ok(_), Ok(_)) => match permissions_problem(path) {
+            Some(problem) => Check::new("store", Status::Warn, format!("{summary}, integrity ok; {problem}"))
+                .fix(format!("chmod 600 {}; chmod 700 {}", path.display(), path.parent().unwrap_or(Path::new(".")).display())),
+            None => Check::new("store", Status::Ok, format!("{summary}, integrity ok, private (0600 in 0700)")),
+        },
+    }
+}
+
+/// The store file and its directory should be the user's only (0600, 0700).
+#[cfg(unix)]
+fn permissions_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
+    let file = mode(path)?;
+    let dir = path.parent().and_then(mode).unwrap_or(0o700);
+    let mut problems = Vec::new();
+    if file & 0o077 != 0 {
+        problems.push(format!("the file is {file:o}, readable by others"));
+    }
+    if dir & 0o077 != 0 {
+        problems.push(format!("its directory is {dir:o}, open to others"));
+    }
+    (!problems.is_empty()).then(|| problems.join(", "))
+}
+
+#[cfg(not(unix))]
+fn permissions_problem(_: &Path) -> Option<String> {
+    None
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+fn check_transcripts() -> Check {
+    let dir = match settings::claude_config_dir() {
+        Ok(dir) => dir.join("projects"),
+        Err(e) => return Check::new("transcripts", Status::Warn, format!("{e:#}")),
+    };
+    let Ok(projects) = std::fs::read_dir(&dir) else {
+        return Check::new(
+            "transcripts",
+            Status::Warn,
+            format!("{} does not exist: no Claude Code session has run as this user", dir.display()),
+        )
+        .fix("run Claude Code once; if it keeps its files elsewhere, set CLAUDE_CONFIG_DIR as Claude Code has it");
+    };
+    let (mut projects_n, mut sessions) = (0, 0);
+    for project in projects.flatten().filter(|e| e.path().is_dir()) {
+        projects_n += 1;
+        sessions += std::fs::read_dir(project.path())
+            .map(|files| {
+                files
+                    .flatten()
+                    .filter(|f| f.path().extension().is_some_and(|x| x == "jsonl"))
+                    .count()
+            })
+            .unwrap_or(0);
+    }
+    let summary = format!(
+        "{}: {sessions} session{} in {projects_n} project{}",
+        dir.display(),
+        plural(sessions),
+        plural(projects_n)
+    );
+    if sessions == 0 {
+        Check::new(
+            "transcripts",
+            Status::Warn,
+            format!("{summary}: nothing to count yet"),
+        )
+        .fix("run a Claude Code session; tollgate reads the token usage from these files")
+    } else {
+        Check::new("transcripts", Status::Ok, summary)
+    }
+}
+
+fn check_policies(config: &Config, cache_dir: &Path) -> Vec<Check> {
+    // Started only for a policy that runs in the sandbox.
+    let engine = std::cell::OnceCell::new();
+    config
+        .active_policies()
+        .iter()
+        .map(|policy| {
+            let source = policy.source(config.builtins);
+            let mode = if policy.enforce {
+                "enforce"
+            } else {
+                "warn-only"
+            };
+            let pin = if policy.sha256.is_some() {
+                ", hash pinned"
+            } else {
+                ""
+            };
+            let checked = if policy.runs_natively(config.builtins) {
+                crate::policy::builtin::checked_sha256(&policy.name, policy.sha256.as_deref())
+                    .map(|sha256| format!("native code, its module's sha256 {}…", &sha256[..12]))
+            } else {
+                engine
+                    .get_or_init(|| {
+                        crate::policy::engine::Engine::new(Some(cache_dir.to_path_buf()))
+                            .map_err(|e| format!("{e:#}"))
+                    })
+                    .as_ref()
+                    .map_err(|e| PolicyError::Engine(e.clone()))
+                    .and_then(|engine| crate::commands::policy::load_configured(engine, policy))
+                    .map(|loaded| {
+                        format!(
+                            "loads, ABI {}, {} style, sha256 {}…",
+                            crate::policy::engine::ABI_VERSION,
+                            loaded.style(),
+                            &loaded.sha256[..12]
+                        )
+                    })
+            };
+            match checked {
+                Ok(what) => Check::new(
+                    "policy",
+                    Status::Ok,
+                    format!("{} ({source}, {mode}): {what}{pin}", policy.name),
+                ),
+                Err(e) => {
+                    let on_error = policy.on_error.as_deref().unwrap_or("allow");
+                    let module = policy
+                        .path
+                        .as_ref()
+                        .map_or_else(|| policy.name.clone(), |p| p.display().to_string());
+                    Check::new(
+                        "policy",
+                        Status::Fail,
+                        format!(
+                            "{} ({source}): {e}; the hook answers its on_error ({on_error})",
+                            policy.name
+                        ),
+                    )
+                    .fix(match &e {
+                        PolicyError::HashMismatch { actual, .. } => format!(
+                            "check the module; if the change is yours, set sha256 = \"{actual}\""
+                        ),
+                        PolicyError::Engine(_) => "please report this bug".to_owned(),
+                        _ => format!("`tollgate policy check {module}` shows the details"),
+                    })
+                }
+            }
+        })
+        .collect()
+}
+
+/// The bundled price table's age on `today`.
+pub fn check_prices(today: chrono::NaiveDate) -> Check {
+    let pricing = crate::pricing::Pricing::bundled();
+    let Ok(date) = chrono::NaiveDate::parse_from_str(&pricing.date, "%Y-%m-%d") else {
+        return Check::new(
+            "prices",
+            Status::Warn,
+            format!("the bundled price table's date is `{}`", pricing.date),
+        );
+    };
+    let age = (today - date).num_days();
+    let summary = format!(
+        "bundled price table dated {} ({age} days old, {} models)",
+        pricing.date,
+        pricing.models().count()
+    );
+    if age > PRICES_MAX_AGE_DAYS {
+        Check::new(
+            "prices",
+            Status::Warn,
+            format!("{summary}: prices may have changed since"),
+        )
+        .fix("install a newer tollgate, or put current prices under [prices] in the config")
+    } else {
+        Check::new("prices", Status::Ok, summary)
+    }
+}
+
+/// Runs the real binary's `hook` twice on a synthetic `PreToolUse` event in a temporary
+/// `TOLLGATE_HOME`: cold (compiles the policies into a fresh cache), then warm.
+fn round_trip(exe: &Path) -> Check {
+    let Ok(home) = tempfile::tempdir() else {
+        return Check::new(
+            "round trip",
+            Status::Warn,
+            "cannot create a temporary directory",
+        );
+    };
+    let event = serde_json::json!({
+        "session_id": "tollgate-doctor",
+        "transcript_path": home.path().join("none.jsonl"),
+        "cwd": home.path(),
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": { "command": "ls", "description": "tollgate doctor's test event" },
+        "tool_use_id": "toolu_doctor",
+    })
+    .to_string();
+    let timeout = Duration::from_secs(install::TIMEOUT_SECS);
+    // The cold call may take longer than Claude Code's timeout: that is worth a warning, and
+    // the warm call's time still worth measuring.
+    let mut times = Vec::new();
+    for limit in [COLD_LIMIT, timeout] {
+        match run_hook(exe, home.path(), &event, limit) {
+            Ok(elapsed) => times.push(elapsed),
+            Err(problem) => {
+                return Check::new("round trip", Status::Fail, format!("`{} hook`: {problem}", exe.display()))
+                    .fix("run `echo '{\"hook_event_name\":\"Stop\"}' | tollgate hook` to see the message; please report it");
+            }
+        }
+    }
+    let summary = format!(
+        "`tollgate hook` answered a PreToolUse event in {:.1} ms warm ({:.1} ms cold, compiling the policies), in a temporary store",
+        times[1].as_secs_f64() * 1000.0,
+        times[0].as_secs_f64() * 1000.0
+    );
+    if times[0] > timeout {
+        Check::new("round trip", Status::Warn, format!("{summary}: the cold call took longer than the hook's {timeout:?} timeout, so on the first call after an update Claude Code proceeds without tollgate's answer"))
+            .fix("run `tollgate policy list` after installing or updating: it compiles the policies into the cache")
+    } else {
+        Check::new("round trip", Status::Ok, summary)
+    }
+}
+
+/// The longest the doctor waits for the cold hook call.
+const COLD_LIMIT: Duration = Duration::from_secs(60);
+
+/// One hook call: its wall time, or what went wrong.
+fn run_hook(
+    exe: &Path,
+    home: &Path,
+    event: &str,
+    limit: Duration,
+) -> std::result::Result<Duration, String> {
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .arg("hook")
+        .env(crate::paths::HOME_ENV, home)
+        .env_remove("CLAUDE_PROJECT_DIR")
+        .current_dir(home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start it: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(event.as_bytes())
+            .map_err(|e| format!("cannot write its input: {e}"))?;
+    }
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "no answer within {limit:?} (Claude Code's timeout)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed = started.elapsed();
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!("exited with {}: {}", output.status, stderr.trim()));
+    }
+    if let Some(line) = stderr.lines().next() {
+        return Err(format!("reported: {line}"));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !stdout.trim().is_empty() && serde_json::from_str::<serde_json::Value>(&stdout).is_err() {
+        return Err(format!(
+            "printed something that is not JSON: {}",
+            stdout.trim()
+        ));
+    }
+    Ok(elapsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_older_than_the_limit_warn() {
+        let date =
+            chrono::NaiveDate::parse_from_str(&crate::pricing::Pricing::bundled().date, "%Y-%m-%d")
+                .unwrap();
+        assert_eq!(check_prices(date).status, Status::Ok);
+        let late = date + chrono::Days::new(PRICES_MAX_AGE_DAYS as u64 + 1);
+        let check = check_prices(late);
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.fix.is_some());
+    }
+}

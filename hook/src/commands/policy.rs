@@ -1,0 +1,351 @@
+//! `tollgate policy`: list, check, test and start policies.
+
+pub mod scaffold;
+pub mod suite;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use serde_json::{Value, json};
+
+use crate::config::{Config, Limits, PolicyConfig};
+use crate::hook::decide::{self, Runner, Shared};
+use crate::hook::event::HookInput;
+use crate::policy::engine::{Engine, Policy, PolicyError};
+use crate::store::usage::{Context, Usage};
+
+/// `tollgate policy` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// The configured policies, with their hash and whether they load.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a module against the ABI (exports, imports, version) and print its description.
+    Check {
+        /// A `.wasm` or `.wat` file, or a built-in's name.
+        module: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a policy on the bundled sample inputs (a table of decisions), or on one hook input
+    /// with `--event` (the decision and Claude Code's answer).
+    Test(TestArgs),
+    /// Start a policy project in a language: the example policy, its SDK, a build script and
+    /// a README.
+    New(crate::commands::policy::scaffold::NewArgs),
+}
+
+/// Options of `tollgate policy test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// A `.wasm` or `.wat` file, or a built-in's name.
+    pub module: String,
+    /// One hook input (a JSON file as Claude Code sends it). Without it, the policy runs on
+    /// every input of the bundled conformance suite (sdk/conformance).
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// Usage figures (a JSON file shaped like the input document's `usage`; default: zeros).
+    #[arg(long, value_name = "FILE", requires = "event")]
+    pub usage: Option<PathBuf>,
+    /// Context figures (`{"tokens": …, "limit": …, "model": …, "pending_tokens": …}`).
+    #[arg(long, value_name = "FILE", requires = "event")]
+    pub context: Option<PathBuf>,
+    /// The policy's `config` table, as a TOML file (for the bundled inputs: instead of the
+    /// example policy's config).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check the answers on the bundled inputs against the example policy's (what every
+    /// example in examples/policies must return); exit 1 on a difference.
+    #[arg(long, conflicts_with_all = ["event", "config"])]
+    pub conformance: bool,
+    /// Time limit per evaluation in milliseconds, as fuel (the config's `limits.time_ms`).
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().time_ms)]
+    pub time_ms: u64,
+    /// Its stored `state`, as JSON text.
+    #[arg(long, default_value = "{}", requires = "event")]
+    pub state: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a `tollgate policy` subcommand.
+pub fn run(command: &PolicyCommand) -> Result<ExitCode> {
+    let paths = crate::cli::paths()?;
+    let engine = Engine::new(Some(paths.cache_dir.clone()))?;
+    match command {
+        PolicyCommand::List { json } => list(&engine, &paths.config_file, *json),
+        PolicyCommand::Check { module, json } => check(&engine, module, *json),
+        PolicyCommand::Test(args) => match &args.event {
+            Some(event) => test(&engine, args, event),
+            None => crate::commands::policy::suite::run(&engine, args),
+        },
+        PolicyCommand::New(args) => crate::commands::policy::scaffold::run(args),
+    }
+}
+
+/// The built-in (its module and sha256) a module argument names, unless a file of that name
+/// exists.
+pub fn builtin(module: &str) -> Option<(&'static [u8], &'static str)> {
+    crate::policy::builtin::get(module).filter(|_| !Path::new(module).exists())
+}
+
+/// Loads a module named by a path or a built-in name.
+pub fn load(engine: &Engine, module: &str, pin: Option<&str>) -> Result<Policy, PolicyError> {
+    match builtin(module) {
+        Some((bytes, sha)) => engine.load(bytes, Some(sha), pin),
+        None => engine.load_file(Path::new(module), pin),
+    }
+}
+
+/// Loads a configured policy: its `path`, or the built-in of its name, checking its pin.
+pub fn load_configured(engine: &Engine, policy: &PolicyConfig) -> Result<Policy, PolicyError> {
+    match &policy.path {
+        Some(path) => engine.load_file(path, policy.sha256.as_deref()),
+        None => load(engine, &policy.name, policy.sha256.as_deref()),
+    }
+}
+
+fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> {
+    let project = std::env::current_dir().ok();
+    let config = Config::load(config_file, project.as_deref())?;
+    let mut rows = Vec::new();
+    let mut sources = Vec::new();
+    let mut failed = false;
+    for policy in config.active_policies() {
+        let native = policy.runs_natively(config.builtins);
+        // A built-in run natively answers to its module's hash; it has no ABI style.
+        let loaded = if native {
+            crate::policy::builtin::checked_sha256(&policy.name, policy.sha256.as_deref())
+                .map(|sha256| (sha256.to_owned(), None))
+        } else {
+            load_configured(engine, &policy).map(|p| (p.sha256.clone(), Some(p.style())))
+        };
+        failed |= loaded.is_err();
+        sources.push(policy.source(config.builtins));
+        rows.push(json!({
+            "name": policy.name,
+            "source": policy.path.as_ref().map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
+            "native": native,
+            "enforce": policy.enforce,
+            "events": policy.events(),
+            "tools": policy.tools(),
+            "sha256": loaded.as_ref().ok().map(|(sha256, _)| sha256),
+            "style": loaded.as_ref().ok().and_then(|(_, style)| *style),
+            "status": match &loaded { Ok(_) => "ok".to_owned(), Err(e) => e.to_string() },
+        }));
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        if !config_file.exists() {
+            println!(
+                "No config at {}: the built-ins run in warn-only mode.",
+                config_file.display()
+            );
+        }
+        let mut table = crate::term::table::new(["policy", "source", "mode", "sha256", "status"]);
+        for (row, source) in rows.iter().zip(&sources) {
+            let sha = row["sha256"]
+                .as_str()
+                .map(|s| format!("{}…", &s[..12]))
+                .unwrap_or_default();
+            let mode = if row["enforce"] == true {
+                "enforce"
+            } else {
+                "warn-only"
+            };
+            table.add_row([
+                row["name"].as_str().unwrap_or_default(),
+                source,
+                mode,
+                &sha,
+                row["status"].as_str().unwrap_or_default(),
+            ]);
+        }
+        println!("{table}");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
+    let started = Instant::now();
+    let policy = match load(engine, module, None) {
+        Ok(policy) => policy,
+        Err(e) => {
+            eprintln!("tollgate: {module}: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let description = match engine.describe(&policy) {
+        Ok(d) => d.map(|d| part_named(d, module)),
+        Err(e) => {
+            eprintln!("tollgate: {module}: tollgate_describe {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let report = json!({
+        "module": module,
+        "ok": true,
+        "style": policy.style(),
+        "sha256": policy.sha256,
+        "imports": policy.imports(),
+        "abi": crate::policy::engine::ABI_VERSION,
+        "load_ms": load_ms,
+        "from_cache": policy.cached,
+        "describe": description,
+    });
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{module}: ok ({} style, ABI {})",
+            policy.style(),
+            crate::policy::engine::ABI_VERSION
+        );
+        println!("  sha256   {}", policy.sha256);
+        let imports = policy.imports();
+        println!(
+            "  imports  {}",
+            if imports.is_empty() {
+                "none".to_owned()
+            } else {
+                imports.join(", ")
+            }
+        );
+        println!(
+            "  loaded   {load_ms:.2} ms ({})",
+            if policy.cached {
+                "precompiled cache"
+            } else {
+                "compiled now"
+            }
+        );
+        if let Some(d) = &report["describe"].as_object() {
+            for key in ["name", "version", "description", "events"] {
+                if let Some(v) = d.get(key) {
+                    println!(
+                        "  {key:<8} {}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A module that holds several policies (the built-ins) describes each in `policies`: asked
+/// for one of them by name, that one's description; otherwise the module's.
+fn part_named(description: Value, name: &str) -> Value {
+    let part = description["policies"]
+        .as_array()
+        .and_then(|parts| parts.iter().find(|p| p["name"] == name));
+    match part {
+        Some(part) => part.clone(),
+        None => description,
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// The `--config` TOML file as a table.
+pub fn read_config(path: &Path) -> Result<toml::Table> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a TOML table", path.display()))
+}
+
+fn test(engine: &Engine, args: &TestArgs, event: &Path) -> Result<ExitCode> {
+    let event_bytes =
+        std::fs::read(event).with_context(|| format!("cannot read {}", event.display()))?;
+    let input = HookInput::parse(&event_bytes).with_context(|| event.display().to_string())?;
+    let usage: Usage = match &args.usage {
+        Some(path) => serde_json::from_value(read_json(path)?)
+            .context("--usage does not fit the usage shape")?,
+        None => Usage::default(),
+    };
+    let context: Context = match &args.context {
+        Some(path) => serde_json::from_value(read_json(path)?)
+            .context("--context does not fit the context shape")?,
+        None => Context::default(),
+    };
+    let mut config = PolicyConfig::builtin(&args.module, true);
+    config.limits = Limits {
+        time_ms: args.time_ms,
+        ..Limits::default()
+    };
+    if let Some(path) = &args.config {
+        config.config = read_config(path)?;
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let shared = Shared {
+        now: &now,
+        event: &input.raw,
+        usage: &usage,
+        context: &context,
+        limits: None,
+    };
+    let started = Instant::now();
+    let vote = match load(engine, &args.module, None) {
+        Ok(policy) => decide::evaluate(
+            Runner::Wasm(engine, policy),
+            &config,
+            &shared,
+            &args.state,
+            started,
+        ),
+        Err(e) => decide::vote(&config, Err(e), started),
+    };
+    let verdict = decide::combine(std::slice::from_ref(&vote));
+    let answer =
+        crate::hook::respond::answer(&input, &verdict, crate::hook::respond::Options::default());
+    let report = json!({
+        "decision": vote.decision.as_str(),
+        "reason": vote.reason,
+        "model": vote.model,
+        "error": vote.error,
+        "state": vote.state.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
+        "elapsed_ms": vote.elapsed_us as f64 / 1000.0,
+        "answer": answer.json,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("decision  {}", vote.decision.as_str());
+        if let Some(reason) = &vote.reason {
+            println!("reason    {reason}");
+        }
+        if let Some(model) = &vote.model {
+            println!("model     {model}");
+        }
+        if let Some(error) = &vote.error {
+            println!("error     {error}");
+        }
+        println!("time      {:.2} ms", vote.elapsed_us as f64 / 1000.0);
+        match &answer.json {
+            Some(json) => println!("answer    {json}"),
+            None => println!("answer    (nothing: Claude Code proceeds)"),
+        }
+    }
+    Ok(if vote.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

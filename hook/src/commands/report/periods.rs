@@ -1,0 +1,481 @@
+//! Tokens and cost grouped by day, week, month, session, model or project.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::Result;
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+use super::cells::{self, Cell, Grain};
+use super::render::{self, num};
+use super::{Filter, Format, Scope};
+use crate::store::BUCKET_MS;
+use crate::store::usage::Totals;
+
+/// Options of the daily, monthly, session, models and projects reports.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PeriodArgs {
+    /// Show each model's figures under each row (JSON always has them).
+    #[arg(long, short)]
+    pub breakdown: bool,
+    /// Newest first (models and projects are always most expensive first).
+    #[arg(long)]
+    pub desc: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub scope: Scope,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub format: Format,
+}
+
+/// Options of the weekly report.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WeeklyArgs {
+    /// The day weeks start on (sunday, as ccusage, or monday … saturday).
+    #[arg(long, short = 'w', default_value = "sunday")]
+    pub start_of_week: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub period: PeriodArgs,
+}
+
+impl WeeklyArgs {
+    /// The weekday weeks start on.
+    pub fn start(&self) -> Result<Weekday> {
+        self.start_of_week.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--start-of-week \"{}\" is not a weekday (sunday, monday, …)",
+                self.start_of_week
+            )
+        })
+    }
+}
+
+/// How rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// By local day.
+    Daily,
+    /// By local week starting on the given day.
+    Weekly(Weekday),
+    /// By local month.
+    Monthly,
+    /// By session.
+    Session,
+    /// By model.
+    Models,
+    /// By project.
+    Projects,
+}
+
+impl View {
+    /// The key's column title and its JSON field name; the JSON list's name.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            View::Daily => ("Date", "date", "daily"),
+            View::Weekly(_) => ("Week", "week", "weekly"),
+            View::Monthly => ("Month", "month", "monthly"),
+            View::Session => ("Session", "sessionId", "sessions"),
+            View::Models => ("Model", "model", "models"),
+            View::Projects => ("Project", "project", "projects"),
+        }
+    }
+
+    fn grain(self) -> Grain {
+        match self {
+            View::Daily | View::Weekly(_) | View::Monthly => Grain::Bucket,
+            View::Session => Grain::Session,
+            View::Models => Grain::Model,
+            View::Projects => Grain::Project,
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, View::Daily | View::Weekly(_) | View::Monthly)
+    }
+}
+
+/// One row: a period, session, model or project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The day (`2026-11-12`), week start, month (`2026-11`), session id, model or project.
+    pub key: String,
+    /// The session's project (session view).
+    pub project: Option<String>,
+    /// First response, Unix ms.
+    pub first_ms: i64,
+    /// Last response, Unix ms.
+    pub last_ms: i64,
+    /// Sums over every model.
+    pub totals: Totals,
+    /// Sums per model, by cost (largest first), then name.
+    pub models: Vec<(String, Totals)>,
+    /// Models in the order they were first used.
+    pub models_used: Vec<String>,
+}
+
+/// A whole report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// How it is grouped.
+    pub view: View,
+    /// The rows, in display order.
+    pub rows: Vec<Row>,
+    /// Sums over all rows.
+    pub totals: Totals,
+    /// Models that had no price.
+    pub unpriced_models: BTreeSet<String>,
+}
+
+/// Builds the `view` report over `filter`.
+pub fn build(
+    conn: &Connection,
+    filter: &Filter,
+    view: View,
+    desc: bool,
+) -> rusqlite::Result<Report> {
+    let cells = cells::query(conn, filter, view.grain())?;
+    let mut keys: HashMap<i64, String> = HashMap::new();
+    let mut groups: BTreeMap<String, Vec<Cell>> = BTreeMap::new();
+    for cell in cells {
+        let key = match view {
+            View::Session => cell.session.clone(),
+            View::Models => cell.model.clone(),
+            View::Projects => cell.project.clone(),
+            _ => keys
+                .entry(cell.bucket)
+                .or_insert_with(|| period_key(filter, view, cell.bucket))
+                .clone(),
+        };
+        groups.entry(key).or_default().push(cell);
+    }
+    let mut report = Report {
+        view,
+        rows: Vec::with_capacity(groups.len()),
+        totals: Totals::default(),
+        unpriced_models: BTreeSet::new(),
+    };
+    for (key, mut cells) in groups {
+        cells.sort_by_key(|c| c.first_ms);
+        let mut row = Row {
+            key,
+            project: (view == View::Session).then(|| cells[0].project.clone()),
+            first_ms: cells.iter().map(|c| c.first_ms).min().unwrap_or(0),
+            last_ms: cells.iter().map(|c| c.last_ms).max().unwrap_or(0),
+            totals: Totals::default(),
+            models: Vec::new(),
+            models_used: Vec::new(),
+        };
+        let mut by_model: BTreeMap<&str, Totals> = BTreeMap::new();
+        for cell in &cells {
+            row.totals += &cell.totals;
+            *by_model.entry(&cell.model).or_default() += &cell.totals;
+            if !row.models_used.contains(&cell.model) {
+                row.models_used.push(cell.model.clone());
+            }
+            if cell.totals.unpriced > 0 {
+                report.unpriced_models.insert(cell.model.clone());
+            }
+        }
+        row.models = by_model
+            .into_iter()
+            .map(|(m, t)| (m.to_owned(), t))
+            .collect();
+        row.models
+            .sort_by(|a, b| b.1.cost_usd.total_cmp(&a.1.cost_usd).then(a.0.cmp(&b.0)));
+        report.totals += &row.totals;
+        report.rows.push(row);
+    }
+    match view {
+        View::Session => report.rows.sort_by_key(|r| r.last_ms),
+        View::Models | View::Projects => report.rows.sort_by(|a, b| {
+            b.totals
+                .cost_usd
+                .total_cmp(&a.totals.cost_usd)
+                .then(a.key.cmp(&b.key))
+        }),
+        _ => {}
+    }
+    if desc && !matches!(view, View::Models | View::Projects) {
+        report.rows.reverse();
+    }
+    Ok(report)
+}
+
+/// The day, week start or month of a bucket, in the filter's time zone.
+fn period_key(filter: &Filter, view: View, bucket: i64) -> String {
+    let date = filter.calendar.date(bucket * BUCKET_MS);
+    match view {
+        View::Weekly(start) => week_start(date, start).format("%Y-%m-%d").to_string(),
+        View::Monthly => date.format("%Y-%m").to_string(),
+        _ => date.format("%Y-%m-%d").to_string(),
+    }
+}
+
+/// The first day of the week holding `date`.
+fn week_start(date: NaiveDate, start: Weekday) -> NaiveDate {
+    let back = (7 + date.weekday().num_days_from_monday() - start.num_days_from_monday()) % 7;
+    date - Duration::days(back.into())
+}
+
+/// Runs one of these reports.
+pub fn run(view: View, args: &PeriodArgs) -> Result<()> {
+    let opened = args.scope.open()?;
+    let report = build(opened.store.conn(), &opened.filter, view, args.desc)?;
+    if args.format.json {
+        render::print_json(&to_json(&report, &opened.filter))
+    } else if args.format.csv {
+        print_csv(&report, &opened.filter, args.breakdown)
+    } else {
+        print_table(&report, &opened.filter, args.breakdown);
+        Ok(())
+    }
+}
+
+/// ccusage's token fields of `t` (plus tollgate's message and unpriced counts).
+pub fn token_fields(t: &Totals) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("inputTokens".into(), t.tokens.input.into());
+    map.insert("outputTokens".into(), t.tokens.output.into());
+    map.insert("cacheCreationTokens".into(), t.tokens.cache_write().into());
+    map.insert("cacheReadTokens".into(), t.tokens.cache_read.into());
+    map.insert("totalTokens".into(), t.tokens.total().into());
+    map.insert("messages".into(), t.messages.into());
+    map.insert("unpricedMessages".into(), t.unpriced.into());
+    map
+}
+
+/// The report as JSON: ccusage's shape (`{"daily": [...], "totals": {...}}`), costs `null`
+/// when unknown.
+pub fn to_json(report: &Report, filter: &Filter) -> Value {
+    let (_, key_name, list_name) = report.view.names();
+    let rows: Vec<Value> = report
+        .rows
+        .iter()
+        .map(|row| {
+            let mut map = token_fields(&row.totals);
+            map.insert(key_name.into(), row.key.clone().into());
+            map.insert("totalCost".into(), json!(row.totals.cost()));
+            map.insert("modelsUsed".into(), json!(row.models_used));
+            let breakdowns: Vec<Value> = row
+                .models
+                .iter()
+                .map(|(model, t)| {
+                    let mut m = token_fields(t);
+                    m.insert("modelName".into(), model.clone().into());
+                    m.insert("cost".into(), json!(t.cost()));
+                    Value::Object(m)
+                })
+                .collect();
+            map.insert("modelBreakdowns".into(), breakdowns.into());
+            if let Some(project) = &row.project {
+                map.insert("projectPath".into(), project.clone().into());
+            }
+            if !report.view.is_time() {
+                map.insert(
+                    "firstActivity".into(),
+                    filter.local(row.first_ms, "%Y-%m-%dT%H:%M:%S%:z").into(),
+                );
+                map.insert(
+                    "lastActivity".into(),
+                    filter.local(row.last_ms, "%Y-%m-%dT%H:%M:%S%:z").into(),
+                );
+            }
+            Value::Object(map)
+        })
+        .collect();
+    let mut totals = token_fields(&report.totals);
+    totals.insert("totalCost".into(), json!(report.totals.cost()));
+    json!({ list_name: rows, "totals": totals })
+}
+
+fn print_csv(report: &Report, filter: &Filter, breakdown: bool) -> Result<()> {
+    let (_, key_name, _) = report.view.names();
+    let mut header = vec![key_name];
+    if report.view == View::Session {
+        header.extend(["project", "last_activity"]);
+    }
+    if breakdown {
+        header.push("model");
+    }
+    header.extend(render::TOTALS_HEADER);
+    let line = |row: &Row, model: Option<&str>, t: &Totals| {
+        let mut fields = vec![row.key.clone()];
+        if report.view == View::Session {
+            fields.push(row.project.clone().unwrap_or_default());
+            fields.push(filter.local(row.last_ms, "%Y-%m-%dT%H:%M:%S%:z"));
+        }
+        if breakdown {
+            fields.push(model.unwrap_or("").to_owned());
+        }
+        fields.extend(render::totals_fields(t));
+        fields
+    };
+    let mut lines = Vec::new();
+    for row in &report.rows {
+        lines.push(line(row, None, &row.totals));
+        if breakdown {
+            for (model, t) in &row.models {
+                lines.push(line(row, Some(model), t));
+            }
+        }
+    }
+    render::print_csv(&header, lines)
+}
+
+/// Prints the report as a table.
+pub fn print_table(report: &Report, filter: &Filter, breakdown: bool) {
+    let (key_title, _, _) = report.view.names();
+    let mut header = vec![key_title];
+    match report.view {
+        View::Session => header.extend(["Project", "Last activity", "Models"]),
+        View::Models => {}
+        _ => header.push("Models"),
+    }
+    header.extend([
+        "Input",
+        "Output",
+        "Cache write",
+        "Cache read",
+        "Total tokens",
+        "Cost",
+    ]);
+    let mut table = crate::term::table::new(header);
+    let figures = |t: &Totals| {
+        vec![
+            num(render::count(t.tokens.input)),
+            num(render::count(t.tokens.output)),
+            num(render::count(t.tokens.cache_write())),
+            num(render::count(t.tokens.cache_read)),
+            num(render::count(t.tokens.total())),
+            num(render::cost(t)),
+        ]
+    };
+    let lead = |first: String, row: Option<&Row>, models: String| {
+        let mut cells = vec![comfy_table::Cell::new(first)];
+        match report.view {
+            View::Session => {
+                let row = row.expect("session rows");
+                let project = row.project.as_deref().unwrap_or("");
+                cells.push(comfy_table::Cell::new(
+                    project.rsplit('/').next().unwrap_or(project),
+                ));
+                cells.push(comfy_table::Cell::new(
+                    filter.local(row.last_ms, "%Y-%m-%d %H:%M"),
+                ));
+                cells.push(comfy_table::Cell::new(models));
+            }
+            View::Models => {}
+            _ => cells.push(comfy_table::Cell::new(models)),
+        }
+        cells
+    };
+    for row in &report.rows {
+        let key = match report.view {
+            View::Session => row.key.chars().take(8).collect(),
+            _ => row.key.clone(),
+        };
+        let models: Vec<String> = row
+            .models_used
+            .iter()
+            .map(|m| render::short_model(m))
+            .collect();
+        let mut cells = lead(key, Some(row), models.join(", "));
+        cells.extend(figures(&row.totals));
+        table.add_row(cells);
+        if breakdown && report.view != View::Models {
+            for (model, t) in &row.models {
+                let mut cells = lead(
+                    format!("  └ {}", render::short_model(model)),
+                    Some(row),
+                    String::new(),
+                );
+                cells.extend(figures(t));
+                table.add_row(cells);
+            }
+        }
+    }
+    if report.rows.is_empty() {
+        println!(
+            "No usage recorded in this range. Run `tollgate import` to read Claude Code's existing transcripts."
+        );
+        return;
+    }
+    let mut cells = vec![comfy_table::Cell::new("Total")];
+    let pad = match report.view {
+        View::Session => 3,
+        View::Models => 0,
+        _ => 1,
+    };
+    cells.extend((0..pad).map(|_| comfy_table::Cell::new("")));
+    cells.extend(figures(&report.totals));
+    table.add_row(cells);
+    println!("{table}");
+    if let Some(note) = render::unpriced_note(&report.unpriced_models) {
+        println!("{note}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::report::cells::tests::{entry, everything, store_with};
+
+    const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn days_follow_the_time_zone() {
+        let (_dir, store) = store_with(&[
+            entry("a", T0, "s1", "claude-opus-4-5", 5),
+            entry("b", T0 + 20 * HOUR, "s1", "claude-haiku-4-5", 7), // 2026-11-12T22:00Z
+        ]);
+        let mut filter = everything();
+        let utc = build(store.conn(), &filter, View::Daily, false).unwrap();
+        assert_eq!(utc.rows.len(), 1);
+        assert_eq!(
+            utc.rows[0].models_used,
+            ["claude-opus-4-5", "claude-haiku-4-5"]
+        );
+        filter.calendar.zone = Some(chrono_tz::Asia::Kathmandu); // +05:45
+        let nepal = build(store.conn(), &filter, View::Daily, false).unwrap();
+        let keys: Vec<&str> = nepal.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["2026-11-12", "2026-11-13"]);
+        assert_eq!(nepal.totals, utc.totals);
+        filter.calendar.zone = Some(chrono_tz::America::Los_Angeles);
+        let la = build(store.conn(), &filter, View::Daily, true).unwrap();
+        let keys: Vec<&str> = la.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["2026-11-12", "2026-11-11"], "newest first");
+    }
+
+    #[test]
+    fn weeks_months_models_and_sessions() {
+        let (_dir, store) = store_with(&[
+            entry("a", T0, "s1", "claude-opus-4-5", 5),
+            entry("b", T0 + 72 * HOUR, "s1", "claude-opus-4-5", 7), // Sunday
+            entry("c", T0 + 24 * 20 * HOUR, "s1", "mystery", 1),
+        ]);
+        let filter = everything();
+        let weeks = build(store.conn(), &filter, View::Weekly(Weekday::Sun), false).unwrap();
+        let keys: Vec<&str> = weeks.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["2026-11-08", "2026-11-15", "2026-11-29"]);
+        let months = build(store.conn(), &filter, View::Monthly, false).unwrap();
+        let keys: Vec<&str> = months.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["2026-11", "2026-12"]);
+        let models = build(store.conn(), &filter, View::Models, false).unwrap();
+        assert_eq!(
+            models.rows[0].key, "claude-opus-4-5",
+            "most expensive first"
+        );
+        assert_eq!(models.rows[1].totals.cost(), None);
+        assert!(models.unpriced_models.contains("mystery"));
+        let sessions = build(store.conn(), &filter, View::Session, false).unwrap();
+        assert_eq!(sessions.rows.len(), 1);
+        assert_eq!(sessions.rows[0].project.as_deref(), Some("/p"));
+        let json = to_json(&models, &filter);
+        assert_eq!(json["models"][1]["totalCost"], Value::Null);
+        assert_eq!(json["totals"]["unpricedMessages"], 1);
+    }
+}

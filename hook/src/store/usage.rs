@@ -1,0 +1,997 @@
+//! Live usage figures: session, 5-hour block, day, week, project, per model and family, and
+//! the context size. These are what policies see (`usage` and `context` in the ABI input).
+//!
+//! Everything is read from the rollups (daily, hourly, and 15-minute where a window starts
+//! mid-hour), so a week costs some tens of rows whatever the size of the store.
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use rusqlite::{Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::pricing::{Pricing, Tokens, family};
+use crate::store::BUCKET_MS;
+
+/// Length of Claude's usage block.
+pub const BLOCK_MS: i64 = 5 * 3600 * 1000;
+const HOUR_MS: i64 = 3600 * 1000;
+
+/// Token, cost and activity totals over one window.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Window {
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Cache-write tokens (5-minute and 1-hour).
+    pub cache_creation_tokens: u64,
+    /// Cache-read tokens.
+    pub cache_read_tokens: u64,
+    /// The sum of the four.
+    pub total_tokens: u64,
+    /// Cost of the priced messages.
+    pub cost_usd: f64,
+    /// Messages whose model has no price (their cost is not in `cost_usd`).
+    pub unpriced_messages: u64,
+    /// API responses.
+    pub messages: u64,
+    /// `PreToolUse` events.
+    pub tool_calls: u64,
+    /// `UserPromptSubmit` events.
+    pub prompts: u64,
+}
+
+impl Window {
+    /// Adds another window's totals to this one.
+    pub fn add(&mut self, other: &Window) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_creation_tokens += other.cache_creation_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.total_tokens += other.total_tokens;
+        self.cost_usd += other.cost_usd;
+        self.unpriced_messages += other.unpriced_messages;
+        self.messages += other.messages;
+        self.tool_calls += other.tool_calls;
+        self.prompts += other.prompts;
+    }
+
+    fn add_usage(&mut self, u: &Totals) {
+        self.input_tokens += u.tokens.input;
+        self.output_tokens += u.tokens.output;
+        self.cache_creation_tokens += u.tokens.cache_write();
+        self.cache_read_tokens += u.tokens.cache_read;
+        self.total_tokens += u.tokens.total();
+        self.cost_usd += u.cost_usd;
+        self.unpriced_messages += u.unpriced;
+        self.messages += u.messages;
+    }
+
+    fn add_activity(&mut self, tool_calls: u64, prompts: u64) {
+        self.tool_calls += tool_calls;
+        self.prompts += prompts;
+    }
+}
+
+/// A window with its bounds.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Bounded {
+    /// The totals.
+    #[serde(flatten)]
+    pub window: Window,
+    /// Start (RFC 3339, UTC).
+    pub start: String,
+    /// End (RFC 3339, UTC).
+    pub end: String,
+    /// For the block: whether one is running now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// The block and week windows of one model or family.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Split {
+    /// In the current 5-hour block.
+    pub block: Window,
+    /// In the current week.
+    pub week: Window,
+}
+
+/// All the usage figures of one moment (the ABI's `usage`).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    /// This session.
+    pub session: Window,
+    /// The current 5-hour block.
+    pub block: Bounded,
+    /// Since local midnight.
+    pub day: Bounded,
+    /// Since the weekly reset.
+    pub week: Bounded,
+    /// This project (cwd) over the week.
+    pub project: Window,
+    /// Block and week by model family.
+    pub by_family: BTreeMap<String, Split>,
+    /// Block and week by model id.
+    pub by_model: BTreeMap<String, Split>,
+    /// The team's figures from the last `tollgate sync`, when `[team]` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<crate::team::TeamUsage>,
+}
+
+/// The live context of a session (the ABI's `context`).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Context {
+    /// Input + cache tokens of the latest main-chain response.
+    pub tokens: u64,
+    /// The model's context window.
+    pub limit: u64,
+    /// The session's model.
+    pub model: String,
+    /// Estimated tokens the current call will add.
+    pub pending_tokens: u64,
+}
+
+/// When days and weeks start.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    /// The time zone (`None`: the system's).
+    pub zone: Option<chrono_tz::Tz>,
+    /// The weekday the weekly window resets.
+    pub week_day: Weekday,
+    /// The hour (0–23, in `zone`) it resets.
+    pub week_hour: u32,
+}
+
+impl Default for Calendar {
+    fn default() -> Self {
+        Self {
+            zone: None,
+            week_day: Weekday::Mon,
+            week_hour: 0,
+        }
+    }
+}
+
+impl Calendar {
+    /// Start of the day containing `now_ms`, as Unix ms.
+    pub fn day_start(&self, now_ms: i64) -> i64 {
+        match self.zone {
+            Some(tz) => day_start_in(&tz, now_ms),
+            None => day_start_in(&chrono::Local, now_ms),
+        }
+    }
+
+    /// The calendar date of `ms` in this zone.
+    pub fn date(&self, ms: i64) -> chrono::NaiveDate {
+        match self.zone {
+            Some(tz) => tz.timestamp_millis_opt(ms).unwrap().date_naive(),
+            None => chrono::Local.timestamp_millis_opt(ms).unwrap().date_naive(),
+        }
+    }
+
+    /// The first instant of `date` in this zone, as Unix ms.
+    pub fn midnight(&self, date: chrono::NaiveDate) -> i64 {
+        match self.zone {
+            Some(tz) => local_midnight(&tz, date, 0),
+            None => local_midnight(&chrono::Local, date, 0),
+        }
+    }
+
+    /// Start of the week (the last reset at or before `now_ms`), as Unix ms.
+    pub fn week_start(&self, now_ms: i64) -> i64 {
+        match self.zone {
+            Some(tz) => week_start_in(&tz, now_ms, self.week_day, self.week_hour),
+            None => week_start_in(&chrono::Local, now_ms, self.week_day, self.week_hour),
+        }
+    }
+}
+
+fn local_midnight<Z: TimeZone>(zone: &Z, date: chrono::NaiveDate, hour: u32) -> i64 {
+    let naive = date.and_time(NaiveTime::from_hms_opt(hour, 0, 0).unwrap_or(NaiveTime::MIN));
+    // A time skipped by a DST change: take the first instant after it.
+    (0..4)
+        .find_map(|h| {
+            zone.from_local_datetime(&(naive + Duration::hours(h)))
+                .earliest()
+        })
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+fn day_start_in<Z: TimeZone>(zone: &Z, now_ms: i64) -> i64 {
+    let now = zone.timestamp_millis_opt(now_ms).unwrap();
+    local_midnight(zone, now.date_naive(), 0)
+}
+
+fn week_start_in<Z: TimeZone>(zone: &Z, now_ms: i64, day: Weekday, hour: u32) -> i64 {
+    let now = zone.timestamp_millis_opt(now_ms).unwrap();
+    let back = (7 + now.weekday().num_days_from_monday() - day.num_days_from_monday()) % 7;
+    let start = local_midnight(zone, now.date_naive() - Duration::days(back.into()), hour);
+    if start > now_ms {
+        start - 7 * 24 * HOUR_MS
+    } else {
+        start
+    }
+}
+
+/// A 5-hour block as Claude's usage meter counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Start: the hour of its first message.
+    pub start_ms: i64,
+    /// `start_ms` + 5 h.
+    pub end_ms: i64,
+    /// Its last message.
+    pub last_ms: i64,
+}
+
+impl Block {
+    /// Whether the block is still running at `now_ms` (ccusage's rule: less than 5 h since
+    /// its last message and before its end).
+    pub fn is_active(&self, now_ms: i64) -> bool {
+        now_ms - self.last_ms < BLOCK_MS && now_ms < self.end_ms
+    }
+}
+
+/// Splits activity into blocks (ccusage's rule): a block starts at the hour of the first
+/// message, and a message more than 5 h after its block's start, or more than 5 h after the
+/// previous message, starts a new one. `activity` is `(first_ms, last_ms)` per bucket, sorted.
+pub fn blocks(activity: impl IntoIterator<Item = (i64, i64)>) -> Vec<Block> {
+    group_blocks(activity, |span| *span)
+        .into_iter()
+        .map(|(block, _)| block)
+        .collect()
+}
+
+/// [`blocks`] keeping the items of each block: `span` gives an item's `(first_ms, last_ms)`;
+/// items come sorted by time and each one falls in a single block (one message, or one
+/// 15-minute bucket: a bucket never straddles a block boundary, except when its first message
+/// is exactly at the block's end: that message belongs to the block, later ones do not).
+pub fn group_blocks<T>(
+    items: impl IntoIterator<Item = T>,
+    span: impl Fn(&T) -> (i64, i64),
+) -> Vec<(Block, Vec<T>)> {
+    let mut out: Vec<(Block, Vec<T>)> = Vec::new();
+    for item in items {
+        let (first, last) = span(&item);
+        match out.last_mut() {
+            Some((b, members))
+                if first - b.start_ms <= BLOCK_MS && first - b.last_ms <= BLOCK_MS =>
+            {
+                b.last_ms = b.last_ms.max(last);
+                members.push(item);
+            }
+            _ => {
+                let start = first - first.rem_euclid(HOUR_MS);
+                let block = Block {
+                    start_ms: start,
+                    end_ms: start + BLOCK_MS,
+                    last_ms: last,
+                };
+                out.push((block, vec![item]));
+            }
+        }
+    }
+    out
+}
+
+/// The block running at `now_ms`, if any.
+///
+/// Blocks are found by walking activity forward from the start of a chain: from the saved
+/// anchor (the first bucket of the latest block found, see `store/v4.sql`) when there is one in
+/// the last 8 days, else from 8 days back. The anchor is moved forward when a new block starts,
+/// so a call walks a few hours of buckets, not 8 days.
+pub fn current_block(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<Block>> {
+    let look_back = (now_ms - 8 * 24 * HOUR_MS).div_euclid(BUCKET_MS);
+    let anchor: Option<i64> = conn
+        .prepare_cached("SELECT bucket FROM block_anchor")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let since = anchor.filter(|b| *b >= look_back).unwrap_or(look_back);
+    let mut stmt = conn.prepare_cached(
+        "SELECT bucket, min(first_ts), max(last_ts) FROM usage_rollup WHERE bucket >= ?1
+         GROUP BY bucket ORDER BY bucket",
+    )?;
+    let activity = stmt
+        .query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<(i64, i64, i64)>>>()?;
+    let Some((latest, members)) = group_blocks(activity, |&(_, first, last)| (first, last)).pop()
+    else {
+        return Ok(None);
+    };
+    let (first_bucket, first_ts, _) = members[0];
+    if anchor != Some(first_bucket) {
+        // Only a shortcut for later calls: a store that cannot take the write still answers.
+        let _ = conn
+            .prepare_cached(
+                "INSERT INTO block_anchor (id, bucket, first_ts) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET bucket = excluded.bucket, first_ts = excluded.first_ts",
+            )
+            .and_then(|mut stmt| stmt.execute([first_bucket, first_ts]));
+    }
+    Ok(Some(latest).filter(|b| b.is_active(now_ms)))
+}
+
+/// Token, message and cost sums of some responses.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct Totals {
+    /// API responses.
+    pub messages: u64,
+    /// Their tokens.
+    pub tokens: Tokens,
+    /// Cost of the priced ones, USD.
+    pub cost_usd: f64,
+    /// Responses of models with no price: their cost is unknown, not in `cost_usd`.
+    pub unpriced: u64,
+}
+
+impl Totals {
+    /// The cost, or `None` when no response had a price (unknown, not zero).
+    pub fn cost(&self) -> Option<f64> {
+        (self.unpriced == 0 || self.unpriced < self.messages).then_some(self.cost_usd)
+    }
+}
+
+impl AddAssign<&Totals> for Totals {
+    fn add_assign(&mut self, other: &Totals) {
+        self.messages += other.messages;
+        self.tokens.input += other.tokens.input;
+        self.tokens.output += other.tokens.output;
+        self.tokens.cache_write_5m += other.tokens.cache_write_5m;
+        self.tokens.cache_write_1h += other.tokens.cache_write_1h;
+        self.tokens.cache_read += other.tokens.cache_read;
+        self.cost_usd += other.cost_usd;
+        self.unpriced += other.unpriced;
+    }
+}
+
+/// Where the rows of a window that starts at some time and runs on come from: the 15-minute
+/// buckets up to its first whole hour, the hours up to its first whole UTC day, then whole
+/// days. A zone such as UTC+05:30 starts its days mid-hour, and any zone but UTC mid-day.
+#[derive(Debug, Clone, Copy)]
+struct Cover {
+    /// Buckets `[first, end)`.
+    buckets: (i64, i64),
+    /// Hours `[first, end)`.
+    hours: (i64, i64),
+    /// The first day.
+    days_from: i64,
+}
+
+impl Cover {
+    fn from(start_ms: i64) -> Self {
+        let hour = (start_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
+        let day = (hour + 23).div_euclid(24);
+        Self {
+            buckets: (start_ms.div_euclid(BUCKET_MS), hour * 4),
+            hours: (hour, day * 24),
+            days_from: day,
+        }
+    }
+
+    /// The key ranges `[first, end)` by grain, in the order of [`Rollups::tables`].
+    fn ranges(&self) -> [(i64, i64); 3] {
+        [self.buckets, self.hours, (self.days_from, i64::MAX)]
+    }
+}
+
+/// A window of the snapshot that rollup rows are added to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Block,
+    Day,
+    Week,
+}
+
+/// The windows of a snapshot and the rollup rows each is summed from: the block from its hours
+/// (it starts on the hour), the day and the week each by its [`Cover`]. A row that serves two
+/// windows is read once for each, so a week costs ~8 rows per model and project, not ~170.
+struct Windows {
+    block_hours: (i64, i64),
+    day: Cover,
+    week: Cover,
+}
+
+impl Windows {
+    /// The windows of `block` (none read when no block is running), and of the day and the
+    /// week that start at these times.
+    fn new(block: Option<Block>, day_start: i64, week_start: i64) -> Self {
+        Self {
+            block_hours: block.map_or((0, 0), |b| {
+                (b.start_ms.div_euclid(HOUR_MS), b.end_ms.div_euclid(HOUR_MS))
+            }),
+            day: Cover::from(day_start),
+            week: Cover::from(week_start),
+        }
+    }
+
+    /// Each non-empty piece: the window, the grain (0 buckets, 1 hours, 2 days) and the key
+    /// range `[first, end)`.
+    fn pieces(&self) -> impl Iterator<Item = (Span, usize, (i64, i64))> {
+        let cover = |span, cover: Cover| {
+            cover
+                .ranges()
+                .into_iter()
+                .enumerate()
+                .map(move |(grain, range)| (span, grain, range))
+        };
+        std::iter::once((Span::Block, 1, self.block_hours))
+            .chain(cover(Span::Day, self.day))
+            .chain(cover(Span::Week, self.week))
+            .filter(|(_, _, (first, end))| first < end)
+    }
+}
+
+/// One kind of rollup (usage or activity) at its three grains.
+struct Rollups {
+    /// Table and key column by grain: 15-minute buckets, hours, UTC days.
+    tables: [(&'static str, &'static str); 3],
+    /// The columns read after `project`.
+    columns: &'static str,
+}
+
+impl Rollups {
+    const USAGE: Self = Self {
+        tables: [
+            ("usage_rollup", "bucket"),
+            ("usage_hourly", "hour"),
+            ("usage_daily", "day"),
+        ],
+        columns: "model, messages, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+                  cache_read_tokens, cost_usd, unpriced",
+    };
+
+    const ACTIVITY: Self = Self {
+        tables: [
+            ("event_rollup", "bucket"),
+            ("event_hourly", "hour"),
+            ("event_daily", "day"),
+        ],
+        columns: "tool_calls, prompts",
+    };
+
+    /// Calls `add(span, row)` for each rollup row of each piece of `windows`: `project`, then
+    /// the [`Rollups::columns`]. One simple range scan per piece, summed here: compiling the
+    /// grouped query over all pieces that this replaced cost SQLite more than running it
+    /// (both kinds: ~0.9M instructions, a fifth of a hook call; the snapshot went from 1.73M
+    /// to 0.76M instructions).
+    fn scan(
+        &self,
+        conn: &Connection,
+        windows: &Windows,
+        mut add: impl FnMut(Span, &rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        let sql = self.tables.map(|(table, key)| {
+            format!(
+                "SELECT project, {} FROM {table} WHERE {key} >= ?1 AND {key} < ?2",
+                self.columns
+            )
+        });
+        for (span, grain, (first, end)) in windows.pieces() {
+            let mut stmt = conn.prepare_cached(&sql[grain])?;
+            let mut rows = stmt.query([first, end])?;
+            while let Some(row) = rows.next()? {
+                add(span, row)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const SUMS: &str = "sum(messages), sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
+                    sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd), sum(unpriced)";
+
+/// Reads [`Totals`] from 8 columns starting at `first`: messages, input, output, 5-minute and
+/// 1-hour cache writes, cache reads, cost (of the priced ones), unpriced messages.
+pub fn totals_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Totals> {
+    let n = |i: usize| -> rusqlite::Result<u64> {
+        Ok(row.get::<_, Option<i64>>(first + i)?.unwrap_or(0).max(0) as u64)
+    };
+    Ok(Totals {
+        messages: n(0)?,
+        tokens: Tokens {
+            input: n(1)?,
+            output: n(2)?,
+            cache_write_5m: n(3)?,
+            cache_write_1h: n(4)?,
+            cache_read: n(5)?,
+        },
+        cost_usd: row.get::<_, Option<f64>>(first + 6)?.unwrap_or(0.0),
+        unpriced: n(7)?,
+    })
+}
+
+/// Unix ms → RFC 3339 (UTC, to the second).
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Computes the usage figures for `session` in `project` at `now_ms`.
+pub fn snapshot(
+    conn: &Connection,
+    calendar: &Calendar,
+    session: &str,
+    project: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Usage> {
+    let block = current_block(conn, now_ms)?;
+    let (block_start, block_end) = match block {
+        Some(b) => (b.start_ms, b.end_ms),
+        None => {
+            let start = now_ms - now_ms.rem_euclid(HOUR_MS);
+            (start, start + BLOCK_MS)
+        }
+    };
+    let day_start = calendar.day_start(now_ms);
+    let week_start = calendar.week_start(now_ms);
+    let windows = Windows::new(block, day_start, week_start);
+
+    let mut usage = Usage {
+        block: Bounded {
+            start: rfc3339(block_start),
+            end: rfc3339(block_end),
+            active: Some(block.is_some()),
+            ..Bounded::default()
+        },
+        day: Bounded {
+            start: rfc3339(day_start),
+            end: rfc3339(day_start + 24 * HOUR_MS),
+            ..Bounded::default()
+        },
+        week: Bounded {
+            start: rfc3339(week_start),
+            end: rfc3339(week_start + 7 * 24 * HOUR_MS),
+            ..Bounded::default()
+        },
+        ..Usage::default()
+    };
+
+    Rollups::USAGE.scan(conn, &windows, |span, row| {
+        let in_project = row.get_ref(0)?.as_str()? == project;
+        let model = row.get_ref(1)?.as_str()?;
+        let sums = totals_at(row, 2)?;
+        for window in usage.totals_of(span, in_project).into_iter().flatten() {
+            window.add_usage(&sums);
+        }
+        if span != Span::Day {
+            for split in [
+                split_of(&mut usage.by_model, model),
+                split_of(&mut usage.by_family, family(model)),
+            ] {
+                let window = if span == Span::Block {
+                    &mut split.block
+                } else {
+                    &mut split.week
+                };
+                window.add_usage(&sums);
+            }
+        }
+        Ok(())
+    })?;
+    usage
+        .by_model
+        .retain(|_, s| s.block.messages + s.week.messages > 0);
+    usage
+        .by_family
+        .retain(|_, s| s.block.messages + s.week.messages > 0);
+
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUMS} FROM usage_rollup WHERE session_id = ?1"
+    ))?;
+    let session_sums = stmt.query_row([session], |r| totals_at(r, 0))?;
+    usage.session.add_usage(&session_sums);
+
+    Rollups::ACTIVITY.scan(conn, &windows, |span, row| {
+        let in_project = row.get_ref(0)?.as_str()? == project;
+        let (calls, prompts) = (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64);
+        for window in usage.totals_of(span, in_project).into_iter().flatten() {
+            window.add_activity(calls, prompts);
+        }
+        Ok(())
+    })?;
+    let (calls, prompts): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT sum(tool_calls), sum(prompts) FROM event_rollup WHERE session_id = ?1",
+        )?
+        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    usage
+        .session
+        .add_activity(calls.unwrap_or(0) as u64, prompts.unwrap_or(0) as u64);
+    Ok(usage)
+}
+
+/// The entry of `key` in `splits`, created when missing (without allocating when present: it
+/// is looked up for every rollup row).
+fn split_of<'a>(splits: &'a mut BTreeMap<String, Split>, key: &str) -> &'a mut Split {
+    if !splits.contains_key(key) {
+        splits.insert(key.to_owned(), Split::default());
+    }
+    splits.get_mut(key).expect("inserted above")
+}
+
+impl Usage {
+    /// The totals a rollup row of `span` adds to: the block's, the day's, or the week's and,
+    /// for a row of this project, the project's.
+    fn totals_of(&mut self, span: Span, in_project: bool) -> [Option<&mut Window>; 2] {
+        match span {
+            Span::Block => [Some(&mut self.block.window), None],
+            Span::Day => [Some(&mut self.day.window), None],
+            Span::Week => [
+                Some(&mut self.week.window),
+                in_project.then_some(&mut self.project),
+            ],
+        }
+    }
+}
+
+/// The live context of `session`: the latest main-chain response's prompt size, against the
+/// context window Claude Code reported to the status line (else the model's).
+pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite::Result<Context> {
+    let row: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT model, context_tokens FROM sessions WHERE session_id = ?1")?
+        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (model, tokens) = row.unwrap_or_default();
+    let model = model.unwrap_or_default();
+    let tokens = tokens.unwrap_or(0).max(0) as u64;
+    let limit = match crate::store::observe::context_window(conn, session)? {
+        Some(observed) => observed,
+        // Only extended-context sessions get past the model's default window.
+        None => match pricing.context_limit(&model) {
+            limit if tokens > limit => 1_000_000,
+            limit => limit,
+        },
+    };
+    Ok(Context {
+        tokens,
+        limit,
+        model,
+        pending_tokens: 0,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::ingest::{Entry, store_entry};
+
+    const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
+
+    /// One response of `model` at `ts_ms` in `session` (project `/p`).
+    pub(crate) fn entry(id: &str, ts_ms: i64, session: &str, model: &str, output: u64) -> Entry {
+        Entry {
+            message_id: id.into(),
+            request_id: format!("r-{id}"),
+            ts_ms,
+            session_id: session.into(),
+            project: "/p".into(),
+            model: model.into(),
+            sidechain: false,
+            agent_id: None,
+            tokens: Tokens {
+                input: 10,
+                output,
+                cache_write_5m: 100,
+                cache_write_1h: 0,
+                cache_read: 1000,
+            },
+        }
+    }
+
+    /// A store holding `entries`.
+    pub(crate) fn store_with(entries: &[Entry]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let pricing = Pricing::bundled();
+        store
+            .write(|tx| {
+                for e in entries {
+                    store_entry(tx, &pricing, e)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn blocks_follow_ccusage_rules() {
+        // 02:10 starts a block at 02:00; 06:50 is within 5 h of the start; 07:05 is past the
+        // end (a new block at 07:00); 13:00 follows a gap of more than 5 h.
+        let at = |m: i64| T0 + m * MIN;
+        let b = blocks([
+            (at(10), at(20)),
+            (at(290), at(290)),
+            (at(305), at(306)),
+            (at(660), at(661)),
+        ]);
+        let starts: Vec<i64> = b.iter().map(|b| (b.start_ms - T0) / MIN).collect();
+        assert_eq!(starts, vec![0, 300, 660]);
+        assert_eq!(b[0].last_ms, at(290));
+        assert!(b[2].is_active(at(700)));
+        assert!(!b[2].is_active(at(660 + 301)), "5 h after the last message");
+    }
+
+    #[test]
+    fn snapshot_splits_windows_models_and_families() {
+        let (_dir, store) = store_with(&[
+            entry("a", T0 + 5 * MIN, "s1", "claude-opus-4-5-20251101", 50),
+            entry("b", T0 + 65 * MIN, "s1", "claude-haiku-4-5-20251001", 7),
+            entry(
+                "c",
+                T0 - 30 * HOUR_MS,
+                "s0",
+                "claude-opus-4-5-20251101",
+                1000,
+            ),
+        ]);
+        let calendar = Calendar {
+            zone: Some(chrono_tz::UTC),
+            ..Calendar::default()
+        };
+        let now = T0 + 2 * HOUR_MS;
+        let usage = snapshot(store.conn(), &calendar, "s1", "/p", now).unwrap();
+        assert_eq!(usage.block.active, Some(true));
+        assert_eq!(usage.block.start, "2026-11-12T02:00:00Z");
+        assert_eq!(usage.block.window.output_tokens, 57);
+        assert_eq!(usage.session.output_tokens, 57);
+        assert_eq!(usage.day.window.output_tokens, 57);
+        assert_eq!(
+            usage.week.window.output_tokens, 1057,
+            "Monday-based week holds both days"
+        );
+        assert_eq!(usage.by_family["opus"].block.output_tokens, 50);
+        assert_eq!(usage.by_family["opus"].week.output_tokens, 1050);
+        assert_eq!(usage.by_model["claude-haiku-4-5-20251001"].week.messages, 1);
+        assert_eq!(usage.block.window.total_tokens, 2 * 1110 + 57);
+        assert!(usage.block.window.cost_usd > 0.0);
+        assert_eq!(usage.block.window.unpriced_messages, 0);
+    }
+
+    #[test]
+    fn no_block_after_a_long_pause() {
+        let (_dir, store) = store_with(&[entry("a", T0, "s1", "claude-opus-4-5", 5)]);
+        let usage = snapshot(
+            store.conn(),
+            &Calendar::default(),
+            "s1",
+            "/p",
+            T0 + 6 * HOUR_MS,
+        )
+        .unwrap();
+        assert_eq!(usage.block.active, Some(false));
+        assert_eq!(usage.block.window, Window::default());
+        assert!(usage.by_family["opus"].block.messages == 0);
+    }
+
+    #[test]
+    fn unknown_models_count_as_unpriced() {
+        let (_dir, store) = store_with(&[entry("a", T0, "s1", "mystery-model", 5)]);
+        let usage = snapshot(store.conn(), &Calendar::default(), "s1", "/p", T0 + MIN).unwrap();
+        assert_eq!(usage.session.unpriced_messages, 1);
+        assert_eq!(usage.session.cost_usd, 0.0);
+    }
+
+    #[test]
+    fn weeks_reset_on_the_configured_day_and_hour() {
+        let calendar = Calendar {
+            zone: Some(chrono_tz::Europe::Paris),
+            week_day: Weekday::Thu,
+            week_hour: 9,
+        };
+        // T0 is Thursday 03:00 in Paris: before the 09:00 reset, so the week began last Thursday.
+        let start = calendar.week_start(T0);
+        assert_eq!(rfc3339(start), "2026-11-05T08:00:00Z");
+        assert_eq!(
+            rfc3339(calendar.week_start(T0 + 7 * HOUR_MS)),
+            "2026-11-12T08:00:00Z"
+        );
+        assert_eq!(rfc3339(calendar.day_start(T0)), "2026-11-11T23:00:00Z");
+    }
+
+    /// Entries every 7 minutes over 9 days, but for a night's pause of 6 h 3 days before the
+    /// end; outputs varying, two projects.
+    fn steady_entries(end_ms: i64) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        let mut ts = end_ms - 9 * 24 * HOUR_MS;
+        let mut i = 0;
+        let night = end_ms - 3 * 24 * HOUR_MS..end_ms - 3 * 24 * HOUR_MS + 6 * HOUR_MS;
+        while ts <= end_ms {
+            if night.contains(&ts) {
+                ts += 7 * MIN;
+                continue;
+            }
+            let mut e = entry(&format!("m{i}"), ts, "s1", "claude-sonnet-4-5", 1 + i % 17);
+            if i % 3 == 0 {
+                e.project = "/q".into();
+            }
+            entries.push(e);
+            ts += 7 * MIN;
+            i += 1;
+        }
+        entries
+    }
+
+    #[test]
+    fn windows_sum_exactly_in_any_zone_at_any_time_of_day() {
+        // Zones whose days start mid-hour, mid-UTC-day, or on a UTC day; "now" early and late
+        // in a UTC day, and mid-hour.
+        for now in [
+            T0 + 37 * MIN,
+            T0 + 21 * HOUR_MS + 52 * MIN,
+            T0 - 2 * HOUR_MS + 5 * MIN,
+        ] {
+            let entries = steady_entries(now);
+            let (_dir, mut store) = store_with(&entries);
+            // A tool call and, every fifth, a prompt at each response's time.
+            store
+                .write(|tx| {
+                    for (i, e) in entries.iter().enumerate() {
+                        let event = if i % 5 == 0 {
+                            "UserPromptSubmit"
+                        } else {
+                            "PreToolUse"
+                        };
+                        crate::store::insert_event(
+                            tx,
+                            &crate::store::EventRow {
+                                ts_ms: e.ts_ms,
+                                session_id: e.session_id.clone(),
+                                project: e.project.clone(),
+                                event: event.into(),
+                                ..Default::default()
+                            },
+                        )?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(crate::store::rollup_mismatches(store.conn()), 0);
+            for (zone, week_day, week_hour) in [
+                (chrono_tz::Asia::Kolkata, Weekday::Tue, 0),
+                (chrono_tz::Asia::Kathmandu, Weekday::Tue, 7),
+                (chrono_tz::UTC, Weekday::Tue, 13),
+                (chrono_tz::UTC, Weekday::Mon, 0),
+                (chrono_tz::America::Los_Angeles, Weekday::Sat, 0),
+                (chrono_tz::America::St_Johns, Weekday::Wed, 23),
+            ] {
+                let calendar = Calendar {
+                    zone: Some(zone),
+                    week_day,
+                    week_hour,
+                };
+                let usage = snapshot(store.conn(), &calendar, "s1", "/q", now).unwrap();
+                let since = |start: i64, end: i64, project: Option<&str>| {
+                    let picked: Vec<(usize, &Entry)> = entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.ts_ms >= start && e.ts_ms < end)
+                        .filter(|(_, e)| project.is_none_or(|p| e.project == p))
+                        .collect();
+                    let output: u64 = picked.iter().map(|(_, e)| e.tokens.output).sum();
+                    let prompts = picked.iter().filter(|(i, _)| i % 5 == 0).count() as u64;
+                    (output, picked.len() as u64 - prompts, prompts)
+                };
+                let seen = |w: &Window| (w.output_tokens, w.tool_calls, w.prompts);
+                let block = current_block(store.conn(), now).unwrap().unwrap();
+                let (day, week) = (calendar.day_start(now), calendar.week_start(now));
+                let what = format!("{zone} {week_day} {week_hour}h, now {}", rfc3339(now));
+                assert_eq!(
+                    seen(&usage.day.window),
+                    since(day, i64::MAX, None),
+                    "day: {what}"
+                );
+                assert_eq!(
+                    seen(&usage.week.window),
+                    since(week, i64::MAX, None),
+                    "week: {what}"
+                );
+                assert_eq!(
+                    seen(&usage.block.window),
+                    since(block.start_ms, block.end_ms, None),
+                    "block: {what}"
+                );
+                assert_eq!(
+                    seen(&usage.project),
+                    since(week, i64::MAX, Some("/q")),
+                    "project: {what}"
+                );
+                let week_messages = entries.iter().filter(|e| e.ts_ms >= week).count() as u64;
+                assert_eq!(
+                    usage.by_family["sonnet"].week.messages, week_messages,
+                    "{what}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_is_covered_by_buckets_hours_and_days() {
+        let at = |h: i64, m: i64| 20_000 * 24 * HOUR_MS + h * HOUR_MS + m * MIN;
+        // Mid-hour, mid-day: two buckets to 07:00, hours to midnight, then days.
+        let mid = Cover::from(at(6, 30));
+        assert_eq!(mid.buckets, (at(6, 30) / BUCKET_MS, at(7, 0) / BUCKET_MS));
+        assert_eq!(mid.hours, (at(7, 0) / HOUR_MS, at(24, 0) / HOUR_MS));
+        assert_eq!(mid.days_from, 20_001);
+        // On a UTC midnight: days only.
+        let midnight = Cover::from(at(0, 0));
+        assert_eq!(midnight.buckets.0, midnight.buckets.1);
+        assert_eq!(midnight.hours.0, midnight.hours.1);
+        assert_eq!(midnight.days_from, 20_000);
+    }
+
+    #[test]
+    fn block_anchor_resumes_the_chain_and_is_dropped_by_older_responses() {
+        let now = T0 + 37 * MIN;
+        let entries = steady_entries(now);
+        let (_dir, mut store) = store_with(&entries);
+        let anchor = |store: &Store| -> Option<i64> {
+            store
+                .conn()
+                .query_row("SELECT first_ts FROM block_anchor", [], |r| r.get(0))
+                .optional()
+                .unwrap()
+        };
+        // ccusage's walk over every message, from the first.
+        let walk = |entries: &[Entry]| {
+            *blocks(entries.iter().map(|e| (e.ts_ms, e.ts_ms)))
+                .last()
+                .unwrap()
+        };
+        let first = current_block(store.conn(), now).unwrap().unwrap();
+        assert_eq!(first, walk(&entries));
+        let saved = anchor(&store).expect("an anchor is saved");
+        assert!(saved >= first.start_ms && saved < first.start_ms + HOUR_MS);
+
+        // Later responses: the walk from the anchor finds what the full walk finds.
+        let pricing = Pricing::bundled();
+        let later: Vec<Entry> = (0..60)
+            .map(|i| {
+                entry(
+                    &format!("n{i}"),
+                    now + (i + 1) * 7 * MIN,
+                    "s1",
+                    "claude-sonnet-4-5",
+                    3,
+                )
+            })
+            .collect();
+        store
+            .write(|tx| {
+                later
+                    .iter()
+                    .try_for_each(|e| store_entry(tx, &pricing, e).map(drop))
+            })
+            .unwrap();
+        let then = now + 61 * 7 * MIN;
+        let resumed = current_block(store.conn(), then).unwrap();
+        let all: Vec<Entry> = entries.iter().chain(&later).cloned().collect();
+        assert_eq!(resumed, Some(walk(&all)));
+        store
+            .conn()
+            .execute("DELETE FROM block_anchor", [])
+            .unwrap();
+        assert_eq!(resumed, current_block(store.conn(), then).unwrap());
+        assert!(anchor(&store).unwrap() > saved, "the anchor moved forward");
+
+        // A response older than the anchor's first message drops it.
+        store
+            .write(|tx| {
+                store_entry(tx, &pricing, &entry("old", now - HOUR_MS, "s0", "x", 1)).map(drop)
+            })
+            .unwrap();
+        assert_eq!(anchor(&store), None);
+    }
+}

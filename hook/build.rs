@@ -12,8 +12,6 @@ use sha2::{Digest, Sha256};
 const BUILTINS: &[&str] = &["budget", "context-guard", "model-router"];
 
 fn main() {
-    link_without_pie();
-    unwind_without_libgcc_s();
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).to_path_buf();
     builtins(&out);
     conformance_cases(&out);
@@ -90,52 +88,4 @@ fn conformance_cases(out: &Path) {
     }
     code.push_str("];\n");
     std::fs::write(out.join("conformance_cases.rs"), code).unwrap();
-}
-
-/// Links the `tollgate` binary as a non-PIE executable on Linux.
-///
-/// Claude Code starts the hook on every event, so start-up time is most of a call. As a PIE,
-/// the binary carried ~50,000 relative relocations that the dynamic loader applied on every
-/// start (with copy-on-write faults over 1.4 MB of `.data.rel.ro`): about 1.4 ms of a ~2.3 ms
-/// `tollgate --version` on the project's machine. A fixed address needs none. The code the
-/// hook runs on untrusted input, the policies, is compiled by wasmtime into memory mapped at
-/// randomised addresses either way. Only the final link changes, not any library.
-fn link_without_pie() {
-    if linux_gnu() {
-        println!("cargo::rustc-link-arg-bins=-no-pie");
-    }
-}
-
-/// Links the unwinder (used by panics, which the hook catches to fail open) from the static
-/// `libgcc_eh.a` instead of loading `libgcc_s.so.1` on Linux.
-///
-/// Loading that library, whose constructor probes the CPU with `cpuid` (a VM exit each, ~4 µs
-/// on the project's machine), cost ~0.15 ms of every start. Rust asks the linker for
-/// `-lgcc_s`; a linker script of that name, found first, hands it `libgcc_eh.a` instead (what
-/// `-static-libgcc` does for C). Without a `libgcc_eh.a` the build links as before.
-fn unwind_without_libgcc_s() {
-    // Native builds only: `cc` names the host's archive, which a cross build cannot link.
-    if !linux_gnu() || std::env::var("TARGET").ok() != std::env::var("HOST").ok() {
-        return;
-    }
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let found = std::process::Command::new(cc)
-        .arg("-print-file-name=libgcc_eh.a")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    let Some(archive) = found.filter(|p| Path::new(p).is_absolute() && Path::new(p).exists())
-    else {
-        return;
-    };
-    let dir = Path::new(&std::env::var("OUT_DIR").unwrap()).join("static-unwind");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("libgcc_s.so"), format!("INPUT({archive})\n")).unwrap();
-    println!("cargo::rerun-if-env-changed=CC");
-    println!("cargo::rustc-link-search=native={}", dir.display());
-}
-
-fn linux_gnu() -> bool {
-    std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
-        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
 }

@@ -11,8 +11,9 @@ use tollgate::config::Config;
 use tollgate::hook::decide::{self, Runner, Shared};
 use tollgate::policy::engine::Engine;
 use tollgate::pricing::Pricing;
-use tollgate::store::usage::{self, Calendar};
+use tollgate::store::usage;
 use tollgate::store::{self, EventRow, Store};
+use tollgate::time::Calendar;
 
 const EVENTS: i64 = 100_000;
 const RESPONSES: i64 = 30_000;
@@ -49,7 +50,7 @@ fn write_transcripts(dir: &Path) -> Vec<std::path::PathBuf> {
         let line = json!({
             "type": "assistant", "sessionId": session, "cwd": PROJECT, "isSidechain": false,
             "uuid": format!("u{i}"), "requestId": format!("req_{i}"),
-            "timestamp": usage::rfc3339(ts_ms),
+            "timestamp": tollgate::time::rfc3339(ts_ms),
             "message": {"id": format!("msg_{i}"), "model": models[i as usize % 3], "usage": {
                 "input_tokens": 12, "output_tokens": 400, "cache_read_input_tokens": 60_000,
                 "cache_creation_input_tokens": 900}}
@@ -136,7 +137,7 @@ fn hot_path(c: &mut Criterion) {
         "tool_input": {"subagent_type": "Explore", "description": "Find the parser",
                        "prompt": "Where is the config parsed?", "model": "opus"}
     });
-    let now = usage::rfc3339(now_ms);
+    let now = tollgate::time::rfc3339(now_ms);
     let shared = Shared {
         now: &now,
         event: event.as_object().unwrap(),

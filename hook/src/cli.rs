@@ -1,14 +1,10 @@
 //! The command line: `tollgate <command>`. Doc comments here are the `--help` text.
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use crate::hook::event::MAX_INPUT_BYTES;
-use crate::hook::{self, Env};
+use crate::hook;
 
 /// tollgate: see where your Claude Code tokens go, and set limits on them.
 ///
@@ -84,10 +80,10 @@ pub enum Command {
     ///
     /// Exactly once: rerun it as often as you like, after any failure. The hook never waits
     /// for the network; run this from an asynchronous `Stop`/`SessionEnd` hook or a timer.
-    Sync(crate::team::sync::SyncArgs),
+    Sync(crate::commands::team::sync::SyncArgs),
     /// Team database: migrate it, report per person and per project.
     #[command(subcommand)]
-    Team(crate::team::TeamCommand),
+    Team(crate::commands::team::TeamCommand),
 }
 
 /// Runs the command line; the process's exit code.
@@ -97,7 +93,7 @@ pub fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     if let (Some(command), None) = (args.next(), args.next()) {
         if command == "hook" {
-            return hook_main();
+            return hook::main();
         }
         if command == "statusline" {
             return crate::commands::statusline::main();
@@ -105,7 +101,7 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Hook => return hook_main(),
+        Command::Hook => return hook::main(),
         Command::Log(args) => crate::commands::log::run(&args),
         Command::Status(args) => crate::commands::status::run(&args),
         Command::Statusline => return crate::commands::statusline::main(),
@@ -117,8 +113,8 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => crate::commands::doctor::run(&args),
         Command::Report(command) => crate::commands::report::run(&command),
         Command::Import(args) => crate::commands::import::run(&args),
-        Command::Sync(args) => crate::team::sync::run(&args),
-        Command::Team(command) => crate::team::run(&command),
+        Command::Sync(args) => crate::commands::team::sync::run(&args),
+        Command::Team(command) => crate::commands::team::run(&command),
     };
     match result {
         Ok(code) => code,
@@ -131,90 +127,6 @@ pub fn main() -> ExitCode {
             eprintln!("tollgate: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `tollgate hook`: never fails the user's Claude Code. Whatever happens, exit 0 with a valid
-/// answer (or none), and say what went wrong on stderr.
-fn hook_main() -> ExitCode {
-    let started = Instant::now();
-    // A few milliseconds' life: allocate from a bump arena, free nothing (see `arena`).
-    crate::arena::enable();
-    let main_at = crate::hook::timing::monotonic_us();
-    std::panic::set_hook(Box::new(|info| {
-        if hook::in_policy() {
-            eprintln!(
-                "tollgate: internal error in a policy ({info}); its on_error applies. Please report this bug."
-            );
-        } else {
-            eprintln!(
-                "tollgate: internal error ({info}); answering allow. Please report this bug."
-            );
-        }
-    }));
-    let mut stdin = Vec::new();
-    if let Err(e) = std::io::stdin()
-        .lock()
-        .take(MAX_INPUT_BYTES as u64 + 1)
-        .read_to_end(&mut stdin)
-    {
-        eprintln!("tollgate: cannot read the hook input on stdin: {e}; answering allow");
-        return ExitCode::SUCCESS;
-    }
-    let reply = std::panic::catch_unwind(|| match Env::from_process() {
-        Ok(env) => hook::run(&stdin, &env, started),
-        Err(e) => hook::Reply::note(format!("{e:#}; answering allow")),
-    });
-    if let Ok(reply) = &reply {
-        for note in &reply.notes {
-            eprintln!("tollgate: {note}");
-        }
-        if let Some(json) = &reply.stdout {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{json}").and_then(|()| out.flush());
-        }
-    }
-    if crate::hook::timing::enabled() {
-        // On the monotonic clock, to set against the process's own start and end as a
-        // benchmark sees them (what runs before `main` and after this line is not in `total`).
-        eprintln!(
-            "tollgate: timing: main at {main_at}µs, done at {}µs (monotonic)",
-            crate::hook::timing::monotonic_us()
-        );
-    }
-    // Exit with the reply's store and policy engines still open: all is committed and
-    // flushed, and the kernel releases them at exit faster than closing them one by one.
-    std::process::exit(0)
-}
-
-/// Where a command finds tollgate's files: `$TOLLGATE_HOME`, else the platform directories.
-pub fn paths() -> anyhow::Result<crate::paths::Paths> {
-    crate::paths::Paths::discover()
-}
-
-/// Options shared by commands that read the store.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct StoreArgs {
-    /// The store to read (default: from the config, else the platform data directory).
-    #[arg(long, value_name = "FILE")]
-    pub store: Option<PathBuf>,
-}
-
-impl StoreArgs {
-    /// Opens the store these options name.
-    pub fn open(&self) -> anyhow::Result<crate::store::Store> {
-        self.open_with_config().map(|(store, _)| store)
-    }
-
-    /// Opens the store these options name, with the user's config (budgets, prices, time zone).
-    pub fn open_with_config(&self) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
-        let paths = paths()?;
-        let config = crate::config::Config::load(&paths.config_file, None)?;
-        let path = match (&self.store, &config.store) {
-            (Some(path), _) | (None, Some(path)) => path.clone(),
-            (None, None) => paths.store_file(),
-        };
-        Ok((crate::store::Store::open(&path)?, config))
     }
 }
 

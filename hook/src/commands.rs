@@ -10,3 +10,34 @@ pub mod policy;
 pub mod report;
 pub mod status;
 pub mod statusline;
+pub mod team;
+
+use std::path::PathBuf;
+
+use crate::paths::Paths;
+
+/// Options shared by commands that read the store.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoreArgs {
+    /// The store to read (default: from the config, else the platform data directory).
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// Opens the store these options name.
+    pub fn open(&self) -> anyhow::Result<crate::store::Store> {
+        self.open_with_config().map(|(store, _)| store)
+    }
+
+    /// Opens the store these options name, with the user's config (budgets, prices, time zone).
+    pub fn open_with_config(&self) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
+        let paths = Paths::discover()?;
+        let config = crate::config::Config::load(&paths.config_file, None)?;
+        let path = match (&self.store, &config.store) {
+            (Some(path), _) | (None, Some(path)) => path.clone(),
+            (None, None) => paths.store_file(),
+        };
+        Ok((crate::store::Store::open(&path)?, config))
+    }
+}

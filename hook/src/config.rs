@@ -5,6 +5,7 @@
 //! mode, so tollgate never blocks anyone who has not asked it to.
 
 pub mod budgets;
+pub mod team;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ pub struct Config {
     pub policies: Vec<PolicyConfig>,
     /// Team budgets: the shared PostgreSQL database `tollgate sync` pushes to and pulls from.
     #[serde(default)]
-    pub team: Option<crate::team::TeamConfig>,
+    pub team: Option<team::TeamConfig>,
 }
 
 impl Default for Config {
@@ -67,7 +68,7 @@ pub enum FailMode {
     Deny,
 }
 
-/// How the built-in policies run (see [`crate::policy::builtin`]).
+/// How the built-in policies run: as native code, or in the sandbox like any policy file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BuiltinRuntime {
@@ -378,7 +379,7 @@ impl Config {
     }
 
     /// The day/week calendar.
-    pub fn calendar(&self) -> Result<crate::store::usage::Calendar> {
+    pub fn calendar(&self) -> Result<crate::time::Calendar> {
         let zone = match &self.windows.timezone {
             Some(name) => Some(
                 name.parse::<chrono_tz::Tz>()
@@ -399,7 +400,7 @@ impl Config {
         if self.windows.week_reset_hour > 23 {
             bail!("week_reset_hour must be 0–23");
         }
-        Ok(crate::store::usage::Calendar {
+        Ok(crate::time::Calendar {
             zone,
             week_day,
             week_hour: self.windows.week_reset_hour,

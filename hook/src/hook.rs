@@ -12,7 +12,9 @@ pub mod redact;
 pub mod respond;
 pub mod timing;
 
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -25,7 +27,7 @@ use crate::store::observe::PlanReadings;
 use crate::store::usage;
 use crate::store::{self, EventRow, Outcome, Store};
 use decide::{Decision, Runner, Shared, Verdict, Vote};
-use event::{HookInput, estimate_tokens};
+use event::{HookInput, MAX_INPUT_BYTES, estimate_tokens};
 use respond::Answer;
 
 /// What the hook process prints and why.
@@ -108,6 +110,55 @@ impl Env {
     }
 }
 
+/// `tollgate hook`: never fails the user's Claude Code. Whatever happens, exit 0 with a valid
+/// answer (or none), and say what went wrong on stderr.
+pub fn main() -> ExitCode {
+    let started = Instant::now();
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "tollgate hook: Claude Code runs this on every hook event, with the event as JSON on stdin. \
+             Register it with `tollgate install`; try it with `tollgate demo`."
+        );
+        return ExitCode::FAILURE;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        if in_policy() {
+            eprintln!(
+                "tollgate: internal error in a policy ({info}); its on_error applies. Please report this bug."
+            );
+        } else {
+            eprintln!(
+                "tollgate: internal error ({info}); answering allow. Please report this bug."
+            );
+        }
+    }));
+    let mut stdin = Vec::new();
+    if let Err(e) = std::io::stdin()
+        .lock()
+        .take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut stdin)
+    {
+        eprintln!("tollgate: cannot read the hook input on stdin: {e}; answering allow");
+        return ExitCode::SUCCESS;
+    }
+    let reply = std::panic::catch_unwind(|| match Env::from_process() {
+        Ok(env) => run(&stdin, &env, started),
+        Err(e) => Reply::note(format!("{e:#}; answering allow")),
+    });
+    if let Ok(reply) = &reply {
+        for note in &reply.notes {
+            eprintln!("tollgate: {note}");
+        }
+        if let Some(json) = &reply.stdout {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{json}").and_then(|()| out.flush());
+        }
+    }
+    // Exit with the reply's store and policy engines still open: all is committed and
+    // flushed, and the kernel releases them at exit faster than closing them one by one.
+    std::process::exit(0)
+}
+
 /// Handles one hook call. `started` is when the process started (for the recorded latency).
 pub fn run(stdin: &[u8], env: &Env, started: Instant) -> Reply {
     let mut notes = Vec::new();
@@ -182,7 +233,7 @@ fn handle(
         notes.push(format!(
             "{e:#}; using the system time zone and Monday 00:00"
         ));
-        usage::Calendar::default()
+        crate::time::Calendar::default()
     });
     timings.step("prices+calendar");
     let store_path = config
@@ -237,7 +288,7 @@ fn handle(
             let mut usage =
                 usage::snapshot(conn, &calendar, input.session_id(), input.cwd(), env.now_ms)?;
             if let Some(team) = &config.team {
-                usage.team = crate::team::cached(conn, team, env.now_ms)?;
+                usage.team = crate::store::team::cached(conn, team, env.now_ms)?;
             }
             let context = usage::context(conn, &pricing, input.session_id())?;
             let limits = PlanReadings::latest(conn)?.to_abi();
@@ -248,7 +299,7 @@ fn handle(
             Ok((usage, context, limits, states))
         })?;
         context.pending_tokens = pending_tokens(input, &row);
-        let now = usage::rfc3339(env.now_ms);
+        let now = crate::time::rfc3339(env.now_ms);
         timings.step("usage");
         let shared = Shared {
             now: &now,

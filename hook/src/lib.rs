@@ -4,7 +4,6 @@
 //!
 //! The hot path is [`hook::run`]; each step lives in its own module.
 
-pub mod arena;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -14,5 +13,5 @@ pub mod policy;
 pub mod pricing;
 pub mod settings;
 pub mod store;
-pub mod team;
 pub mod term;
+pub mod time;

@@ -9,6 +9,7 @@
 pub mod calibrate;
 pub mod ingest;
 pub mod observe;
+pub mod team;
 pub mod usage;
 
 use std::path::{Path, PathBuf};

@@ -102,10 +102,9 @@ fn the_transcript_is_ingested_once_with_subagents() {
 }
 
 #[test]
-fn a_transcript_delta_larger_than_the_arena_is_ingested_whole() {
-    // The hook allocates from a 32 MiB arena (src/arena.rs) and falls back to the system
-    // allocator past it: a 40 MB response line (a large tool result, an image) and the lines
-    // after it must all be read, and the policies still run.
+fn a_transcript_delta_with_a_huge_line_is_ingested_whole() {
+    // A 40 MB response line (a large tool result, an image) and the lines after it must all be
+    // read, and the policies still run.
     let env = TestEnv::new();
     let transcript = std::fs::read_to_string(env.transcript()).unwrap();
     let response: Value = transcript
@@ -551,4 +550,23 @@ fn a_hostile_policy_cannot_break_the_hook() {
         env.count("SELECT count(*) FROM policy_runs WHERE error IS NOT NULL"),
         2
     );
+}
+
+/// Run by hand on a terminal, `tollgate hook` says at once what it is for instead of waiting
+/// silently for input (the terminal is a pseudo-terminal from util-linux's `script`).
+#[test]
+fn on_a_terminal_the_hook_says_how_to_use_it() {
+    let exe = assert_cmd::cargo::cargo_bin("tollgate");
+    let child = Command::new("script")
+        .args(["-qec", &format!("'{}' hook", exe.display()), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // The pipe to `script` stays open: were the hook waiting for input, it would hang.
+    let output = wait(child, Duration::from_secs(10));
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("tollgate install"), "{shown}");
+    assert_eq!(output.status.code(), Some(1), "{shown}");
 }

@@ -827,3 +827,15 @@ fn with_team_configured_install_adds_a_background_sync_and_uninstall_removes_it(
     let text = std::fs::read_to_string(&settings).unwrap();
     assert!(!text.contains("sync"), "{text}");
 }
+
+/// `status` before the first session tells "not registered" apart from "no session yet".
+#[test]
+fn status_before_the_first_session_says_whether_the_hook_is_registered() {
+    let env = Env::new();
+    let before = env.ok(&["status"]);
+    assert!(before.contains("not registered"), "{before}");
+    env.ok(&["install"]);
+    let after = env.ok(&["status"]);
+    assert!(after.contains("tollgate is registered"), "{after}");
+    assert!(!after.contains("not registered"), "{after}");
+}

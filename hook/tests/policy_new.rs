@@ -99,6 +99,33 @@ fn every_language_gets_a_project() {
         .success();
 }
 
+/// The WAT project needs no build, and the next step `policy new` prints for it works as
+/// printed; its README does not send the user to a conformance check it cannot pass.
+#[test]
+fn the_wat_projects_next_step_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    let output = tollgate(dir.path())
+        .args(["policy", "new", "--lang", "wat"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let next = stdout(&output)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tollgate "))
+        .map(str::to_owned)
+        .expect("a tollgate command among the next steps");
+    tollgate(dir.path())
+        .current_dir(&project)
+        .args(next.split_whitespace())
+        .assert()
+        .success();
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    assert!(!readme.contains("policy.wat --conformance"), "{readme}");
+    assert!(readme.contains("always"), "{readme}");
+}
+
 #[test]
 fn policy_new_refuses_bad_names_and_existing_directories() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,10 @@ else
     sdk_module=../../../sdk/assemblyscript/assembly/index
 fi
 if [[ ! -x $packages/node_modules/.bin/asc ]]; then
+    if ! command -v npm >/dev/null; then
+        echo "build.sh: npm not found. Install Node.js with npm (Debian/Ubuntu: sudo apt-get install nodejs npm; macOS: brew install node)." >&2
+        exit 1
+    fi
     (cd "$packages" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 cd "$here"

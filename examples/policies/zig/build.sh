@@ -8,6 +8,10 @@ out=$(realpath -m "${1:-$here/policy.wasm}")
 sdk=$here
 [[ -f $sdk/tollgate.zig ]] || sdk=$here/../../../sdk/zig
 read -ra zig <<<"${ZIG:-python3 -m ziglang}"
+if ! "${zig[@]}" version >/dev/null 2>&1; then
+    echo "build.sh: no zig (tried: ${zig[*]}). Install it: pip install ziglang==0.17.0, or set ZIG=zig for another install of zig 0.17." >&2
+    exit 1
+fi
 cd "$(dirname "$out")"
 "${zig[@]}" build-exe -target wasm32-freestanding -fno-entry -rdynamic -O ReleaseSmall \
     --dep tollgate -Mroot="$here/policy.zig" -Mtollgate="$sdk/tollgate.zig" \

@@ -109,7 +109,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         ),
     )];
     checks.extend(check_settings(&project, &exe));
-    let paths = crate::cli::paths()?;
+    let paths = crate::paths::Paths::discover()?;
     let config =
         match Config::load(&paths.config_file, Some(&project)) {
             Ok(config) => {
@@ -304,14 +304,7 @@ fn read_settings(label: String, fix_scope: String, path: &Path, always: bool) ->
     for (event, command) in install::registrations(&file.doc) {
         by_event.entry(event).or_default().push(command);
     }
-    let plugin = file
-        .doc
-        .get("enabledPlugins")
-        .and_then(Json::as_object)
-        .is_some_and(|p| {
-            p.iter()
-                .any(|(k, v)| k.starts_with("tollgate@") && *v == Json::Bool(true))
-        });
+    let plugin = install::enables_plugin(&file.doc);
     let statusline = file
         .doc
         .get("statusLine")

@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::cli::StoreArgs;
+use crate::commands::StoreArgs;
 use crate::pricing::Pricing;
 use crate::store::ingest::{IngestReport, ingest_file};
 

@@ -126,7 +126,7 @@ pub fn run(args: &InitArgs) -> Result<ExitCode> {
     }
     let path = match &args.path {
         Some(path) => path.clone(),
-        None => crate::cli::paths()?.config_file,
+        None => crate::paths::Paths::discover()?.config_file,
     };
     if path.exists() && !args.force {
         bail!(

@@ -125,7 +125,7 @@ pub fn install(args: &InstallArgs) -> Result<ExitCode> {
 
 /// Whether the user's config has a `[team]` section (an unreadable config: no).
 fn team_configured() -> bool {
-    crate::cli::paths()
+    crate::paths::Paths::discover()
         .and_then(|paths| crate::config::Config::load(&paths.config_file, None))
         .is_ok_and(|config| config.team.is_some())
 }
@@ -486,6 +486,29 @@ pub fn set_statusline(doc: &mut Object, command: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a settings document enables the tollgate plugin (`enabledPlugins`).
+pub fn enables_plugin(doc: &Object) -> bool {
+    doc.get("enabledPlugins")
+        .and_then(Json::as_object)
+        .is_some_and(|p| {
+            p.iter()
+                .any(|(k, v)| k.starts_with("tollgate@") && *v == Json::Bool(true))
+        })
+}
+
+/// Whether Claude Code runs tollgate's hook for a session in `project`: a settings file of any
+/// scope (or the managed one) registers it or enables the plugin. Unreadable files count as
+/// not registering it.
+pub fn is_registered(project: &Path) -> bool {
+    Scope::ALL
+        .iter()
+        .filter_map(|scope| scope.file(project).ok())
+        .chain([crate::settings::managed_file()])
+        .filter(|path| path.exists())
+        .filter_map(|path| SettingsFile::read(&path).ok())
+        .any(|file| !registrations(&file.doc).is_empty() || enables_plugin(&file.doc))
 }
 
 /// Every tollgate hook handler in a settings document: (event, command).

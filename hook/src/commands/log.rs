@@ -7,7 +7,7 @@ use chrono::{DateTime, Local, Utc};
 use comfy_table::Table;
 use serde::Serialize;
 
-use crate::cli::StoreArgs;
+use crate::commands::StoreArgs;
 
 /// Options of `tollgate log`.
 #[derive(Debug, Clone, clap::Args)]
@@ -204,7 +204,7 @@ pub fn run(args: &LogArgs) -> Result<ExitCode> {
     } else {
         println!("{}", table(&events));
         // Prices for the savings: the config's overrides when it reads.
-        let pricing = crate::cli::paths()
+        let pricing = crate::paths::Paths::discover()
             .and_then(|paths| crate::config::Config::load(&paths.config_file, None))
             .map_or_else(
                 |_| crate::pricing::Pricing::bundled(),

@@ -77,7 +77,7 @@ pub struct TestArgs {
 
 /// Runs a `tollgate policy` subcommand.
 pub fn run(command: &PolicyCommand) -> Result<ExitCode> {
-    let paths = crate::cli::paths()?;
+    let paths = crate::paths::Paths::discover()?;
     let engine = Engine::new(Some(paths.cache_dir.clone()))?;
     match command {
         PolicyCommand::List { json } => list(&engine, &paths.config_file, *json),

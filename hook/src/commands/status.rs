@@ -12,15 +12,16 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use tollgate_sdk::util::{format_duration, format_tokens, format_usd};
 
-use crate::cli::StoreArgs;
+use crate::commands::StoreArgs;
 use crate::config::Config;
 use crate::config::budgets::{Budgets, Limit};
 use crate::hook::downgrade::{self, Summary};
 use crate::pricing::Pricing;
 use crate::store::calibrate::{Calibration, calibrate};
 use crate::store::observe::{PlanReadings, PlanWindow, WINDOWS};
-use crate::store::usage::{self, Calendar, rfc3339};
+use crate::store::usage;
 use crate::term::gauge::{Style, bar, percent};
+use crate::time::{Calendar, rfc3339};
 
 /// How often `--watch` redraws.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -62,6 +63,9 @@ pub struct Status {
     pub downgrades: Summary,
     #[serde(skip)]
     zone: Option<chrono_tz::Tz>,
+    /// Whether Claude Code runs the hook here (what to say when no session is recorded yet).
+    #[serde(skip)]
+    registered: bool,
 }
 
 /// The session shown.
@@ -140,7 +144,9 @@ pub struct PlanGauge {
 /// `tollgate status`.
 pub fn run(args: &StatusArgs) -> Result<ExitCode> {
     let (store, user_config) = args.store.open_with_config()?;
-    let paths = crate::cli::paths()?;
+    let paths = crate::paths::Paths::discover()?;
+    let registered =
+        std::env::current_dir().is_ok_and(|dir| crate::commands::install::is_registered(&dir));
     let gather_now = || {
         gather(
             store.conn(),
@@ -149,6 +155,10 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
             args.session.as_deref(),
             crate::term::clock::now_ms(),
         )
+        .map(|status| Status {
+            registered,
+            ..status
+        })
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&gather_now()?)?);
@@ -281,6 +291,7 @@ pub fn gather(
         estimates,
         downgrades,
         zone: calendar.zone,
+        registered: true,
     })
 }
 
@@ -384,7 +395,14 @@ pub fn render(status: &Status, style: Style) -> String {
             }
             line(spent);
         }
-        None => line("No session recorded yet: register `tollgate hook` (see the README).".into()),
+        None if status.registered => line(
+            "No session recorded yet: tollgate is registered; start a Claude Code session (or send a prompt in a running one) and it shows here."
+                .into(),
+        ),
+        None => line(
+            "No session recorded yet, and tollgate is not registered with Claude Code: run `tollgate install` (or install the plugin)."
+                .into(),
+        ),
     }
     line(String::new());
     line(style.bold("Usage recorded on this machine"));

@@ -50,23 +50,6 @@ impl Timings {
 }
 
 /// Whether `TOLLGATE_LOG=timing`.
-pub fn enabled() -> bool {
+fn enabled() -> bool {
     std::env::var_os("TOLLGATE_LOG").is_some_and(|v| v == "timing")
-}
-
-/// The monotonic clock (`CLOCK_MONOTONIC` on Linux, as Python's `time.monotonic_ns`), in µs.
-#[cfg(unix)]
-pub fn monotonic_us() -> i64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec * 1_000_000 + now.tv_nsec / 1_000
-}
-
-#[cfg(not(unix))]
-pub fn monotonic_us() -> i64 {
-    0
 }

@@ -75,7 +75,7 @@ pub fn calibrate(
     Ok(Some(Calibration {
         window: window.key(),
         observed_percent: percent,
-        observed_at: crate::store::usage::rfc3339(reading.observed_ms),
+        observed_at: crate::time::rfc3339(reading.observed_ms),
         basis,
         used,
         estimated_percent,

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use tollgate_sdk::{Limits, RateWindow};
 
-use crate::store::usage::rfc3339;
+use crate::time::rfc3339;
 
 /// The plan windows Claude Code reports, by their names in `rate_limits` and in the store.
 pub const WINDOWS: [PlanWindow; 2] = [PlanWindow::FiveHour, PlanWindow::SevenDay];

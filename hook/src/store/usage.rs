@@ -7,16 +7,15 @@
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::pricing::{Pricing, Tokens, family};
 use crate::store::BUCKET_MS;
+use crate::time::{Calendar, HOUR_MS, rfc3339};
 
 /// Length of Claude's usage block.
 pub const BLOCK_MS: i64 = 5 * 3600 * 1000;
-const HOUR_MS: i64 = 3600 * 1000;
 
 /// Token, cost and activity totals over one window.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,7 +121,7 @@ pub struct Usage {
     pub by_model: BTreeMap<String, Split>,
     /// The team's figures from the last `tollgate sync`, when `[team]` is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub team: Option<crate::team::TeamUsage>,
+    pub team: Option<crate::store::team::TeamUsage>,
 }
 
 /// The live context of a session (the ABI's `context`).
@@ -137,88 +136,6 @@ pub struct Context {
     pub model: String,
     /// Estimated tokens the current call will add.
     pub pending_tokens: u64,
-}
-
-/// When days and weeks start.
-#[derive(Debug, Clone)]
-pub struct Calendar {
-    /// The time zone (`None`: the system's).
-    pub zone: Option<chrono_tz::Tz>,
-    /// The weekday the weekly window resets.
-    pub week_day: Weekday,
-    /// The hour (0–23, in `zone`) it resets.
-    pub week_hour: u32,
-}
-
-impl Default for Calendar {
-    fn default() -> Self {
-        Self {
-            zone: None,
-            week_day: Weekday::Mon,
-            week_hour: 0,
-        }
-    }
-}
-
-impl Calendar {
-    /// Start of the day containing `now_ms`, as Unix ms.
-    pub fn day_start(&self, now_ms: i64) -> i64 {
-        match self.zone {
-            Some(tz) => day_start_in(&tz, now_ms),
-            None => day_start_in(&chrono::Local, now_ms),
-        }
-    }
-
-    /// The calendar date of `ms` in this zone.
-    pub fn date(&self, ms: i64) -> chrono::NaiveDate {
-        match self.zone {
-            Some(tz) => tz.timestamp_millis_opt(ms).unwrap().date_naive(),
-            None => chrono::Local.timestamp_millis_opt(ms).unwrap().date_naive(),
-        }
-    }
-
-    /// The first instant of `date` in this zone, as Unix ms.
-    pub fn midnight(&self, date: chrono::NaiveDate) -> i64 {
-        match self.zone {
-            Some(tz) => local_midnight(&tz, date, 0),
-            None => local_midnight(&chrono::Local, date, 0),
-        }
-    }
-
-    /// Start of the week (the last reset at or before `now_ms`), as Unix ms.
-    pub fn week_start(&self, now_ms: i64) -> i64 {
-        match self.zone {
-            Some(tz) => week_start_in(&tz, now_ms, self.week_day, self.week_hour),
-            None => week_start_in(&chrono::Local, now_ms, self.week_day, self.week_hour),
-        }
-    }
-}
-
-fn local_midnight<Z: TimeZone>(zone: &Z, date: chrono::NaiveDate, hour: u32) -> i64 {
-    let naive = date.and_time(NaiveTime::from_hms_opt(hour, 0, 0).unwrap_or(NaiveTime::MIN));
-    // A time skipped by a DST change: take the first instant after it.
-    (0..4)
-        .find_map(|h| {
-            zone.from_local_datetime(&(naive + Duration::hours(h)))
-                .earliest()
-        })
-        .map_or(0, |t| t.timestamp_millis())
-}
-
-fn day_start_in<Z: TimeZone>(zone: &Z, now_ms: i64) -> i64 {
-    let now = zone.timestamp_millis_opt(now_ms).unwrap();
-    local_midnight(zone, now.date_naive(), 0)
-}
-
-fn week_start_in<Z: TimeZone>(zone: &Z, now_ms: i64, day: Weekday, hour: u32) -> i64 {
-    let now = zone.timestamp_millis_opt(now_ms).unwrap();
-    let back = (7 + now.weekday().num_days_from_monday() - day.num_days_from_monday()) % 7;
-    let start = local_midnight(zone, now.date_naive() - Duration::days(back.into()), hour);
-    if start > now_ms {
-        start - 7 * 24 * HOUR_MS
-    } else {
-        start
-    }
 }
 
 /// A 5-hour block as Claude's usage meter counts it.
@@ -508,13 +425,6 @@ pub fn totals_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Tota
     })
 }
 
-/// Unix ms → RFC 3339 (UTC, to the second).
-pub fn rfc3339(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// Computes the usage figures for `session` in `project` at `now_ms`.
 pub fn snapshot(
     conn: &Connection,
@@ -664,6 +574,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::store::Store;
     use crate::store::ingest::{Entry, store_entry};
+    use chrono::Weekday;
 
     const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
 

@@ -65,6 +65,9 @@ const CARGO_BUILD: &str = include_str!("../../../../sdk/templates/cargo-build.sh
 /// What the README says about one language.
 struct Readme {
     language: &'static str,
+    /// Whether the project starts as the conformance suite's example policy (which
+    /// `--conformance` checks); the WAT one starts as a module that always allows.
+    conforms: bool,
     source: &'static str,
     sdk: &'static str,
     build: &'static str,
@@ -75,6 +78,7 @@ impl Lang {
     fn readme(self) -> Readme {
         let built = |language, source, sdk, build| Readme {
             language,
+            conforms: true,
             source,
             sdk,
             build,
@@ -107,8 +111,9 @@ impl Lang {
             ),
             Lang::Wat => Readme {
                 language: "WebAssembly text",
+                conforms: false,
                 source: "policy.wat",
-                sdk: "this module is the whole contract by hand. It ignores its input and always allows, so it does not pass the conformance suite.",
+                sdk: "this module is the whole contract by hand.",
                 build: "# nothing to build: tollgate loads .wat text directly",
                 module: "policy.wat",
             },
@@ -124,9 +129,35 @@ impl Lang {
     /// The project's files for a policy called `name`.
     fn files(self, name: &str) -> Vec<File> {
         let readme = self.readme();
+        let (intro, conformance, after) = if readme.conforms {
+            (
+                "It starts as the example policy of tollgate's conformance suite\n\
+                 (`sdk/conformance/README.md` in the tollgate repository):\n\n\
+                 * deny `Bash` commands containing `deny_pattern`;\n\
+                 * send Opus subagents to Sonnet above 50 % of `opus_week_usd` (this week's Opus spend);\n\
+                 * warn above 80 % of `block_usd` (the 5-hour block's spend).",
+                format!(
+                    "tollgate policy test {} --conformance     # ... checked against the example policy's answers\n",
+                    readme.module
+                ),
+                "Once the policy is yours, `--conformance` no longer applies; `--config FILE` runs the bundled\n\
+                 inputs with your own `config` table.",
+            )
+        } else {
+            (
+                "It starts as the smallest module tollgate accepts: it ignores its input and\n\
+                 always allows. It is not the conformance suite's example policy, so the\n\
+                 conformance check does not apply to it.",
+                String::new(),
+                "`--config FILE` runs the bundled inputs with your own `config` table.",
+            )
+        };
         let mut files = vec![File::new(
             "README.md",
             README
+                .replace("{{intro}}", intro)
+                .replace("{{conformance}}", &conformance)
+                .replace("{{after}}", after)
                 .replace("{{name}}", name)
                 .replace("{{language}}", readme.language)
                 .replace("{{source}}", readme.source)
@@ -293,7 +324,11 @@ pub fn run(args: &NewArgs) -> Result<std::process::ExitCode> {
     if args.lang != Lang::Wat {
         println!("  ./build.sh");
     }
-    println!("  tollgate policy test {} --conformance", readme.module);
+    if readme.conforms {
+        println!("  tollgate policy test {} --conformance", readme.module);
+    } else {
+        println!("  tollgate policy test {}", readme.module);
+    }
     println!("Then edit {} and see README.md.", readme.source);
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -172,8 +172,8 @@ fn bucket_of(ms: i64) -> i64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::usage::Calendar;
     pub(crate) use crate::store::usage::tests::{entry, store_with};
+    use crate::time::Calendar;
 
     /// A filter over everything, in UTC.
     pub(crate) fn everything() -> Filter {

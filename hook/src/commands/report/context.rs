@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::render::{self, num};
 use super::tools::{HINT_TOKENS, hint};
 use super::{Filter, Format, Scope};
-use crate::cli::StoreArgs;
+use crate::commands::StoreArgs;
 use crate::hook::event::{HookInput, estimate_tokens};
 use crate::pricing::Pricing;
 

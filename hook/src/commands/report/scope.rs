@@ -4,11 +4,11 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rusqlite::Connection;
 
-use crate::cli::StoreArgs;
+use crate::commands::StoreArgs;
 use crate::config::Config;
 use crate::pricing::Pricing;
 use crate::store::Store;
-use crate::store::usage::Calendar;
+use crate::time::Calendar;
 
 /// The range, project and time zone options every report takes.
 #[derive(Debug, Clone, Default, clap::Args)]

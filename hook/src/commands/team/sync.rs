@@ -16,9 +16,11 @@ use postgres::types::ToSql;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
-use super::{Periods, Share, TeamConfig, TeamUsage};
+use crate::config::team::{Share, TeamConfig, configured};
 use crate::store::Store;
-use crate::store::usage::{Calendar, Window};
+use crate::store::team::{Periods, TeamUsage};
+use crate::store::usage::Window;
+use crate::time::Calendar;
 
 /// Rows read and pushed per round trip.
 const BATCH: i64 = 2000;
@@ -37,7 +39,7 @@ pub struct SyncArgs {
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
     #[command(flatten)]
-    store: crate::cli::StoreArgs,
+    store: crate::commands::StoreArgs,
 }
 
 /// How one local table is pushed.
@@ -246,7 +248,7 @@ pub struct Exported {
 /// Runs `tollgate sync`.
 pub fn run(args: &SyncArgs) -> Result<ExitCode> {
     let (mut store, config) = args.store.open_with_config()?;
-    let team = super::configured(&config)?;
+    let team = configured(&config)?;
     let mut client = super::remote::connect(&team.database()?)?;
     super::remote::migrate(&mut client)?;
     let report = sync(
@@ -302,8 +304,8 @@ pub fn sync(
         }
     });
     let pulled = pull(client, team, &person, calendar, now_ms)?;
-    store.write(|tx| super::store_cache(tx, &pulled, now_ms))?;
-    let pulled = super::cached(store.conn(), team, now_ms)
+    store.write(|tx| crate::store::team::store_cache(tx, &pulled, now_ms))?;
+    let pulled = crate::store::team::cached(store.conn(), team, now_ms)
         .map_err(|e| store.error(e))?
         .unwrap_or(pulled);
     Ok(Report {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::TeamConfig;
+use crate::config::team::TeamConfig;
 
 /// Options of `tollgate team report`.
 #[derive(Debug, clap::Args)]

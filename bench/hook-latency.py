@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures whole `tollgate hook` calls (process start to exit) on stores of several sizes.
 
-usage: bench/hook-latency.py [--calls N] [--sizes 0,100000,1000000] [--binary PATH] [--gap SECONDS]
+usage: bench/hook-latency.py [--calls N] [--sizes 0,100000,1000000] [--binary PATH ...] [--gap SECONDS]
 
 For each store size (events; usage rows = 30 % of that, spread over 60 days, rollups summed as
 the hook keeps them) and each policy set (none, on a Bash call; the three built-ins, enforcing,
@@ -21,6 +21,10 @@ By default the calls follow each other at once. With --gap S every timed call wa
 first, as tool calls in a real session are spaced: the machine idles in between (caches go
 cold; a VM may hand its free memory back to the host), which a back-to-back run never sees.
 A round then takes about (rows + 1) x S seconds: use it with few --calls and one --sizes.
+
+With --binary given more than once, every tollgate row runs for each binary, interleaved with the
+others, so that two builds are compared on calls made at the same times (`--baselines no` leaves
+out the hand-written hooks).
 """
 import argparse
 import json
@@ -37,15 +41,17 @@ ROOT = Path(__file__).resolve().parent.parent
 parser = argparse.ArgumentParser()
 parser.add_argument("--calls", type=int, default=300)
 parser.add_argument("--sizes", default="0,100000,1000000")
-parser.add_argument("--binary", default=str(ROOT / "target/release/tollgate"))
+parser.add_argument("--binary", action="append", help="a tollgate binary; repeat to compare builds")
+parser.add_argument("--baselines", choices=["yes", "no"], default="yes", help="run the hand-written hooks too")
 parser.add_argument("--work", default=str(ROOT / "target/bench"))
 parser.add_argument("--gap", type=float, default=0.0, help="seconds of idle before each timed call (>= 0)")
 args = parser.parse_args()
 if args.gap < 0:
     parser.error("--gap must be 0 or more seconds")
-binary = Path(args.binary)
-if not binary.exists():
-    sys.exit(f"{binary} not found: cargo build --release -p tollgate")
+binaries = [Path(b) for b in (args.binary or [str(ROOT / "target/release/tollgate")])]
+for binary in binaries:
+    if not binary.exists():
+        sys.exit(f"{binary} not found: cargo build --release -p tollgate")
 work = Path(args.work)
 work.mkdir(parents=True, exist_ok=True)
 
@@ -156,22 +162,25 @@ for size in [int(s) for s in args.sizes.split(",")]:
     base = work / f"store-{size}"
     if not (base / "tollgate.db").exists():
         base.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(ROOT / "bench/gen-store.py"), str(binary), str(base / "tollgate.db"),
+        subprocess.run([sys.executable, str(ROOT / "bench/gen-store.py"), str(binaries[0]), str(base / "tollgate.db"),
                         str(size), str(size * 3 // 10)], check=True)
     for label, (config, call) in POLICY_SETS.items():
-        home = work / f"run-{size}-{re.sub(r'[^a-z0-9]+', '-', label.lower())}"
-        shutil.rmtree(home, ignore_errors=True)
-        home.mkdir(parents=True)
-        shutil.copy(base / "tollgate.db", home / "tollgate.db")
-        (home / "config.toml").write_text(config)
-        rows.append(("`tollgate hook`", size, label,
-                     Session(home, call, [str(binary), "hook"], dict(env0, TOLLGATE_HOME=str(home)))))
+        for n, binary in enumerate(binaries):
+            name = "`tollgate hook`" if len(binaries) == 1 else f"`{binary}`"
+            home = work / f"run-{size}-{re.sub(r'[^a-z0-9]+', '-', label.lower())}-{n}"
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir(parents=True)
+            shutil.copy(base / "tollgate.db", home / "tollgate.db")
+            (home / "config.toml").write_text(config)
+            rows.append((name, size, label,
+                         Session(home, call, [str(binary), "hook"], dict(env0, TOLLGATE_HOME=str(home)))))
 # Hand-written hooks on the same input and the same growing transcript: two that record the
 # event only, two that also read the transcript's new usage, as `tollgate hook` does.
-for label, script in [("bash + jq, event only, append to a file", "hook-jq.sh"),
-                      ("bash + jq, event + transcript usage", "hook-jq-usage.sh"),
-                      ("Python + SQLite, event only", "hook.py"),
-                      ("Python + SQLite, event + transcript usage", "hook-usage.py")]:
+BASELINES = [("bash + jq, event only, append to a file", "hook-jq.sh"),
+             ("bash + jq, event + transcript usage", "hook-jq-usage.sh"),
+             ("Python + SQLite, event only", "hook.py"),
+             ("Python + SQLite, event + transcript usage", "hook-usage.py")]
+for label, script in BASELINES if args.baselines == "yes" else []:
     home = work / "baselines" / script
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -212,4 +221,4 @@ for label, size, policies, t in results:
     if size == largest:
         for base, base_size, _, s in results:
             if base_size is None:
-                print(f"tollgate ({size:,} events, {policies}) vs {base}: {s['p50'] / t['p50']:.1f}x faster at p50")
+                print(f"{label} ({size:,} events, {policies}) vs {base}: {s['p50'] / t['p50']:.1f}x faster at p50")

@@ -254,6 +254,9 @@ impl Sandbox {
             .command(claude())
             .args(["-p", prompt, "--output-format", "json"])
             .args(["--tools", &tools, "--allowedTools", &tools])
+            // Each hook call with its exit status and duration, API calls, errors.
+            .arg("--debug-file")
+            .arg(self.path("claude-debug.log"))
             .env("ANTHROPIC_BASE_URL", api.url())
             .env("ANTHROPIC_API_KEY", API_KEY)
             .stdin(Stdio::null())
@@ -361,7 +364,8 @@ impl Sandbox {
     }
 }
 
-/// A failed test keeps its sandbox (transcripts, store, settings, Claude Code's output).
+/// A failed test keeps its sandbox (transcripts, store, settings, Claude Code's output and
+/// debug log).
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if std::thread::panicking() {

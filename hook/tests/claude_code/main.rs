@@ -10,6 +10,8 @@
 //! scripts/test claude_code` tries a new release. TOLLGATE_CLAUDE_CODE runs another `claude`
 //! binary. A failed test keeps its sandbox and prints where it is.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod messages_api;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,7 +84,7 @@ fn tollgate_exe() -> PathBuf {
 }
 
 /// How tollgate is registered with Claude Code.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 enum Registration {
     /// `tollgate install` into the user settings.
     Install,
@@ -220,7 +222,7 @@ impl Sandbox {
     fn install_plugin(&self) {
         let marketplace = self.path("marketplace");
         for part in [".claude-plugin", "hooks"] {
-            copy_dir(&workspace().join(part), &marketplace.join(part));
+            common::copy_dir(&workspace().join(part), &marketplace.join(part));
         }
         let marketplace = marketplace.display().to_string();
         self.ok(claude(), &["plugin", "marketplace", "add", &marketplace]);
@@ -308,13 +310,9 @@ impl Sandbox {
         fired
     }
 
-    fn store(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.path("tollgate/tollgate.db")).unwrap()
-    }
-
     /// The hook calls of `session` tollgate recorded, sorted.
     fn recorded(&self, session: &str) -> Vec<Fired> {
-        let store = self.store();
+        let store = rusqlite::Connection::open(self.path("tollgate/tollgate.db")).unwrap();
         let mut query = store
             .prepare(
                 "SELECT session_id, event, tool_use_id, agent_id FROM events WHERE session_id = ?1",
@@ -375,19 +373,6 @@ impl Drop for Sandbox {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The usage of every API response in `transcripts`, once per message (Claude Code writes a
 /// line per content block, each with the response's usage).
 fn transcript_usage(transcripts: &[PathBuf]) -> BTreeMap<String, Usage> {
@@ -440,8 +425,14 @@ fn tollgate_tokens(sandbox: &Sandbox, session: &str) -> Usage {
     }
 }
 
-fn api_usage(requests: &[Request]) -> Usage {
-    total(requests.iter().filter_map(|r| r.usage))
+/// Tokens: tollgate's for `session` equal its transcripts' usage lines (one response each
+/// request got), which equal what the API reported in `requests`.
+fn assert_tokens_agree(sandbox: &Sandbox, session: &str, requests: &[Request]) {
+    let responses = transcript_usage(&sandbox.transcripts(session));
+    assert_eq!(responses.len(), requests.len(), "{responses:#?}");
+    let transcript = total(responses.into_values());
+    assert_eq!(transcript, total(requests.iter().filter_map(|r| r.usage)));
+    assert_eq!(tollgate_tokens(sandbox, session), transcript);
 }
 
 /// The hook events of `fired`, counted by name.
@@ -527,11 +518,7 @@ fn turn_with_tool_calls(registration: Registration) {
     }
 
     // Tokens: tollgate's equal the transcript's, which equal what the API reported.
-    let transcript = transcript_usage(&sandbox.transcripts(session));
-    assert_eq!(transcript.len(), 3, "{transcript:#?}");
-    let transcript = total(transcript.into_values());
-    assert_eq!(transcript, api_usage(&requests));
-    assert_eq!(tollgate_tokens(&sandbox, session), transcript);
+    assert_tokens_agree(&sandbox, session, &requests);
 }
 
 #[test]
@@ -693,11 +680,12 @@ rules = [{ keywords = ["survey"], model = "sonnet" }]
         "the subagent's Read fired a hook: {witnessed:#?}"
     );
     assert_eq!(sandbox.recorded(session), witnessed);
-    let transcripts = sandbox.transcripts(session);
-    assert_eq!(transcripts.len(), 2, "{transcripts:?}");
-    let transcript = total(transcript_usage(&transcripts).into_values());
-    assert_eq!(transcript, api_usage(&requests));
-    assert_eq!(tollgate_tokens(&sandbox, session), transcript);
+    assert_eq!(
+        sandbox.transcripts(session).len(),
+        2,
+        "its own and the subagent's"
+    );
+    assert_tokens_agree(&sandbox, session, &requests);
 }
 
 #[test]

@@ -407,10 +407,11 @@ fn init_plan_writes_a_config_that_watches_the_plan_meters() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Claude Code plugin (.claude-plugin/), checked against the plugins reference.
+// The Claude Code plugin (.claude-plugin/ and hooks/), checked against the plugins reference.
 
+/// A JSON file of the plugin, by its path from the repository root.
 fn plugin_json(name: &str) -> Value {
-    let path = repo().join(".claude-plugin").join(name);
+    let path = repo().join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -466,7 +467,7 @@ fn assert_relative_path(path: &str) {
 
 #[test]
 fn plugin_manifest_fits_the_documented_schema() {
-    let manifest = plugin_json("plugin.json");
+    let manifest = plugin_json(".claude-plugin/plugin.json");
     let name = manifest["name"]
         .as_str()
         .expect("name is a required string");
@@ -493,9 +494,22 @@ fn plugin_manifest_fits_the_documented_schema() {
             .iter()
             .all(Value::is_string)
     );
-    let hooks = manifest["hooks"].as_str().expect("hooks: a path");
-    assert_relative_path(hooks);
-    assert!(repo().join(hooks).is_file(), "{hooks} exists");
+    // Claude Code loads hooks/hooks.json by itself; naming it in `hooks` too loads it twice.
+    assert!(
+        manifest.get("hooks").is_none(),
+        "hooks/hooks.json is found without `hooks`"
+    );
+    assert!(repo().join("hooks/hooks.json").is_file());
+    let mut manifests: Vec<String> = std::fs::read_dir(repo().join(".claude-plugin"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    manifests.sort_unstable();
+    assert_eq!(
+        manifests,
+        ["marketplace.json", "plugin.json"],
+        ".claude-plugin/ holds only the manifests"
+    );
     let known = [
         "$schema",
         "name",
@@ -529,7 +543,7 @@ fn plugin_manifest_fits_the_documented_schema() {
 
 #[test]
 fn plugin_hooks_register_the_same_events_as_install() {
-    let hooks = plugin_json("hooks.json");
+    let hooks = plugin_json("hooks/hooks.json");
     let events = hooks["hooks"].as_object().expect("a \"hooks\" object");
     let names: Vec<&str> = events.keys().map(String::as_str).collect();
     let mut expected = EVENTS.to_vec();
@@ -560,7 +574,7 @@ fn plugin_hooks_register_the_same_events_as_install() {
         assert_eq!(handler["type"], "command");
         assert_eq!(
             handler["command"],
-            "sh \"${CLAUDE_PLUGIN_ROOT}/.claude-plugin/bin/tollgate-hook\""
+            "sh \"${CLAUDE_PLUGIN_ROOT}/hooks/tollgate-hook\""
         );
         assert_eq!(
             handler["timeout"].as_u64(),
@@ -571,7 +585,7 @@ fn plugin_hooks_register_the_same_events_as_install() {
 
 #[test]
 fn marketplace_lists_the_plugin_at_the_repository_root() {
-    let market = plugin_json("marketplace.json");
+    let market = plugin_json(".claude-plugin/marketplace.json");
     let name = market["name"].as_str().expect("name");
     assert!(is_kebab(name));
     let reserved = [
@@ -588,7 +602,7 @@ fn marketplace_lists_the_plugin_at_the_repository_root() {
     );
     let plugins = market["plugins"].as_array().expect("plugins");
     assert_eq!(plugins.len(), 1);
-    let manifest = plugin_json("plugin.json");
+    let manifest = plugin_json(".claude-plugin/plugin.json");
     assert_eq!(plugins[0]["name"], manifest["name"]);
     let source = plugins[0]["source"].as_str().unwrap();
     assert_relative_path(source);
@@ -608,7 +622,7 @@ fn marketplace_lists_the_plugin_at_the_repository_root() {
 /// Runs the plugin's launcher as Claude Code would: `sh <launcher>`, the hook input on stdin,
 /// with `PATH` and `CLAUDE_PLUGIN_ROOT` as given.
 fn launch(env: &Env, path: &str, plugin_root: &Path, stdin: &str) -> Output {
-    let launcher = repo().join(".claude-plugin/bin/tollgate-hook");
+    let launcher = repo().join("hooks/tollgate-hook");
     feed(
         Command::new("sh")
             .arg(&launcher)

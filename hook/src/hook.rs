@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::config::{BuiltinRuntime, Config, FailMode, PolicyConfig};
 use crate::paths::Paths;
-use crate::policy::engine::{Engine, PolicyError};
+use crate::policy::engine::{Engine, HOOK_COMPILE_LIMIT, PolicyError};
 use crate::pricing::Pricing;
 use crate::store::observe::PlanReadings;
 use crate::store::usage;
@@ -390,7 +390,7 @@ fn evaluate_all(
             continue;
         }
         match Engine::with_stack(Some(cache_dir.to_path_buf()), stack) {
-            Ok(engine) => engines.push((stack, engine)),
+            Ok(engine) => engines.push((stack, engine.compile_within(HOOK_COMPILE_LIMIT))),
             Err(e) => failed_to_start = Some(format!("{e:#}")),
         }
     }

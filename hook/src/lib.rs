@@ -16,3 +16,4 @@ pub mod settings;
 pub mod store;
 pub mod team;
 pub mod term;
+pub mod text;

@@ -60,8 +60,22 @@ pub struct Status {
     pub estimates: Vec<Calibration>,
     /// The session's subagent downgrades (all sessions' when none is shown).
     pub downgrades: Summary,
+    /// The policies whose latest run in the session failed.
+    pub failing_policies: Vec<FailingPolicy>,
     #[serde(skip)]
     zone: Option<chrono_tz::Tz>,
+}
+
+/// A policy whose latest run in the session failed: until it is fixed, the hook answers its
+/// `on_error` for it on every call.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingPolicy {
+    /// Its configured name.
+    pub policy: String,
+    /// The error.
+    pub error: String,
+    /// When that run was (RFC 3339).
+    pub at: String,
 }
 
 /// The session shown.
@@ -273,6 +287,14 @@ pub fn gather(
     }
 
     let downgrades = downgrade::summary(conn, &pricing, found.as_ref().map(|f| f.0.as_str()), 0)?;
+    let failing_policies = crate::store::policy_failures(conn, id)?
+        .into_iter()
+        .map(|failure| FailingPolicy {
+            policy: failure.policy,
+            error: failure.error,
+            at: rfc3339(failure.ts_ms),
+        })
+        .collect();
     Ok(Status {
         now: rfc3339(now_ms),
         session,
@@ -280,6 +302,7 @@ pub fn gather(
         plan,
         estimates,
         downgrades,
+        failing_policies,
         zone: calendar.zone,
     })
 }
@@ -385,6 +408,20 @@ pub fn render(status: &Status, style: Style) -> String {
             line(spent);
         }
         None => line("No session recorded yet: register `tollgate hook` (see the README).".into()),
+    }
+    if !status.failing_policies.is_empty() {
+        line(String::new());
+        line(style.bold(
+            "Failing policies (each answers its on_error until fixed; `tollgate doctor` explains)",
+        ));
+        for failing in &status.failing_policies {
+            line(format!(
+                "  {:<10}{} {}",
+                failing.policy,
+                style.dim(&time(&failing.at)),
+                crate::text::one_line(&failing.error)
+            ));
+        }
     }
     line(String::new());
     line(style.bold("Usage recorded on this machine"));

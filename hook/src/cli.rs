@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::hook::event::MAX_INPUT_BYTES;
 use crate::hook::{self, Env};
+use crate::text::one_line;
 
 /// tollgate: see where your Claude Code tokens go, and set limits on them.
 ///
@@ -128,7 +129,7 @@ pub fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tollgate: {e:#}");
+            eprintln!("tollgate: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -142,6 +143,7 @@ fn hook_main() -> ExitCode {
     crate::arena::enable();
     let main_at = crate::hook::timing::monotonic_us();
     std::panic::set_hook(Box::new(|info| {
+        let info = one_line(&info.to_string()).into_owned();
         if hook::in_policy() {
             eprintln!(
                 "tollgate: internal error in a policy ({info}); its on_error applies. Please report this bug."
@@ -167,7 +169,7 @@ fn hook_main() -> ExitCode {
     });
     if let Ok(reply) = &reply {
         for note in &reply.notes {
-            eprintln!("tollgate: {note}");
+            eprintln!("tollgate: {}", one_line(note));
         }
         if let Some(json) = &reply.stdout {
             let mut out = std::io::stdout().lock();

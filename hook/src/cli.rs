@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::hook;
+use crate::text::one_line;
 
 /// tollgate: see where your Claude Code tokens go, and set limits on them.
 ///
@@ -124,7 +125,7 @@ pub fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tollgate: {e:#}");
+            eprintln!("tollgate: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

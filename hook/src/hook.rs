@@ -21,11 +21,12 @@ use serde_json::Value;
 
 use crate::config::{BuiltinRuntime, Config, FailMode, PolicyConfig};
 use crate::paths::Paths;
-use crate::policy::engine::{Engine, PolicyError};
+use crate::policy::engine::{Engine, HOOK_COMPILE_LIMIT, PolicyError};
 use crate::pricing::Pricing;
 use crate::store::observe::PlanReadings;
 use crate::store::usage;
 use crate::store::{self, EventRow, Outcome, Store};
+use crate::text::one_line;
 use decide::{Decision, Runner, Shared, Verdict, Vote};
 use event::{HookInput, MAX_INPUT_BYTES, estimate_tokens};
 use respond::Answer;
@@ -122,6 +123,7 @@ pub fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     std::panic::set_hook(Box::new(|info| {
+        let info = one_line(&info.to_string()).into_owned();
         if in_policy() {
             eprintln!(
                 "tollgate: internal error in a policy ({info}); its on_error applies. Please report this bug."
@@ -147,7 +149,7 @@ pub fn main() -> ExitCode {
     });
     if let Ok(reply) = &reply {
         for note in &reply.notes {
-            eprintln!("tollgate: {note}");
+            eprintln!("tollgate: {}", one_line(note));
         }
         if let Some(json) = &reply.stdout {
             let mut out = std::io::stdout().lock();
@@ -441,7 +443,7 @@ fn evaluate_all(
             continue;
         }
         match Engine::with_stack(Some(cache_dir.to_path_buf()), stack) {
-            Ok(engine) => engines.push((stack, engine)),
+            Ok(engine) => engines.push((stack, engine.compile_within(HOOK_COMPILE_LIMIT))),
             Err(e) => failed_to_start = Some(format!("{e:#}")),
         }
     }

@@ -14,4 +14,5 @@ pub mod pricing;
 pub mod settings;
 pub mod store;
 pub mod term;
+pub mod text;
 pub mod time;

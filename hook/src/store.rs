@@ -684,6 +684,59 @@ pub fn finish_event(
     Ok(())
 }
 
+/// How many of a session's latest events [`policy_failures`] looks at.
+pub const RECENT_EVENTS: u32 = 200;
+
+/// A policy whose latest run in a session failed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PolicyFailure {
+    /// The policy's configured name.
+    pub policy: String,
+    /// Its error, as recorded.
+    pub error: String,
+    /// When that run was, Unix ms.
+    pub ts_ms: i64,
+}
+
+/// The policies whose latest run, among the session's last [`RECENT_EVENTS`] events, failed:
+/// a policy that fails on every call (a typo in its config, say) stays listed until a run of
+/// it succeeds.
+pub fn policy_failures(
+    conn: &Connection,
+    session_id: &str,
+) -> rusqlite::Result<Vec<PolicyFailure>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT runs.policy, runs.error, recent.ts_ms
+         FROM (SELECT id, ts_ms FROM events WHERE session_id = ?1
+               ORDER BY ts_ms DESC, id DESC LIMIT ?2) AS recent
+         JOIN policy_runs AS runs ON runs.event_id = recent.id
+         ORDER BY recent.ts_ms DESC, recent.id DESC",
+    )?;
+    let runs = statement.query_map(params![session_id, RECENT_EVENTS], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    let mut failures = Vec::new();
+    for run in runs {
+        let (policy, error, ts_ms) = run?;
+        if !seen.insert(policy.clone()) {
+            continue;
+        }
+        if let Some(error) = error {
+            failures.push(PolicyFailure {
+                policy,
+                error,
+                ts_ms,
+            });
+        }
+    }
+    Ok(failures)
+}
+
 /// The stored state of a policy (`{}` when none).
 pub fn policy_state(conn: &Connection, policy: &str) -> rusqlite::Result<String> {
     conn.prepare_cached("SELECT state FROM policy_state WHERE policy = ?1")?
@@ -1065,6 +1118,53 @@ mod tests {
             .unwrap();
         assert_eq!(messages, 50);
         assert_eq!(rollup_mismatches(store.conn()), 0);
+    }
+
+    #[test]
+    fn a_policy_failing_on_its_latest_run_is_listed_until_it_succeeds() {
+        let (_dir, mut store) = temp_store();
+        let run = |policy: &str, error: Option<&str>| PolicyRun {
+            policy: policy.into(),
+            decision: "allow".into(),
+            reason: None,
+            error: error.map(str::to_owned),
+            elapsed_us: 1,
+        };
+        let call = |store: &mut Store, ts_ms: i64, session: &str, runs: Vec<PolicyRun>| {
+            store
+                .write(|tx| {
+                    let row = EventRow {
+                        ts_ms,
+                        session_id: session.into(),
+                        project: "/p".into(),
+                        event: "PreToolUse".into(),
+                        ..EventRow::default()
+                    };
+                    let id = insert_event(tx, &row)?;
+                    finish_event(tx, id, &Outcome::default(), &runs)
+                })
+                .unwrap();
+        };
+        call(
+            &mut store,
+            1,
+            "s",
+            vec![run("budget", Some("bad key")), run("guard", Some("trap"))],
+        );
+        call(&mut store, 2, "s", vec![run("guard", None)]);
+        call(&mut store, 3, "other", vec![run("budget", None)]);
+        let failures = policy_failures(store.conn(), "s").unwrap();
+        assert_eq!(
+            failures,
+            [PolicyFailure {
+                policy: "budget".into(),
+                error: "bad key".into(),
+                ts_ms: 1
+            }],
+            "guard succeeded since; the other session's run does not count"
+        );
+        call(&mut store, 4, "s", vec![run("budget", None)]);
+        assert!(policy_failures(store.conn(), "s").unwrap().is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 use tollgate::config::Limits;
 use tollgate::hook::decide::Decision;
+use tollgate::policy::config_check::{self, Checker, Code};
 use tollgate::policy::conformance::{self, Expect};
 use tollgate::policy::engine::Engine;
 
@@ -141,32 +142,53 @@ fn run_suite(module: &Path, limits: &Limits, expect: Option<&Expect>) {
     );
 }
 
+/// The example declares its config keys (`deny_pattern`, `opus_week_usd`, `block_usd`), checked
+/// by `checker`: a valid config passes, a typo is reported with the key meant.
+fn check_declared_keys(module: &Path, checker: Checker) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Some(dir.path().to_path_buf())).unwrap();
+    let policy = engine.load_file(module, None).unwrap();
+    let check = |config: &str| {
+        let config: toml::Table = toml::from_str(config).unwrap();
+        config_check::check(Code::Module(&engine, &policy), "example", &config).unwrap()
+    };
+    let valid = check("deny_pattern = \"rm -rf\"\nblock_usd = 5.0");
+    assert_eq!((valid.checker, valid.errors), (checker, Vec::new()));
+    let typo = check("deny_pattern = \"rm -rf\"\nblok_usd = 5.0");
+    assert_eq!(typo.errors.len(), 1, "{typo:?}");
+    assert!(
+        typo.errors[0].ends_with("unknown key `blok_usd` (did you mean `block_usd`?)"),
+        "{}: {typo:?}",
+        module.display()
+    );
+}
+
 #[test]
 fn rust() {
-    run_suite(
-        &build("rust", &["sdk/rust", CARGO_BUILD, "Cargo.lock"]),
-        &Limits::default(),
-        None,
-    );
+    let module = build("rust", &["sdk/rust", CARGO_BUILD, "Cargo.lock"]);
+    run_suite(&module, &Limits::default(), None);
+    check_declared_keys(&module, Checker::Policy);
 }
 
 #[test]
 fn c() {
-    run_suite(&build("c", &["sdk/c"]), &Limits::default(), None);
+    let module = build("c", &["sdk/c"]);
+    run_suite(&module, &Limits::default(), None);
+    check_declared_keys(&module, Checker::Schema);
 }
 
 #[test]
 fn zig() {
-    run_suite(&build("zig", &["sdk/zig"]), &Limits::default(), None);
+    let module = build("zig", &["sdk/zig"]);
+    run_suite(&module, &Limits::default(), None);
+    check_declared_keys(&module, Checker::Schema);
 }
 
 #[test]
 fn assemblyscript() {
-    run_suite(
-        &build("assemblyscript", &["sdk/assemblyscript"]),
-        &Limits::default(),
-        None,
-    );
+    let module = build("assemblyscript", &["sdk/assemblyscript"]);
+    run_suite(&module, &Limits::default(), None);
+    check_declared_keys(&module, Checker::Schema);
 }
 
 #[test]

@@ -521,17 +521,12 @@ fn without_config_nothing_is_blocked() {
 #[test]
 fn a_hostile_policy_cannot_break_the_hook() {
     let env = TestEnv::new();
-    let fixture = |name: &str| {
-        fixtures()
-            .join(format!("policies/{name}.wat"))
-            .display()
-            .to_string()
-    };
+    let fixture = |name: &str| fixtures().join(name).display().to_string();
     env.config(&format!(
         "[[policy]]\nname = \"spin\"\npath = {:?}\nlimits = {{ time_ms = 40 }}\n\
          [[policy]]\nname = \"trap\"\npath = {:?}\non_error = \"ask\"\n",
-        fixture("loop"),
-        fixture("trap")
+        fixture("hostile/loop.wat"),
+        fixture("policies/trap.wat")
     ));
     let output = env.hook(&env.input("pre-tool-use-bash"));
     assert!(output.status.success());
@@ -569,4 +564,101 @@ fn on_a_terminal_the_hook_says_how_to_use_it() {
     let shown = String::from_utf8_lossy(&output.stdout);
     assert!(shown.contains("tollgate install"), "{shown}");
     assert_eq!(output.status.code(), Some(1), "{shown}");
+}
+
+/// A typo in a built-in's config (`blok_usd` for `block_usd`), natively and in the sandbox:
+/// `policy list` and `doctor` name the key and the one meant, the hook answers the policy's
+/// on_error on every call and records why, and `log`, `status` and the status line show it.
+#[test]
+fn a_typo_in_a_policy_config_shows_where_the_user_looks() {
+    let hint = "unknown key `blok_usd` (did you mean `block_usd`?)";
+    for builtins in ["native", "wasm"] {
+        let env = TestEnv::new();
+        env.config(&format!(
+            "builtins = \"{builtins}\"\n[[policy]]\nname = \"budget\"\non_error = \"ask\"\n\
+             [policy.config]\nblok_usd = 20.0\n"
+        ));
+        let run = |args: &[&str]| {
+            env.command()
+                .args(args)
+                .current_dir(env.project())
+                .env("CLAUDE_CONFIG_DIR", env.dir.path().join("claude"))
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap()
+        };
+
+        let list = run(&["policy", "list", "--json"]);
+        assert!(
+            !list.status.success(),
+            "{builtins}: a failing policy fails the list"
+        );
+        let rows: Value = serde_json::from_slice(&list.stdout).unwrap();
+        assert_eq!(rows[0]["config_checked_by"], "policy", "{builtins}");
+        assert!(
+            rows[0]["config_errors"][0]
+                .as_str()
+                .unwrap()
+                .ends_with(hint),
+            "{builtins}: {rows}"
+        );
+
+        let doctor = run(&[
+            "doctor",
+            "--json",
+            "--project",
+            &env.project().display().to_string(),
+        ]);
+        let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["area"] == "policy")
+            .unwrap();
+        assert_eq!(check["status"], "fail", "{builtins}: {check}");
+        let summary = check["summary"].as_str().unwrap();
+        assert!(
+            summary.contains(hint) && summary.contains("on_error (ask) on every call"),
+            "{builtins}: {summary}"
+        );
+
+        // Every call, not only those the budget acts on: here a PostToolUse.
+        for fixture in ["pre-tool-use-bash", "post-tool-use-read"] {
+            let output = env.hook(&env.input(fixture));
+            let message = stderr(&output);
+            assert_eq!(
+                message.lines().count(),
+                1,
+                "{builtins} {fixture}: {message}"
+            );
+            assert!(
+                message.contains(hint) && message.contains("answered ask (on_error)"),
+                "{builtins} {fixture}: {message}"
+            );
+        }
+        assert_eq!(
+            env.count("SELECT count(*) FROM policy_runs WHERE error LIKE '%blok_usd%'"),
+            2
+        );
+
+        let log = String::from_utf8(run(&["log"]).stdout).unwrap();
+        assert!(log.contains("did you mean"), "{builtins}: {log}");
+        let status: Value = serde_json::from_slice(&run(&["status", "--json"]).stdout).unwrap();
+        assert_eq!(
+            status["failing_policies"][0]["policy"], "budget",
+            "{status}"
+        );
+        let text = String::from_utf8(run(&["status"]).stdout).unwrap();
+        assert!(text.contains("Failing policies"), "{text}");
+        let mut statusline = env.command();
+        statusline.arg("statusline").env("NO_COLOR", "1");
+        let input = serde_json::json!({"session_id": SESSION, "cwd": env.project()});
+        let line = run_piped(statusline, input.to_string().as_bytes()).stdout;
+        let line = String::from_utf8(line).unwrap();
+        assert!(
+            line.trim_end().ends_with("⚠ budget failing"),
+            "{builtins}: {line}"
+        );
+    }
 }

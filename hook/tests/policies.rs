@@ -1,5 +1,6 @@
-//! The policy engine against hostile and broken modules (`fixtures/policies/*.wat`): each is
-//! contained within its limit and reported as a clear error, never a hang or a crash.
+//! The policy engine against broken modules (`fixtures/policies/*.wat`): the ABI, traps, bad
+//! outputs, WASI without capabilities, the module cache and pins. Each is reported as a clear
+//! error, never a hang or a crash; hostile modules are in `sandbox.rs`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,55 +53,6 @@ fn a_minimal_wat_policy_works() {
 }
 
 #[test]
-fn an_infinite_loop_times_out() {
-    let limits = Limits {
-        time_ms: 30,
-        ..Limits::default()
-    };
-    assert!(matches!(run("loop", limits), Err(PolicyError::Timeout(_))));
-}
-
-#[test]
-fn a_blocking_host_call_times_out() {
-    let limits = Limits {
-        time_ms: 50,
-        ..Limits::default()
-    };
-    assert!(matches!(
-        run("sleep", limits),
-        Err(PolicyError::Timeout(50))
-    ));
-}
-
-#[test]
-fn unbounded_memory_growth_hits_the_limit() {
-    let limits = Limits {
-        memory_mib: 8,
-        ..Limits::default()
-    };
-    let err = run("grow", limits).unwrap_err();
-    assert!(matches!(err, PolicyError::Memory(8)), "{err}");
-}
-
-#[test]
-fn a_module_whose_initial_memory_exceeds_the_limit_is_refused() {
-    let limits = Limits {
-        memory_mib: 1,
-        ..Limits::default()
-    };
-    let err = run("huge_output", limits).unwrap_err();
-    assert!(matches!(err, PolicyError::Memory(1)), "{err}");
-}
-
-#[test]
-fn a_huge_output_is_refused() {
-    assert!(matches!(
-        error("huge_output"),
-        PolicyError::OutputTooLarge(64)
-    ));
-}
-
-#[test]
 fn invalid_outputs_are_errors() {
     assert!(
         matches!(error("bad_json"), PolicyError::BadOutput(m) if m.contains("not an output document"))
@@ -125,9 +77,12 @@ fn abi_violations_are_explained_at_load() {
 }
 
 #[test]
-fn traps_and_deep_recursion_are_contained() {
-    assert!(matches!(error("trap"), PolicyError::Trap(m) if m.contains("unreachable")));
-    assert!(matches!(error("recursion"), PolicyError::Trap(m) if m.contains("stack overflow")));
+fn a_trap_is_one_line_with_where_it_happened() {
+    let error = error("trap");
+    assert!(
+        matches!(&error, PolicyError::Trap(m) if m.contains("unreachable") && m.contains("(in ") && !m.contains('\n')),
+        "{error}"
+    );
 }
 
 #[test]

@@ -110,6 +110,22 @@ void tg_log(int level, const char *message);
 /* Your policy: define it in your .c file. */
 tg_output tollgate_policy(tg_value input);
 
+/* Optional: exports `tollgate_describe`, answering `json`, a description whose "config_schema"
+ * declares the policy's config keys. With "additionalProperties": false, `tollgate policy list`
+ * and `tollgate doctor` report a key it does not declare (naming the closest one) and a value
+ * of another JSON type than declared. At file scope, once:
+ *
+ *     TOLLGATE_DESCRIBE("{\"name\":\"my-policy\",\"config_schema\":{\"type\":\"object\","
+ *                       "\"additionalProperties\":false,"
+ *                       "\"properties\":{\"block_usd\":{\"type\":\"number\"}}}}")
+ */
+#define TOLLGATE_DESCRIBE(json)                                                               \
+    __attribute__((export_name("tollgate_describe"))) int64_t tollgate_describe(void) {      \
+        static const char tg_description_[] = json;                                          \
+        return ((int64_t)(uintptr_t)tg_description_ << 32) |                                  \
+               (int64_t)(sizeof tg_description_ - 1);                                         \
+    }
+
 #ifdef __cplusplus
 }
 #endif

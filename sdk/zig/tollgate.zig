@@ -122,6 +122,19 @@ pub fn logLine(level: Level, text: []const u8) void {
     log(@intFromEnum(level), text.ptr, text.len);
 }
 
+/// Exports `tollgate_describe`, answering `json`: a description whose `config_schema` declares
+/// the policy's config keys. With `"additionalProperties": false`, `tollgate policy list` and
+/// `tollgate doctor` report a key it does not declare (naming the closest one) and a value of
+/// another JSON type than declared. Optional; call it once, in a `comptime` block.
+pub fn exportDescription(comptime json: []const u8) void {
+    const Description = struct {
+        fn describe() callconv(.c) i64 {
+            return (@as(i64, @intCast(@intFromPtr(json.ptr))) << 32) | @as(i64, @intCast(json.len));
+        }
+    };
+    @export(&Description.describe, .{ .name = "tollgate_describe" });
+}
+
 /// The signature of a policy: the arena allocator and the parsed input document.
 pub const Evaluate = fn (std.mem.Allocator, std.json.Value) anyerror!Output;
 

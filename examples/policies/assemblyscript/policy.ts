@@ -8,8 +8,8 @@
 // Build: ./build.sh (node and npm; installs assemblyscript and assemblyscript-json).
 
 import { JSON } from "assemblyscript-json/assembly";
-import { Output, get, number, path, policy, str, strIs } from "../../../sdk/assemblyscript/assembly/index";
-export { tollgate_alloc, tollgate_abi_version, tollgate_evaluate } from "../../../sdk/assemblyscript/assembly/index";
+import { Output, describe, get, number, path, policy, str, strIs } from "../../../sdk/assemblyscript/assembly/index";
+export { tollgate_alloc, tollgate_abi_version, tollgate_describe, tollgate_evaluate } from "../../../sdk/assemblyscript/assembly/index";
 
 /** A config number, or 0 (rule off) when it is missing, not a number or not above zero. */
 function budget(config: JSON.Value | null, key: string): f64 {
@@ -22,6 +22,13 @@ function subagentModel(input: JSON.Obj): string | null {
   if (model != null && model.length > 0 && model != "inherit") return model;
   return str(path(input, "context.model"));
 }
+
+// Its config keys, so that `tollgate policy list` and `doctor` report a typo.
+describe(
+  '{"name":"example","config_schema":{"type":"object","additionalProperties":false,' +
+    '"properties":{"deny_pattern":{"type":"string"},"opus_week_usd":{"type":"number"},' +
+    '"block_usd":{"type":"number"}}}}',
+);
 
 policy((input: JSON.Obj): Output => {
   const config = path(input, "policy.config");

@@ -12,6 +12,13 @@
 #define TOLLGATE_IMPLEMENTATION
 #include "tollgate.h"
 
+/* Its config keys, so that `tollgate policy list` and `doctor` report a typo. */
+TOLLGATE_DESCRIBE("{\"name\":\"example\",\"config_schema\":{\"type\":\"object\","
+                  "\"additionalProperties\":false,\"properties\":{"
+                  "\"deny_pattern\":{\"type\":\"string\"},"
+                  "\"opus_week_usd\":{\"type\":\"number\"},"
+                  "\"block_usd\":{\"type\":\"number\"}}}}")
+
 /* A config number, or 0 (rule off) when it is missing, not a number or not above zero. */
 static double budget(tg_value config, const char *key) {
     double usd = tg_number(tg_get(config, key), 0);

@@ -54,4 +54,10 @@ fn evaluate(gpa: std.mem.Allocator, input: std.json.Value) !Output {
 
 comptime {
     tollgate.exportPolicy(evaluate);
+    // Its config keys, so that `tollgate policy list` and `doctor` report a typo.
+    tollgate.exportDescription(
+        \\{"name":"example","config_schema":{"type":"object","additionalProperties":false,
+        \\"properties":{"deny_pattern":{"type":"string"},"opus_week_usd":{"type":"number"},
+        \\"block_usd":{"type":"number"}}}}
+    );
 }

@@ -17,8 +17,10 @@ use serde::Serialize;
 
 use crate::commands::install::{self, EVENTS};
 use crate::config::Config;
+use crate::policy::config_check::Checker;
 use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
+use crate::text::one_line;
 
 /// A price table older than this many days gets a warning.
 pub const PRICES_MAX_AGE_DAYS: i64 = 120;
@@ -76,17 +78,18 @@ pub struct Check {
 }
 
 impl Check {
+    /// A finding; its summary on one line, whatever the text it quotes.
     fn new(area: &'static str, status: Status, summary: impl Into<String>) -> Self {
         Self {
             area,
             status,
-            summary: summary.into(),
+            summary: one_line(&summary.into()).into_owned(),
             fix: None,
         }
     }
 
     fn fix(mut self, fix: impl Into<String>) -> Self {
-        self.fix = Some(fix.into());
+        self.fix = Some(one_line(&fix.into()).into_owned());
         self
     }
 }
@@ -645,6 +648,15 @@ fn check_transcripts() -> Check {
 fn check_policies(config: &Config, cache_dir: &Path) -> Vec<Check> {
     // Started only for a policy that runs in the sandbox.
     let engine = std::cell::OnceCell::new();
+    let engine = || {
+        engine
+            .get_or_init(|| {
+                crate::policy::engine::Engine::new(Some(cache_dir.to_path_buf()))
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| PolicyError::Engine(e.clone()))
+    };
     config
         .active_policies()
         .iter()
@@ -660,35 +672,46 @@ fn check_policies(config: &Config, cache_dir: &Path) -> Vec<Check> {
             } else {
                 ""
             };
-            let checked = if policy.runs_natively(config.builtins) {
-                crate::policy::builtin::checked_sha256(&policy.name, policy.sha256.as_deref())
-                    .map(|sha256| format!("native code, its module's sha256 {}…", &sha256[..12]))
-            } else {
-                engine
-                    .get_or_init(|| {
-                        crate::policy::engine::Engine::new(Some(cache_dir.to_path_buf()))
-                            .map_err(|e| format!("{e:#}"))
-                    })
-                    .as_ref()
-                    .map_err(|e| PolicyError::Engine(e.clone()))
-                    .and_then(|engine| crate::commands::policy::load_configured(engine, policy))
-                    .map(|loaded| {
-                        format!(
-                            "loads, ABI {}, {} style, sha256 {}…",
-                            crate::policy::engine::ABI_VERSION,
-                            loaded.style(),
-                            &loaded.sha256[..12]
-                        )
-                    })
-            };
-            match checked {
-                Ok(what) => Check::new(
+            let on_error = policy.on_error.as_deref().unwrap_or("allow");
+            let inspected = crate::commands::policy::inspect(engine, policy, config.builtins);
+            match inspected {
+                Ok(inspected) if !inspected.config.errors.is_empty() => Check::new(
                     "policy",
-                    Status::Ok,
-                    format!("{} ({source}, {mode}): {what}{pin}", policy.name),
-                ),
+                    Status::Fail,
+                    format!(
+                        "{} ({source}, {mode}): {}; the hook answers its on_error ({on_error}) on every call until it is fixed",
+                        policy.name,
+                        inspected.config.errors.join("; ")
+                    ),
+                )
+                .fix(format!(
+                    "correct the key under `[policy.config]` of policy \"{}\" in your config (or the project's .claude/tollgate.toml)",
+                    policy.name
+                )),
+                Ok(inspected) => {
+                    let what = match inspected.style {
+                        None => format!(
+                            "native code, its module's sha256 {}…",
+                            &inspected.sha256[..12]
+                        ),
+                        Some(style) => format!(
+                            "loads, ABI {}, {style} style, sha256 {}…",
+                            crate::policy::engine::ABI_VERSION,
+                            &inspected.sha256[..12]
+                        ),
+                    };
+                    let config = match inspected.config.checker {
+                        Checker::Policy => ", config valid",
+                        Checker::Schema => ", config keys valid",
+                        Checker::None => ", config not checked (the module declares no check)",
+                    };
+                    Check::new(
+                        "policy",
+                        Status::Ok,
+                        format!("{} ({source}, {mode}): {what}{pin}{config}", policy.name),
+                    )
+                }
                 Err(e) => {
-                    let on_error = policy.on_error.as_deref().unwrap_or("allow");
                     let module = policy
                         .path
                         .as_ref()

@@ -8,6 +8,7 @@ use comfy_table::Table;
 use serde::Serialize;
 
 use crate::commands::StoreArgs;
+use crate::text::one_line;
 
 /// Options of `tollgate log`.
 #[derive(Debug, Clone, clap::Args)]
@@ -149,7 +150,7 @@ pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEv
     Ok(events)
 }
 
-/// Renders events as a terminal table.
+/// Renders events as a terminal table, one line of text a cell (the terminal may wrap it).
 pub fn table(events: &[LoggedEvent]) -> Table {
     let mut table = crate::term::table::new([
         "time", "session", "event", "tool", "subject", "~tokens", "decision", "ms",
@@ -166,23 +167,27 @@ pub fn table(events: &[LoggedEvent]) -> Table {
         if let Some(d) = &e.downgrade {
             let from = d.original.as_deref().unwrap_or("inherited");
             decision.push_str(&format!(
-                "\n{from} → {} requested: {}",
+                " · {from} → {} requested: {}",
                 d.requested,
                 d.describe()
             ));
+        }
+        // A policy that failed answered its on_error: say so, whatever it answered.
+        if let Some(note) = e.note.as_deref().filter(|note| !decision.contains(note)) {
+            decision.push_str(&format!(" · {note}"));
         }
         table.add_row([
             time,
             e.session_id.chars().take(8).collect(),
             e.event.clone(),
             e.tool.clone().unwrap_or_default(),
-            e.subject.clone().unwrap_or_default(),
+            one_line(e.subject.as_deref().unwrap_or_default()).into_owned(),
             if e.est_tokens > 0 {
                 e.est_tokens.to_string()
             } else {
                 String::new()
             },
-            decision,
+            one_line(&decision).into_owned(),
             e.latency_us
                 .map(|us| format!("{:.1}", us as f64 / 1000.0))
                 .unwrap_or_default(),

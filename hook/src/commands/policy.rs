@@ -10,16 +10,18 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
 
-use crate::config::{Config, Limits, PolicyConfig};
+use crate::config::{BuiltinRuntime, Config, Limits, PolicyConfig};
 use crate::hook::decide::{self, Runner, Shared};
 use crate::hook::event::HookInput;
+use crate::policy::config_check::{self, Checker, Code, ConfigCheck};
 use crate::policy::engine::{Engine, Policy, PolicyError};
 use crate::store::usage::{Context, Usage};
 
 /// `tollgate policy` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCommand {
-    /// The configured policies, with their hash and whether they load.
+    /// The configured policies, with their hash, whether they load and whether their config
+    /// is valid (exit 1 if any fails).
     List {
         /// Print JSON.
         #[arg(long)]
@@ -112,6 +114,51 @@ pub fn load_configured(engine: &Engine, policy: &PolicyConfig) -> Result<Policy,
     }
 }
 
+/// A configured policy as `policy list` and `doctor` see it: loaded, and its config checked.
+pub struct Inspected {
+    /// The module's sha256 (a native built-in's: its embedded module's).
+    pub sha256: String,
+    /// `reactor` or `command`; `None` for a built-in run as native code.
+    pub style: Option<&'static str>,
+    /// Its config, checked.
+    pub config: ConfigCheck,
+}
+
+/// Loads a configured policy (a native built-in: checks its pin against its module) and
+/// checks its config. `engine` is asked for only when the policy runs in the sandbox.
+pub fn inspect<'e>(
+    engine: impl FnOnce() -> Result<&'e Engine, PolicyError>,
+    policy: &PolicyConfig,
+    builtins: BuiltinRuntime,
+) -> Result<Inspected, PolicyError> {
+    if policy.runs_natively(builtins) {
+        let sha256 =
+            crate::policy::builtin::checked_sha256(&policy.name, policy.sha256.as_deref())?;
+        return Ok(Inspected {
+            sha256: sha256.to_owned(),
+            style: None,
+            config: config_check::check(Code::Native, &policy.name, &policy.config)?,
+        });
+    }
+    let engine = engine()?;
+    let loaded = load_configured(engine, policy)?;
+    let config = config_check::check(Code::Module(engine, &loaded), &policy.name, &policy.config)?;
+    Ok(Inspected {
+        sha256: loaded.sha256.clone(),
+        style: Some(loaded.style()),
+        config,
+    })
+}
+
+/// What checked a config, for `--json`.
+fn checker_name(checker: Checker) -> &'static str {
+    match checker {
+        Checker::Policy => "policy",
+        Checker::Schema => "schema",
+        Checker::None => "none",
+    }
+}
+
 fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> {
     let project = std::env::current_dir().ok();
     let config = Config::load(config_file, project.as_deref())?;
@@ -119,26 +166,27 @@ fn list(engine: &Engine, config_file: &Path, as_json: bool) -> Result<ExitCode> 
     let mut sources = Vec::new();
     let mut failed = false;
     for policy in config.active_policies() {
-        let native = policy.runs_natively(config.builtins);
-        // A built-in run natively answers to its module's hash; it has no ABI style.
-        let loaded = if native {
-            crate::policy::builtin::checked_sha256(&policy.name, policy.sha256.as_deref())
-                .map(|sha256| (sha256.to_owned(), None))
-        } else {
-            load_configured(engine, &policy).map(|p| (p.sha256.clone(), Some(p.style())))
+        let inspected = inspect(|| Ok(engine), &policy, config.builtins);
+        let status = match &inspected {
+            Ok(inspected) if inspected.config.errors.is_empty() => "ok".to_owned(),
+            Ok(inspected) => inspected.config.errors.join("; "),
+            Err(e) => crate::text::one_line(&e.to_string()).into_owned(),
         };
-        failed |= loaded.is_err();
+        failed |= status != "ok";
         sources.push(policy.source(config.builtins));
+        let inspected = inspected.ok();
         rows.push(json!({
             "name": policy.name,
             "source": policy.path.as_ref().map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
-            "native": native,
+            "native": policy.runs_natively(config.builtins),
             "enforce": policy.enforce,
             "events": policy.events(),
             "tools": policy.tools(),
-            "sha256": loaded.as_ref().ok().map(|(sha256, _)| sha256),
-            "style": loaded.as_ref().ok().and_then(|(_, style)| *style),
-            "status": match &loaded { Ok(_) => "ok".to_owned(), Err(e) => e.to_string() },
+            "sha256": inspected.as_ref().map(|i| &i.sha256),
+            "style": inspected.as_ref().and_then(|i| i.style),
+            "config_checked_by": inspected.as_ref().map(|i| checker_name(i.config.checker)),
+            "config_errors": inspected.as_ref().map(|i| &i.config.errors),
+            "status": status,
         }));
     }
     if as_json {
@@ -183,21 +231,34 @@ fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
     let policy = match load(engine, module, None) {
         Ok(policy) => policy,
         Err(e) => {
-            eprintln!("tollgate: {module}: {e}");
+            eprintln!(
+                "tollgate: {module}: {}",
+                crate::text::one_line(&e.to_string())
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;
     let description = match engine.describe(&policy) {
-        Ok(d) => d.map(|d| part_named(d, module)),
+        Ok(d) => d.map(|d| config_check::part_named(d, module)),
         Err(e) => {
             eprintln!("tollgate: {module}: tollgate_describe {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
+    // What checks a config: the module itself, its declared keys, or nothing.
+    let checker =
+        match config_check::check(Code::Module(engine, &policy), module, &toml::Table::new()) {
+            Ok(checked) => checker_name(checked.checker),
+            Err(e) => {
+                eprintln!("tollgate: {module}: tollgate_check_config {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
     let report = json!({
         "module": module,
         "ok": true,
+        "config_checked_by": checker,
         "style": policy.style(),
         "sha256": policy.sha256,
         "imports": policy.imports(),
@@ -232,6 +293,15 @@ fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
                 "compiled now"
             }
         );
+        println!(
+            "  config   {}",
+            match checker {
+                "policy" => "checked by the module (tollgate_check_config)",
+                "schema" => "keys and types checked against its config_schema",
+                _ =>
+                    "not checked before it runs (no tollgate_check_config, no closed config_schema)",
+            }
+        );
         if let Some(d) = &report["describe"].as_object() {
             for key in ["name", "version", "description", "events"] {
                 if let Some(v) = d.get(key) {
@@ -244,18 +314,6 @@ fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A module that holds several policies (the built-ins) describes each in `policies`: asked
-/// for one of them by name, that one's description; otherwise the module's.
-fn part_named(description: Value, name: &str) -> Value {
-    let part = description["policies"]
-        .as_array()
-        .and_then(|parts| parts.iter().find(|p| p["name"] == name));
-    match part {
-        Some(part) => part.clone(),
-        None => description,
-    }
 }
 
 fn read_json(path: &Path) -> Result<Value> {

@@ -61,11 +61,25 @@ pub struct Status {
     pub estimates: Vec<Calibration>,
     /// The session's subagent downgrades (all sessions' when none is shown).
     pub downgrades: Summary,
+    /// The policies whose latest run in the session failed.
+    pub failing_policies: Vec<FailingPolicy>,
     #[serde(skip)]
     zone: Option<chrono_tz::Tz>,
     /// Whether Claude Code runs the hook here (what to say when no session is recorded yet).
     #[serde(skip)]
     registered: bool,
+}
+
+/// A policy whose latest run in the session failed: until it is fixed, the hook answers its
+/// `on_error` for it on every call.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingPolicy {
+    /// Its configured name.
+    pub policy: String,
+    /// The error.
+    pub error: String,
+    /// When that run was (RFC 3339).
+    pub at: String,
 }
 
 /// The session shown.
@@ -283,6 +297,14 @@ pub fn gather(
     }
 
     let downgrades = downgrade::summary(conn, &pricing, found.as_ref().map(|f| f.0.as_str()), 0)?;
+    let failing_policies = crate::store::policy_failures(conn, id)?
+        .into_iter()
+        .map(|failure| FailingPolicy {
+            policy: failure.policy,
+            error: failure.error,
+            at: rfc3339(failure.ts_ms),
+        })
+        .collect();
     Ok(Status {
         now: rfc3339(now_ms),
         session,
@@ -290,6 +312,7 @@ pub fn gather(
         plan,
         estimates,
         downgrades,
+        failing_policies,
         zone: calendar.zone,
         registered: true,
     })
@@ -403,6 +426,20 @@ pub fn render(status: &Status, style: Style) -> String {
             "No session recorded yet, and tollgate is not registered with Claude Code: run `tollgate install` (or install the plugin)."
                 .into(),
         ),
+    }
+    if !status.failing_policies.is_empty() {
+        line(String::new());
+        line(style.bold(
+            "Failing policies (each answers its on_error until fixed; `tollgate doctor` explains)",
+        ));
+        for failing in &status.failing_policies {
+            line(format!(
+                "  {:<10}{} {}",
+                failing.policy,
+                style.dim(&time(&failing.at)),
+                crate::text::one_line(&failing.error)
+            ));
+        }
     }
     line(String::new());
     line(style.bold("Usage recorded on this machine"));

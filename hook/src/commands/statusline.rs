@@ -9,7 +9,8 @@
 //! ```
 //!
 //! The 5-hour figure is the plan's real window when Claude Code reports it, else the current
-//! block against the budget policy's `block_usd`/`block_tokens`, else the block's cost. It is
+//! block against the budget policy's `block_usd`/`block_tokens`, else the block's cost. A policy
+//! whose latest run in the session failed is named at the end (`⚠ budget failing`). It is
 //! fast (one store open, no policy engine) and never fails loudly: on any error it prints what
 //! it can (at least the model's name) and exits 0; the error goes to stderr only with
 //! `TOLLGATE_LOG=debug`.
@@ -35,7 +36,7 @@ const MAX_INPUT_BYTES: u64 = 1 << 20;
 /// How long the status line waits for a hook's write lock before giving up on recording.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// What the store adds when the input lacks a figure.
+/// What the store adds: the figures the input lacks, and the policies failing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fallback {
     /// The session's context (tokens, window) from its transcript.
@@ -46,6 +47,8 @@ pub struct Fallback {
     pub block_limit: Limit,
     /// The session's cost from its transcripts.
     pub session_cost: Option<f64>,
+    /// Policies whose latest run in the session failed.
+    pub failing: Vec<String>,
 }
 
 /// `tollgate statusline`: always prints a line and exits 0.
@@ -67,7 +70,7 @@ pub fn main() -> ExitCode {
         .unwrap_or_else(|_| (minimal(&stdin), vec!["internal error (panic)".to_owned()]));
     if debug {
         for note in notes {
-            eprintln!("tollgate statusline: {note}");
+            eprintln!("tollgate statusline: {}", crate::text::one_line(&note));
         }
     }
     let mut out = std::io::stdout().lock();
@@ -141,7 +144,13 @@ fn fill(
 ) -> anyhow::Result<Fallback> {
     let conn = store.conn();
     let session = seen.session_id.as_str();
-    let mut fallback = Fallback::default();
+    let mut fallback = Fallback {
+        failing: crate::store::policy_failures(conn, session)?
+            .into_iter()
+            .map(|failure| failure.policy)
+            .collect(),
+        ..Fallback::default()
+    };
     if seen.context_tokens.is_none() || seen.context_window.is_none() {
         let pricing = crate::pricing::Pricing::with_overrides(&config.prices);
         let context = crate::store::usage::context(conn, &pricing, session)?;
@@ -196,6 +205,11 @@ pub fn render(seen: &Observation, fallback: &Fallback, now_ms: i64, style: Style
     }
     if let Some(cost) = seen.cost_usd.or(fallback.session_cost) {
         parts.push(format_usd(cost));
+    }
+    if !fallback.failing.is_empty() {
+        // A policy the user turned on is not working: never silent (`tollgate status` says why).
+        let names = fallback.failing.join(", ");
+        parts.push(style.level(1.0, &format!("⚠ {names} failing")));
     }
     parts.join(&style.dim(" │ "))
 }
@@ -257,6 +271,7 @@ mod tests {
                 tokens: None,
             },
             session_cost: Some(1.5),
+            failing: Vec::new(),
         };
         assert_eq!(
             render(&seen, &fallback, NOW, PLAIN),
@@ -275,6 +290,18 @@ mod tests {
         assert_eq!(
             render(&seen, &fallback, NOW, PLAIN),
             "Opus │ block $4.20 │ $1.50"
+        );
+    }
+
+    #[test]
+    fn a_failing_policy_is_shown() {
+        let fallback = Fallback {
+            failing: vec!["budget".into(), "mine".into()],
+            ..Fallback::default()
+        };
+        assert_eq!(
+            render(&fixture(), &fallback, NOW, PLAIN),
+            "Opus │ ctx 8% │ 5h 24% ↻2h 46m │ $0.01 │ ⚠ budget, mine failing"
         );
     }
 

@@ -10,6 +10,7 @@ use crate::config::PolicyConfig;
 use crate::policy::engine::{Engine, Policy, PolicyError};
 use crate::store::PolicyRun;
 use crate::store::usage::{Context, Usage};
+use crate::text::one_line;
 
 /// Largest `state` a policy may store.
 pub const MAX_STATE_BYTES: usize = 64 * 1024;
@@ -211,7 +212,11 @@ pub fn vote(config: &PolicyConfig, result: Result<Output, PolicyError>, started:
                 .and_then(Decision::parse)
                 .filter(|d| *d != Decision::Downgrade)
                 .unwrap_or(Decision::Allow);
-            let text = format!("policy \"{}\" {error}", config.name);
+            let text = format!(
+                "policy \"{}\" {}",
+                config.name,
+                one_line(&error.to_string())
+            );
             Vote {
                 policy: config.name.clone(),
                 decision,
@@ -345,6 +350,7 @@ pub fn combine(votes: &[Vote]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::engine::Spent;
 
     fn vote_of(policy: &str, decision: Decision, reason: &str) -> Vote {
         Vote {
@@ -415,18 +421,33 @@ mod tests {
     #[test]
     fn errors_follow_on_error_and_warn_only_clamps() {
         let mut config = PolicyConfig::builtin("p", true);
-        let failed = vote(&config, Err(PolicyError::Timeout(50)), Instant::now());
+        let failed = vote(
+            &config,
+            Err(PolicyError::Timeout {
+                ms: 50,
+                spent: Spent::Fuel,
+            }),
+            Instant::now(),
+        );
         assert_eq!(failed.decision, Decision::Allow);
         assert!(
             failed
                 .error
                 .as_deref()
                 .unwrap()
-                .contains("policy \"p\" ran longer than its 50 ms")
+                .contains("policy \"p\" ran longer than its 50 ms limit (out of fuel)")
         );
         config.on_error = Some("deny".into());
         assert_eq!(
-            vote(&config, Err(PolicyError::Timeout(50)), Instant::now()).decision,
+            vote(
+                &config,
+                Err(PolicyError::Timeout {
+                    ms: 50,
+                    spent: Spent::Fuel
+                }),
+                Instant::now()
+            )
+            .decision,
             Decision::Deny
         );
         let warn_only = PolicyConfig::builtin("p", false);

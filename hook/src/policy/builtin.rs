@@ -10,7 +10,7 @@
 
 use std::panic::AssertUnwindSafe;
 
-use tollgate_sdk::{Input, IntoOutput};
+use tollgate_sdk::{Input, IntoOutput, PolicyInfo};
 
 use crate::policy::engine::PolicyError;
 
@@ -44,21 +44,34 @@ pub fn evaluate(input: &[u8]) -> Result<Vec<u8>, PolicyError> {
     run_native(input, tollgate_builtins::evaluate)
 }
 
+/// Checks the config of the built-in that a config check document's `policy.name` names, as
+/// native code: the answer, as `tollgate_check_config` in the module would return it.
+pub fn check_config(document: &[u8]) -> Result<Vec<u8>, PolicyError> {
+    catching_panics(|| {
+        tollgate_sdk::check_config_json(document, |policy: &PolicyInfo| {
+            tollgate_builtins::check_config(policy)
+        })
+    })
+}
+
 /// Runs a policy function natively on an input document, catching a panic.
 fn run_native<R: IntoOutput>(
     input: &[u8],
     evaluate: impl FnOnce(Input) -> R,
 ) -> Result<Vec<u8>, PolicyError> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| tollgate_sdk::run_json(input, evaluate))).map_err(
-        |panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            PolicyError::Trap(format!("panicked: {what}"))
-        },
-    )
+    catching_panics(|| tollgate_sdk::run_json(input, evaluate))
+}
+
+/// Runs `native`, reporting a panic like a trap (on one line).
+fn catching_panics(native: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, PolicyError> {
+    std::panic::catch_unwind(AssertUnwindSafe(native)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        PolicyError::Trap(format!("panicked: {}", crate::text::one_line(&what)))
+    })
 }
 
 #[cfg(test)]

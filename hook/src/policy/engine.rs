@@ -2,16 +2,22 @@
 //!
 //! One [`Engine`] per process. A policy module is compiled once and cached on disk as native
 //! code ([`cache`]), so the hot path only deserializes it. Each evaluation gets a fresh store
-//! and instance with capped memory, time (fuel), output size and wasm stack; WASI preview 1 is
-//! linked with no capabilities at all, and only for modules that import it.
+//! and instance with capped memory, tables, time (fuel), output size, log and wasm stack; WASI
+//! preview 1 is linked with no capabilities at all, and only for modules that import it.
 //!
 //! Time: wasm code runs on fuel, [`FUEL_PER_MS`] operations for each millisecond of its limit,
 //! and traps when it runs out: no timer thread, and the same input stops at the same point on
-//! any machine. A module that imports a host call able to block (WASI, whose `poll_oneoff`
-//! sleeps, or `count_tokens`, whose tokenizer takes 100–280 ms to load) runs on a worker thread
-//! that is abandoned if it does not answer shortly after its limit, in wall time. Any other
-//! module (the built-ins import nothing) runs on the calling thread: a thread per evaluation
-//! cost more than the evaluation itself.
+//! any machine. Bulk operations (`memory.fill`, `memory.copy`, `table.grow`, …) cost fuel per
+//! byte or element, and every host call costs fuel too, charged before it reads anything
+//! (`host`); a host call that returns past the evaluation's limit in wall time traps. A
+//! module that imports WASI (whose `poll_oneoff` sleeps, where nothing can interrupt it) runs
+//! on a worker thread that is abandoned if it does not answer shortly after its limit, in wall
+//! time. Any other module (the built-ins import nothing) runs on the calling thread: a thread
+//! per evaluation cost more than the evaluation itself.
+//!
+//! Loading is bounded too: a module larger than [`MAX_MODULE_BYTES`] is refused before it is
+//! read or compiled, and a compilation that takes longer than the engine's limit
+//! ([`COMPILE_LIMIT`], the hook's [`HOOK_COMPILE_LIMIT`]) is given up.
 //! See `sdk/ABI.md` for the contract.
 
 mod cache;
@@ -23,10 +29,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, ExternType, Linker, Module, Trap, ValType};
+use wasmtime::{Config, ExternType, Linker, Module, Trap, ValType, WasmBacktrace};
 
 use crate::config::Limits;
-use host::{Action, Host, Style};
+use host::{Action, Host, SandboxLimit, Style};
+pub use host::{
+    COUNT_FUEL_PER_BYTE, HOST_CALL_FUEL, LOG_BYTES, LOG_FUEL_PER_BYTE, LOG_LINE_BYTES, LOG_LINES,
+    MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES,
+};
 
 /// The ABI version this host speaks.
 pub const ABI_VERSION: i32 = 1;
@@ -61,12 +71,31 @@ pub enum PolicyError {
     /// A trap (unreachable, out-of-bounds access, stack overflow, …).
     #[error("trapped: {0}")]
     Trap(String),
-    /// Ran past its time limit (out of fuel, or no answer in wall time).
-    #[error("ran longer than its {0} ms limit")]
-    Timeout(u64),
+    /// Ran past its time limit.
+    #[error("ran longer than its {ms} ms limit ({spent})")]
+    Timeout {
+        /// The limit, ms.
+        ms: u64,
+        /// Which measure of time ran out.
+        spent: Spent,
+    },
     /// Tried to grow memory past its limit.
     #[error("tried to use more than its {0} MiB memory limit")]
     Memory(u64),
+    /// Defines or grows memories or tables past what the sandbox allows.
+    #[error("{0}")]
+    OverLimit(String),
+    /// The module file is larger than [`MAX_MODULE_BYTES`].
+    #[error("is {bytes} bytes, over the {} MiB a module may have", MAX_MODULE_BYTES >> 20)]
+    ModuleTooLarge {
+        /// Its size.
+        bytes: u64,
+    },
+    /// Compiling it took longer than the engine's limit.
+    #[error(
+        "was not compiled within {0:?}: `tollgate policy list` compiles the configured policies into the cache, once"
+    )]
+    CompileTimeout(Duration),
     /// Its output exceeded the output limit.
     #[error("wrote more than its {0} KiB output limit")]
     OutputTooLarge(u64),
@@ -84,6 +113,38 @@ pub enum PolicyError {
     Reported(String),
 }
 
+/// Which measure of a policy's time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spent {
+    /// Its fuel: the wasm operations and host calls its limit buys.
+    Fuel,
+    /// Its limit in wall time: a host call returned late, or no answer came.
+    Wall,
+}
+
+impl std::fmt::Display for Spent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Spent::Fuel => "out of fuel",
+            Spent::Wall => "in wall time",
+        })
+    }
+}
+
+/// Largest module accepted, in bytes: larger ones are refused before they are read. A large
+/// module is compiled into the cache by `tollgate policy list` or `doctor` rather than within
+/// a hook call ([`HOOK_COMPILE_LIMIT`]): the built-ins' 411 KB took 2.0–2.8 s here.
+pub const MAX_MODULE_BYTES: u64 = 32 << 20;
+
+/// How long a command waits for a module to compile. Compile time grows with the number of
+/// functions more than with their size: a 1.8 MB module of 200,000 tiny functions took 79 s
+/// and 1.1 GB here, 7 MB of straight-line code in one function 1.2 s.
+pub const COMPILE_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long the hook waits for a module to compile (a cache miss: the first call after an
+/// install or update); longer, the policy fails per its `on_error` until the cache has it.
+pub const HOOK_COMPILE_LIMIT: Duration = Duration::from_secs(5);
+
 /// A compiled policy, ready to evaluate.
 #[derive(Clone)]
 pub struct Policy {
@@ -93,6 +154,10 @@ pub struct Policy {
     blocking: bool,
     /// Imports WASI, so it gets WASI's linker and a (capability-free) WASI context.
     wasi: bool,
+    /// Imports anything: its host calls are charged and checked against its deadline.
+    imports_any: bool,
+    /// Imports `tollgate.count_tokens`: the tokenizer is loaded before its clock starts.
+    counts_tokens: bool,
     /// The module's sha256 (hex).
     pub sha256: String,
     /// Whether it was loaded from the precompiled cache (false: compiled by this engine).
@@ -134,6 +199,8 @@ pub struct Evaluation {
     pub output: Vec<u8>,
     /// What the policy logged (the `log` import, stderr, or stdout for reactors).
     pub log: Vec<String>,
+    /// The fuel it used, host calls included (see [`FUEL_PER_MS`]).
+    pub fuel_used: u64,
 }
 
 /// Fuel per millisecond of a policy's time limit: wasm operations, most of which cost 1. On the
@@ -153,6 +220,8 @@ pub struct Engine {
     /// The same configuration with the compiler, made on the first module not in the cache.
     compiler: OnceLock<Result<wasmtime::Engine, String>>,
     config: Config,
+    /// How long a compilation may take.
+    compile_limit: Duration,
     /// The `tollgate` imports; with WASI preview 1 added on first need (defining its ~45
     /// functions costs more than a whole built-in evaluation).
     linker: Linker<Host>,
@@ -192,11 +261,20 @@ impl Engine {
             engine,
             compiler: OnceLock::new(),
             config,
+            compile_limit: COMPILE_LIMIT,
             linker,
             wasi_linker: OnceLock::new(),
             cache_dir,
             loaded: std::sync::Mutex::default(),
         })
+    }
+
+    /// The same engine, giving up on a compilation that takes longer than `limit` (by
+    /// default [`COMPILE_LIMIT`]; the hook's: [`HOOK_COMPILE_LIMIT`]). The compiler's thread
+    /// is then left to finish or to end with the process.
+    pub fn compile_within(mut self, limit: Duration) -> Self {
+        self.compile_limit = limit;
+        self
     }
 
     /// Loads a module from its bytes (binary WASM or WAT text), from the cache when it has
@@ -208,6 +286,7 @@ impl Engine {
         sha256: Option<&str>,
         pin: Option<&str>,
     ) -> Result<Policy, PolicyError> {
+        check_size(bytes.len() as u64)?;
         let sha256 = match sha256 {
             Some(known) => known.to_owned(),
             None => hex::encode(Sha256::digest(bytes)),
@@ -228,9 +307,15 @@ impl Engine {
     fn policy(module: Module, sha256: String, cached: bool) -> Result<Policy, PolicyError> {
         let style = host::check(&module)?;
         let wasi = module.imports().any(|i| i.module() == host::WASI_MODULE);
+        let imports_any = module.imports().len() > 0;
+        let counts_tokens = module
+            .imports()
+            .any(|i| (i.module(), i.name()) == ("tollgate", "count_tokens"));
         Ok(Policy {
             blocking: host::may_block(&module),
             wasi,
+            imports_any,
+            counts_tokens,
             module,
             style,
             sha256,
@@ -272,19 +357,33 @@ impl Engine {
             .map(|(_, module, cached)| (module.clone(), *cached))
     }
 
-    /// The module compiled now, and saved in the precompiled cache.
+    /// The module compiled now (within the engine's compile limit), and saved in the
+    /// precompiled cache.
     fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Module, PolicyError> {
-        let code = self
-            .compiler()?
-            .precompile_module(bytes)
-            .map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
+        let compiler = self.compiler()?;
+        let precompile = |compiler: &wasmtime::Engine, bytes: &[u8]| {
+            compiler
+                .precompile_module(bytes)
+                .map_err(|e| PolicyError::Invalid(crate::text::one_line(&format!("{e:#}")).into()))
+        };
+        let (send, receive) = mpsc::sync_channel(1);
+        let (compiler, module) = (compiler.clone(), bytes.to_vec());
+        std::thread::Builder::new()
+            .name("tollgate-compile".into())
+            .spawn(move || {
+                let _ = send.send(precompile(&compiler, &module));
+            })
+            .map_err(|e| PolicyError::Engine(format!("cannot start the compiler's thread: {e}")))?;
+        let code = receive
+            .recv_timeout(self.compile_limit)
+            .unwrap_or(Err(PolicyError::CompileTimeout(self.compile_limit)))?;
         if let Some(cache) = self.cache() {
             cache.store(sha256, &code);
         }
         // SAFETY: `code` was compiled just now, in this process, by an engine with this
         // engine's configuration.
         unsafe { Module::deserialize(&self.engine, &code) }
-            .map_err(|e| PolicyError::Invalid(format!("{e:#}")))
+            .map_err(|e| PolicyError::Invalid(crate::text::one_line(&format!("{e:#}")).into()))
     }
 
     /// The compiling engine, made on first need.
@@ -310,6 +409,7 @@ impl Engine {
             detail: e.to_string(),
         };
         let meta = std::fs::metadata(path).map_err(read_error)?;
+        check_size(meta.len())?;
         let remembered = self.cache_dir.as_deref().and_then(|dir| {
             let sha256 = cache::file_sha256(dir, path, &meta)?;
             let (module, cached) = self.loaded_or_cached(&sha256)?;
@@ -342,12 +442,12 @@ impl Engine {
         input: &[u8],
         limits: &Limits,
     ) -> Result<Evaluation, PolicyError> {
-        self.run_guarded(policy, Some(input.into()), limits)
+        self.run_guarded(policy, Run::Evaluate(input.into()), limits)
     }
 
     /// The module's `tollgate_describe` document, if it exports one.
     pub fn describe(&self, policy: &Policy) -> Result<Option<serde_json::Value>, PolicyError> {
-        let described = self.run_guarded(policy, None, &Limits::default())?;
+        let described = self.run_guarded(policy, Run::Describe, &Limits::default())?;
         if described.output.is_empty() {
             return Ok(None);
         }
@@ -356,21 +456,36 @@ impl Engine {
             .map_err(|e| PolicyError::BadOutput(format!("tollgate_describe is not JSON: {e}")))
     }
 
+    /// The module's `tollgate_check_config` answer on a config check document
+    /// ([`crate::policy::config_check::document`]), if it exports that function.
+    pub fn check_config(
+        &self,
+        policy: &Policy,
+        document: &[u8],
+    ) -> Result<Option<Vec<u8>>, PolicyError> {
+        let checked = self.run_guarded(
+            policy,
+            Run::CheckConfig(document.into()),
+            &Limits::default(),
+        )?;
+        Ok((!checked.output.is_empty()).then_some(checked.output))
+    }
+
     /// Runs one action within `limits`: wasm code on its fuel; a module that may block in a
     /// host call on a worker thread, abandoned if still not answering a moment after its limit.
     fn run_guarded(
         &self,
         policy: &Policy,
-        input: Option<Arc<[u8]>>,
+        run: Run,
         limits: &Limits,
     ) -> Result<Evaluation, PolicyError> {
         let linker = self.linker_for(policy)?;
+        if policy.counts_tokens {
+            // Before the clock starts: loading the tokenizer is the host's work.
+            crate::policy::tokens::load();
+        }
         if !policy.blocking {
-            let action = match &input {
-                Some(input) => Action::Evaluate(input),
-                None => Action::Describe,
-            };
-            return host::run(&self.engine, linker, policy, &action, limits);
+            return host::run(&self.engine, linker, policy, &run.action(), limits);
         }
         let (send, receive) = mpsc::sync_channel(1);
         let engine = self.engine.clone();
@@ -380,17 +495,22 @@ impl Engine {
         std::thread::Builder::new()
             .name("tollgate-policy".into())
             .spawn(move || {
-                let action = match &input {
-                    Some(input) => Action::Evaluate(input),
-                    None => Action::Describe,
-                };
-                let _ = send.send(host::run(&engine, &linker, &policy, &action, &run_limits));
+                let _ = send.send(host::run(
+                    &engine,
+                    &linker,
+                    &policy,
+                    &run.action(),
+                    &run_limits,
+                ));
             })
             .map_err(|e| PolicyError::Trap(format!("cannot start the policy thread: {e}")))?;
         let grace = Duration::from_millis(limits.time_ms) + Duration::from_millis(100);
         receive
             .recv_timeout(grace)
-            .unwrap_or(Err(PolicyError::Timeout(limits.time_ms)))
+            .unwrap_or(Err(PolicyError::Timeout {
+                ms: limits.time_ms,
+                spent: Spent::Wall,
+            }))
     }
 
     /// The linker with what `policy` imports: WASI is added the first time a module needs it.
@@ -405,6 +525,31 @@ impl Engine {
     }
 }
 
+/// What [`Engine::run_guarded`] runs, owning its input (it may move to a worker thread).
+enum Run {
+    Evaluate(Arc<[u8]>),
+    Describe,
+    CheckConfig(Arc<[u8]>),
+}
+
+impl Run {
+    fn action(&self) -> Action<'_> {
+        match self {
+            Run::Evaluate(input) => Action::Evaluate(input),
+            Run::Describe => Action::Describe,
+            Run::CheckConfig(input) => Action::CheckConfig(input),
+        }
+    }
+}
+
+/// Fails if a module of `bytes` is over [`MAX_MODULE_BYTES`].
+fn check_size(bytes: u64) -> Result<(), PolicyError> {
+    if bytes > MAX_MODULE_BYTES {
+        return Err(PolicyError::ModuleTooLarge { bytes });
+    }
+    Ok(())
+}
+
 /// Fails unless the module's sha256 is the pinned one (if any).
 pub fn check_pin(sha256: &str, pin: Option<&str>) -> Result<(), PolicyError> {
     match pin {
@@ -416,25 +561,54 @@ pub fn check_pin(sha256: &str, pin: Option<&str>) -> Result<(), PolicyError> {
     }
 }
 
-/// Maps a wasmtime error from running guest code to a [`PolicyError`].
+/// The first error of type `E` in `error`'s chain.
+fn find<E: std::error::Error + Send + Sync + 'static>(error: &wasmtime::Error) -> Option<&E> {
+    error.chain().find_map(|cause| cause.downcast_ref::<E>())
+}
+
+/// Maps a wasmtime error from running guest code to a [`PolicyError`], on one line: the cause,
+/// and where in the module it happened (wasmtime's backtrace spans several lines).
 fn runtime_error(error: wasmtime::Error, limits: &Limits) -> PolicyError {
-    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+    if let Some(exit) = find::<wasmtime_wasi::I32Exit>(&error) {
         return PolicyError::Exit(exit.0);
     }
-    if let Some(trap) = error.downcast_ref::<Trap>() {
-        return match trap {
-            Trap::OutOfFuel => PolicyError::Timeout(limits.time_ms),
-            Trap::StackOverflow => PolicyError::Trap("wasm stack overflow (deep recursion)".into()),
-            Trap::AllocationTooLarge => PolicyError::Memory(limits.memory_mib),
-            other => PolicyError::Trap(other.to_string()),
-        };
+    if let Some(limit) = find::<SandboxLimit>(&error) {
+        return host::limit_error(*limit, limits);
     }
-    let text = format!("{error:#}");
-    if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
-        PolicyError::Memory(limits.memory_mib)
-    } else {
-        PolicyError::Trap(text)
+    let cause = match find::<Trap>(&error) {
+        Some(Trap::OutOfFuel) => {
+            return PolicyError::Timeout {
+                ms: limits.time_ms,
+                spent: Spent::Fuel,
+            };
+        }
+        Some(Trap::AllocationTooLarge) => return PolicyError::Memory(limits.memory_mib),
+        Some(Trap::StackOverflow) => "wasm stack overflow (deep recursion)".to_owned(),
+        Some(trap) => trap.to_string(),
+        None => crate::text::one_line(&error.root_cause().to_string()).into_owned(),
+    };
+    match error.downcast_ref::<WasmBacktrace>().map(call_path) {
+        Some(path) if !path.is_empty() => PolicyError::Trap(format!("{cause} (in {path})")),
+        _ => PolicyError::Trap(cause),
     }
+}
+
+/// The innermost frames of a backtrace, innermost first: `f ← g ← h`.
+fn call_path(backtrace: &WasmBacktrace) -> String {
+    const FRAMES: usize = 3;
+    let frames = backtrace.frames();
+    let mut path: Vec<String> = frames
+        .iter()
+        .take(FRAMES)
+        .map(|frame| match frame.func_name() {
+            Some(name) => crate::text::one_line(name).into_owned(),
+            None => format!("function {}", frame.func_index()),
+        })
+        .collect();
+    if frames.len() > FRAMES {
+        path.push("…".to_owned());
+    }
+    path.join(" ← ")
 }
 
 fn is_i32(ty: &ValType) -> bool {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use messages_api::{MessagesApi, Reply, Request, Script, Usage};
 use serde_json::{Value, json};
-use tollgate::install::{EVENTS, TOOL_EVENTS};
+use tollgate::commands::install::{EVENTS, TOOL_EVENTS};
 
 /// Longest a `claude -p` run may take before the test fails (a run takes about a second).
 const RUN_LIMIT: Duration = Duration::from_secs(90);

@@ -26,7 +26,7 @@ use tollgate_sdk::time::parse_rfc3339;
 use tollgate_sdk::util::{
     Action, Family, Meter, OncePerWindow, check_fraction, check_positive, format_duration,
 };
-use tollgate_sdk::{Describe, Input, Output, TeamUsage, Window};
+use tollgate_sdk::{Describe, Input, Output, PolicyInfo, TeamUsage, Window};
 
 /// JSON Schema of [`Config`], exported by `tollgate_describe`.
 const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
@@ -100,8 +100,8 @@ struct FamilyLimits {
 }
 
 impl Config {
-    fn read(input: &Input) -> Result<Config, String> {
-        let config: Config = input.config()?;
+    fn read(policy: &PolicyInfo) -> Result<Config, String> {
+        let config: Config = policy.config()?;
         check_fraction("warn_at", config.warn_at)?;
         if let Some(share) = config.person_share {
             check_fraction("person_share", share)?;
@@ -135,15 +135,16 @@ impl Config {
     }
 }
 
-/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy).
+/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy). The config is
+/// read first: a broken one is an error on every call, not only on the events it acts on.
 pub fn evaluate(input: Input) -> Result<Output, String> {
+    let config = Config::read(&input.policy)?;
     if !matches!(
         input.event.hook_event_name(),
         "PreToolUse" | "UserPromptSubmit"
     ) {
         return Ok(Output::allow());
     }
-    let config = Config::read(&input)?;
     let mut once = OncePerWindow::from_state(&input.state);
     let mut findings: Vec<Output> = checks(&input, &config)
         .into_iter()
@@ -151,6 +152,11 @@ pub fn evaluate(input: Input) -> Result<Output, String> {
         .collect();
     findings.extend(stale_team_warning(&input, &config, &mut once));
     Ok(once.attach(Output::combine(findings)))
+}
+
+/// Checks this policy's config (its part of the module's `tollgate_check_config`).
+pub fn check_config(policy: &PolicyInfo) -> Result<(), String> {
+    Config::read(policy).map(drop)
 }
 
 /// This policy's description (its part of the module's `tollgate_describe`).

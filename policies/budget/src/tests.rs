@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use tollgate_sdk::util::check_config_schema;
 use tollgate_sdk::{Decision, Input, Output, run_json};
 
-use super::{Config, describe, evaluate};
+use super::{Config, check_config, describe, evaluate};
 
 const NOW: &str = "2026-11-12T07:30:00Z";
 
@@ -248,7 +248,10 @@ fn a_block_without_bounds_still_counts() {
 #[test]
 fn invalid_configs_are_errors() {
     for (config, error) in [
-        (json!({ "blok_usd": 1 }), "unknown field `blok_usd`"),
+        (
+            json!({ "blok_usd": 1 }),
+            "unknown key `blok_usd` (did you mean `block_usd`?)",
+        ),
         (
             json!({ "warn_at": 80 }),
             "`warn_at` must be above 0 and at most 1",
@@ -256,7 +259,7 @@ fn invalid_configs_are_errors() {
         (json!({ "block_usd": 0 }), "`block_usd` must be above 0"),
         (
             json!({ "week_tokens": 1.5 }),
-            "invalid type: floating point",
+            "`week_tokens`: invalid type: floating point",
         ),
         (
             json!({ "families": { "opus": { "week_usd": -1 } } }),
@@ -269,9 +272,15 @@ fn invalid_configs_are_errors() {
         (json!({ "at_limit": "block" }), "unknown variant `block`"),
     ] {
         let document = input(config.clone(), json!({}), json!({}));
-        let result = evaluate(serde_json::from_value(document).unwrap());
-        let message = result.unwrap_err();
-        assert!(message.contains(error), "{config}: {message}");
+        let input: Input = serde_json::from_value(document).unwrap();
+        let checked = check_config(&input.policy).unwrap_err();
+        assert!(checked.contains(error), "{config}: {checked}");
+        // Every call reports it, not only those the budget acts on.
+        for event in ["PreToolUse", "PostToolUse", "Stop"] {
+            let mut input = input.clone();
+            input.event = serde_json::from_value(json!({ "hook_event_name": event })).unwrap();
+            assert_eq!(evaluate(input).unwrap_err(), checked, "{event}");
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use serde_json::Value;
 use tollgate_sdk::util::{
     Action, OncePerWindow, check_fraction, check_positive, format_percent, format_tokens,
 };
-use tollgate_sdk::{Describe, Event, Input, Output};
+use tollgate_sdk::{Describe, Event, Input, Output, PolicyInfo};
 
 /// JSON Schema of [`Config`], exported by `tollgate_describe`.
 const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
@@ -63,8 +63,8 @@ impl Default for Config {
 }
 
 impl Config {
-    fn read(input: &Input) -> Result<Config, String> {
-        let config: Config = input.config()?;
+    fn read(policy: &PolicyInfo) -> Result<Config, String> {
+        let config: Config = policy.config()?;
         check_fraction("warn_at", config.warn_at)?;
         check_positive("max_read_tokens", Some(config.max_read_tokens as f64))?;
         check_positive("max_result_tokens", Some(config.max_result_tokens as f64))?;
@@ -72,15 +72,16 @@ impl Config {
     }
 }
 
-/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy).
+/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy). The config is
+/// read first: a broken one is an error on every call, not only on the events it acts on.
 pub fn evaluate(input: Input) -> Result<Output, String> {
+    let config = Config::read(&input.policy)?;
     if !matches!(
         input.event.hook_event_name(),
         "PreToolUse" | "PostToolUse" | "UserPromptSubmit"
     ) {
         return Ok(Output::allow());
     }
-    let config = Config::read(&input)?;
     let mut once = OncePerWindow::from_state(&input.state);
     let findings = [
         context_fill(&input, &config, &mut once),
@@ -89,6 +90,11 @@ pub fn evaluate(input: Input) -> Result<Output, String> {
         large_result(&input, &config),
     ];
     Ok(once.attach(Output::combine(findings.into_iter().flatten())))
+}
+
+/// Checks this policy's config (its part of the module's `tollgate_check_config`).
+pub fn check_config(policy: &PolicyInfo) -> Result<(), String> {
+    Config::read(policy).map(drop)
 }
 
 /// This policy's description (its part of the module's `tollgate_describe`).

@@ -233,7 +233,10 @@ fn other_events_are_allowed() {
 #[test]
 fn invalid_configs_are_errors() {
     for (config, error) in [
-        (json!({ "max_read": 1 }), "unknown field `max_read`"),
+        (
+            json!({ "max_read": 1 }),
+            "unknown key `max_read` (did you mean `max_read_tokens`?)",
+        ),
         (
             json!({ "warn_at": 1.5 }),
             "`warn_at` must be above 0 and at most 1",

@@ -32,7 +32,7 @@ use tollgate_sdk::time::parse_rfc3339;
 use tollgate_sdk::util::{
     Family, Meter, check_fraction, check_positive, format_duration, format_percent, format_usd,
 };
-use tollgate_sdk::{Describe, Input, Output};
+use tollgate_sdk::{Describe, Input, Output, PolicyInfo};
 
 /// JSON Schema of [`Config`], exported by `tollgate_describe`.
 const CONFIG_SCHEMA: &str = include_str!("config.schema.json");
@@ -79,8 +79,8 @@ struct Rule {
 }
 
 impl Config {
-    fn read(input: &Input) -> Result<Config, String> {
-        let config: Config = input.config()?;
+    fn read(policy: &PolicyInfo) -> Result<Config, String> {
+        let config: Config = policy.config()?;
         check_fraction("downgrade_at", config.downgrade_at)?;
         check_positive("opus_week_usd", config.opus_week_usd)?;
         check_positive(
@@ -114,12 +114,13 @@ impl Config {
     }
 }
 
-/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy).
+/// Evaluates one hook call (the module's `tollgate_evaluate` for this policy). The config is
+/// read first: a broken one is an error on every call, not only on the events it acts on.
 pub fn evaluate(input: Input) -> Result<Output, String> {
+    let config = Config::read(&input.policy)?;
     if input.event.hook_event_name() != "PreToolUse" || !input.event.is_subagent_call() {
         return Ok(Output::allow());
     }
-    let config = Config::read(&input)?;
     // An unknown model cannot be placed in the order; Haiku has nothing cheaper.
     let Some(requested) = input.call_model() else {
         return Ok(Output::allow());
@@ -146,6 +147,11 @@ pub fn evaluate(input: Input) -> Result<Output, String> {
     // The host names the models ("subagent moved from opus to sonnet: <reason>").
     let reasons: Vec<&str> = triggers.iter().map(|t| t.reason.as_str()).collect();
     Ok(Output::downgrade(target.model.clone(), reasons.join("; ")))
+}
+
+/// Checks this policy's config (its part of the module's `tollgate_check_config`).
+pub fn check_config(policy: &PolicyInfo) -> Result<(), String> {
+    Config::read(policy).map(drop)
 }
 
 /// This policy's description (its part of the module's `tollgate_describe`).

@@ -209,7 +209,10 @@ fn unknown_models_are_left_alone() {
 #[test]
 fn invalid_configs_are_errors() {
     for (config, error) in [
-        (json!({ "opus_usd": 1 }), "unknown field `opus_usd`"),
+        (
+            json!({ "opus_usd": 1 }),
+            "unknown key `opus_usd` (did you mean",
+        ),
         (
             json!({ "downgrade_at": 0 }),
             "`downgrade_at` must be above 0 and at most 1",

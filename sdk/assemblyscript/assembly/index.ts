@@ -163,6 +163,26 @@ export function policy(evaluate: Evaluate): void {
   registered = evaluate;
 }
 
+let description: ArrayBuffer | null = null;
+
+/**
+ * Declares the policy's description, answered by the `tollgate_describe` export: JSON whose
+ * `config_schema` declares its config keys. With `"additionalProperties": false`,
+ * `tollgate policy list` and `tollgate doctor` report a key it does not declare (naming the
+ * closest one) and a value of another JSON type than declared. Optional; call it once, at the
+ * top level of the entry file, and re-export `tollgate_describe`.
+ */
+export function describe(json: string): void {
+  description = String.UTF8.encode(json);
+}
+
+/** ABI export: the description `describe` declared, packed; empty when none. */
+export function tollgate_describe(): i64 {
+  const json = description;
+  if (json == null) return 0;
+  return (<i64>changetype<usize>(json) << 32) | <i64>json.byteLength;
+}
+
 /** ABI export: `len` writable bytes for the input. */
 export function tollgate_alloc(len: i32): usize {
   return heap.alloc(<usize>len);

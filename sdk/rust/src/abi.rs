@@ -90,7 +90,7 @@ mod imports {
 #[doc(hidden)]
 pub mod wasm32 {
     use super::{ABI_VERSION, pack};
-    use crate::{Describe, Input, IntoOutput, run_json};
+    use crate::{Describe, Input, IntoOutput, PolicyInfo, check_config_json, run_json};
 
     /// A linear-memory address as the `i32` the ABI uses (wasm32 addresses fit in 32 bits).
     pub(super) fn addr(ptr: *const u8) -> i32 {
@@ -131,15 +131,41 @@ pub mod wasm32 {
         len: i32,
         evaluate: impl FnOnce(Input) -> R,
     ) -> i64 {
+        // SAFETY: the caller's guarantee, passed on.
+        leak(run_json(unsafe { input(ptr, len) }, evaluate))
+    }
+
+    /// `tollgate_check_config`: runs `check` on the config check document at
+    /// `ptr..ptr + len` and returns the packed [`ConfigCheck`](crate::ConfigCheck) document.
+    ///
+    /// # Safety
+    ///
+    /// As for [`evaluate`].
+    pub unsafe fn check_config<E: core::fmt::Display>(
+        ptr: i32,
+        len: i32,
+        check: impl FnOnce(&PolicyInfo) -> Result<(), E>,
+    ) -> i64 {
+        // SAFETY: the caller's guarantee, passed on.
+        leak(check_config_json(unsafe { input(ptr, len) }, check))
+    }
+
+    /// The document the host wrote at `ptr..ptr + len` (empty for a null `ptr` or a zero
+    /// `len`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr..ptr + len` must be initialised memory that nothing writes while the slice lives.
+    unsafe fn input<'a>(ptr: i32, len: i32) -> &'a [u8] {
         let len = len as u32 as usize;
-        let input: &[u8] = if ptr == 0 || len == 0 {
+        if ptr == 0 || len == 0 {
             &[]
         } else {
             // SAFETY: the caller guarantees that `ptr..ptr + len` is initialised and not
-            // written during the call; it is in linear memory, which is never deallocated.
+            // written while the slice lives; it is in linear memory, which is never
+            // deallocated.
             unsafe { core::slice::from_raw_parts(ptr as u32 as usize as *const u8, len) }
-        };
-        leak(run_json(input, evaluate))
+        }
     }
 
     /// `tollgate_describe`: the packed JSON of `describe()`.

@@ -33,15 +33,9 @@ pub struct Input {
 }
 
 impl Input {
-    /// The policy's configuration as `T`; a missing or `null` config gives `T::default()`.
-    ///
-    /// The error names the policy, ready to return from `evaluate`.
+    /// The policy's configuration as `T`: [`PolicyInfo::config`].
     pub fn config<T: DeserializeOwned + Default>(&self) -> Result<T, String> {
-        match &self.policy.config {
-            Value::Null => Ok(T::default()),
-            config => T::deserialize(config)
-                .map_err(|e| format!("invalid config for policy `{}`: {e}", self.policy.name)),
-        }
+        self.policy.config()
     }
 
     /// [`Input::now`] as unix seconds, if present and valid RFC 3339.
@@ -104,8 +98,30 @@ impl Input {
 pub struct PolicyInfo {
     /// The name the policy is registered under.
     pub name: String,
-    /// The policy's configuration (any JSON; `null` when none). Read it with [`Input::config`].
+    /// The policy's configuration (any JSON; `null` when none). Read it with
+    /// [`PolicyInfo::config`].
     pub config: Value,
+}
+
+impl PolicyInfo {
+    /// The configuration as `T`; a missing or `null` config gives `T::default()`.
+    ///
+    /// The error names the policy and the key, ready to return from `evaluate` or a config
+    /// check: with `#[serde(deny_unknown_fields)]` on `T`, a key `T` does not have is reported
+    /// with the closest one it has: "unknown key `blok_usd` (did you mean `block_usd`?)".
+    pub fn config<T: DeserializeOwned + Default>(&self) -> Result<T, String> {
+        match &self.config {
+            Value::Null => Ok(T::default()),
+            config => T::deserialize(config).map_err(|e| {
+                let read_alone = |part: &Value| T::deserialize(part).err();
+                format!(
+                    "invalid config for policy `{}`: {}",
+                    self.name,
+                    crate::util::explain_config_error(config, &e, read_alone)
+                )
+            }),
+        }
+    }
 }
 
 /// Claude Code's hook input, kept as the raw JSON object so that no field is lost, with typed

@@ -63,7 +63,7 @@ pub use input::{
     BlockWindow, Context, Event, FamilyWindows, Input, Limits, PeriodWindow, PolicyInfo,
     RateWindow, TeamPeriods, TeamUsage, Usage, Window,
 };
-pub use output::{Decision, Describe, ErrorOutput, IntoOutput, Output};
+pub use output::{ConfigCheck, Decision, Describe, ErrorOutput, IntoOutput, Output};
 
 /// Runs a policy on an input document and returns the output document: what the
 /// `tollgate_evaluate` export does, minus the memory handling. An input that does not parse,
@@ -86,21 +86,72 @@ pub fn run_json<R: IntoOutput>(input: &[u8], evaluate: impl FnOnce(Input) -> R) 
     })
 }
 
+/// Runs a config check on a config check document (`{"abi": 1, "policy": {"name", "config"}}`)
+/// and returns the [`ConfigCheck`] document: what the `tollgate_check_config` export does,
+/// minus the memory handling. `check` is typically the policy's own config reading, so that
+/// `tollgate doctor` and `tollgate policy list` report exactly what `evaluate` would fail on.
+///
+/// ```
+/// use tollgate_sdk::PolicyInfo;
+///
+/// #[derive(Default, serde::Deserialize)]
+/// #[serde(default, deny_unknown_fields)]
+/// struct Config {
+///     block_usd: Option<f64>,
+/// }
+///
+/// fn check_config(policy: &PolicyInfo) -> Result<(), String> {
+///     policy.config::<Config>().map(drop)
+/// }
+///
+/// let document = br#"{"abi": 1, "policy": {"name": "p", "config": {"blok_usd": 20.0}}}"#;
+/// let answer = String::from_utf8(tollgate_sdk::check_config_json(document, check_config)).unwrap();
+/// assert_eq!(
+///     answer,
+///     r#"{"errors":["invalid config for policy `p`: unknown key `blok_usd` (did you mean `block_usd`?)"]}"#
+/// );
+/// ```
+pub fn check_config_json<E: std::fmt::Display>(
+    document: &[u8],
+    check: impl FnOnce(&PolicyInfo) -> Result<(), E>,
+) -> Vec<u8> {
+    let errors = match serde_json::from_slice::<Input>(document) {
+        Err(e) => vec![format!("cannot read the config check document: {e}")],
+        Ok(input) => check(&input.policy)
+            .err()
+            .map(|e| e.to_string())
+            .into_iter()
+            .collect(),
+    };
+    // Serialising a struct with one list of strings cannot fail.
+    serde_json::to_vec(&ConfigCheck { errors }).unwrap_or_default()
+}
+
 /// Exports a policy function as a tollgate WASM module (ABI.md, style A).
 ///
 /// `export_policy!(evaluate)` where `evaluate` is `fn(Input) -> Output` or
 /// `fn(Input) -> Result<Output, E>` with `E: Display` (see [`IntoOutput`]). Add
-/// `describe = f` with `f: fn() -> Describe` to export `tollgate_describe` too.
+/// `describe = f` with `f: fn() -> Describe` to export `tollgate_describe` too, and
+/// `check_config = c` with `c: fn(&PolicyInfo) -> Result<(), E>` to export
+/// `tollgate_check_config` (see [`check_config_json`]), which `tollgate doctor` and
+/// `tollgate policy list` run on the user's config.
 ///
 /// On WASM targets this generates the exports `tollgate_alloc`, `tollgate_evaluate`,
-/// `tollgate_abi_version` (and `tollgate_describe`); on other targets nothing, so the crate
-/// builds and tests natively. Use it once per crate.
+/// `tollgate_abi_version` (and `tollgate_describe`, `tollgate_check_config`); on other
+/// targets nothing, so the crate builds and tests natively. Use it once per crate.
 ///
 /// ```
-/// use tollgate_sdk::{Describe, Input, Output};
+/// use tollgate_sdk::{Describe, Input, Output, PolicyInfo};
 ///
-/// fn evaluate(_: Input) -> Output {
-///     Output::allow()
+/// #[derive(Default, serde::Deserialize)]
+/// #[serde(default, deny_unknown_fields)]
+/// struct Config {
+///     quiet: bool,
+/// }
+///
+/// fn evaluate(input: Input) -> Result<Output, String> {
+///     let config: Config = input.config()?;
+///     Ok(if config.quiet { Output::allow() } else { Output::warn("looked") })
 /// }
 ///
 /// fn describe() -> Describe {
@@ -112,12 +163,16 @@ pub fn run_json<R: IntoOutput>(input: &[u8], evaluate: impl FnOnce(Input) -> R) 
 ///     }
 /// }
 ///
-/// tollgate_sdk::export_policy!(evaluate, describe = describe);
+/// fn check_config(policy: &PolicyInfo) -> Result<(), String> {
+///     policy.config::<Config>().map(drop)
+/// }
+///
+/// tollgate_sdk::export_policy!(evaluate, describe = describe, check_config = check_config);
 /// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_policy {
-    ($evaluate:expr $(, describe = $describe:expr)? $(,)?) => {
+    ($evaluate:expr $(, describe = $describe:expr)? $(, check_config = $check:expr)? $(,)?) => {
         #[cfg(target_family = "wasm")]
         #[allow(unsafe_code)] // `no_mangle` exports; the unsafe reading is in the SDK.
         const _: () = {
@@ -148,6 +203,19 @@ macro_rules! export_policy {
                     $crate::abi::wasm32::describe($describe)
                 }
             )?
+
+            $(
+                /// # Safety
+                ///
+                /// As for `tollgate_evaluate`: the host wrote the document at
+                /// `ptr..ptr + len`, a buffer from `tollgate_alloc`.
+                #[unsafe(no_mangle)]
+                unsafe extern "C" fn tollgate_check_config(ptr: i32, len: i32) -> i64 {
+                    // SAFETY: the host wrote the document at `ptr..ptr + len` and does not
+                    // touch it during the call.
+                    unsafe { $crate::abi::wasm32::check_config(ptr, len, $check) }
+                }
+            )?
         };
 
         // Natively nothing is exported; refer to the functions so they are not dead code.
@@ -155,6 +223,7 @@ macro_rules! export_policy {
         const _: () = {
             let _ = &$evaluate;
             $(let _ = &$describe;)?
+            $(let _ = &$check;)?
         };
     };
 }

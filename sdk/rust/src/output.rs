@@ -135,6 +135,14 @@ pub struct ErrorOutput {
     pub error: String,
 }
 
+/// The answer of `tollgate_check_config`: what is wrong with the policy's config (nothing when
+/// `errors` is empty). See [`check_config_json`](crate::check_config_json).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigCheck {
+    /// Each problem, one line each, naming the key.
+    pub errors: Vec<String>,
+}
+
 /// What a policy's `evaluate` function may return: an [`Output`], or a `Result` whose error
 /// becomes an [`ErrorOutput`].
 pub trait IntoOutput {

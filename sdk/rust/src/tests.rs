@@ -202,6 +202,14 @@ fn plan_limits_must_be_current() {
 #[serde(default, deny_unknown_fields)]
 struct Config {
     block_usd: Option<f64>,
+    week_usd: Option<f64>,
+    families: std::collections::BTreeMap<String, Limits>,
+}
+
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Limits {
+    week_tokens: Option<u64>,
 }
 
 #[test]
@@ -211,12 +219,69 @@ fn config_defaults_and_errors() {
     assert_eq!(parse(json!({})).config::<Config>(), Ok(Config::default()));
     let empty = parse(json!({ "policy": { "name": "p", "config": {} } }));
     assert_eq!(empty.config::<Config>(), Ok(Config::default()));
-    let typo = parse(json!({ "policy": { "name": "p", "config": { "blok_usd": 1 } } }));
-    let error = typo.config::<Config>().unwrap_err();
-    assert!(
-        error.starts_with("invalid config for policy `p`: unknown field `blok_usd`"),
-        "{error}"
+    let error = |config: Value| {
+        parse(json!({ "policy": { "name": "p", "config": config } }))
+            .config::<Config>()
+            .unwrap_err()
+    };
+    assert_eq!(
+        error(json!({ "blok_usd": 1 })),
+        "invalid config for policy `p`: unknown key `blok_usd` (did you mean `block_usd`?)"
     );
+    assert_eq!(
+        error(json!({ "families": { "opus": { "week_tokns": 1 } } })),
+        "invalid config for policy `p`: `families`: unknown key `week_tokns` (did you mean `week_tokens`?)"
+    );
+    assert_eq!(
+        error(json!({ "colour": "red" })),
+        "invalid config for policy `p`: unknown key `colour` (known keys: block_usd, week_usd, families)"
+    );
+    assert_eq!(
+        error(json!({ "week_usd": "20" })),
+        "invalid config for policy `p`: `week_usd`: invalid type: string \"20\", expected f64"
+    );
+    assert_eq!(
+        error(json!("text")),
+        "invalid config for policy `p`: invalid type: string \"text\", expected struct Config"
+    );
+}
+
+#[test]
+fn a_config_check_answers_a_document() {
+    let check = |config: Value| {
+        let document = json!({ "abi": 1, "policy": { "name": "p", "config": config } });
+        let answer = crate::check_config_json(document.to_string().as_bytes(), |policy| {
+            policy.config::<Config>().map(drop)
+        });
+        serde_json::from_slice::<crate::ConfigCheck>(&answer)
+            .unwrap()
+            .errors
+    };
+    assert_eq!(check(json!({ "week_usd": 20.0 })), Vec::<String>::new());
+    assert_eq!(check(Value::Null), Vec::<String>::new());
+    assert_eq!(
+        check(json!({ "wek_usd": 20.0 })),
+        ["invalid config for policy `p`: unknown key `wek_usd` (did you mean `week_usd`?)"]
+    );
+    let unreadable = crate::check_config_json(b"not json", |_| Ok::<(), String>(()));
+    let errors = serde_json::from_slice::<crate::ConfigCheck>(&unreadable)
+        .unwrap()
+        .errors;
+    assert!(
+        errors[0].starts_with("cannot read the config check document"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn suggestions_are_close_names_only() {
+    use crate::util::did_you_mean;
+    let known = ["session_usd", "block_usd", "day_usd", "week_usd", "warn_at"];
+    assert_eq!(did_you_mean("blok_usd", &known), Some("block_usd"));
+    assert_eq!(did_you_mean("week_usd", &known), Some("week_usd"));
+    assert_eq!(did_you_mean("warnat", &known), Some("warn_at"));
+    assert_eq!(did_you_mean("families", &known), None);
+    assert_eq!(did_you_mean("x", &[]), None);
 }
 
 #[test]

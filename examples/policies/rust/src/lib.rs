@@ -4,10 +4,21 @@
 //! * send Opus subagents to Sonnet above 50 % of `opus_week_usd` (this week's Opus spend);
 //! * warn above 80 % of `block_usd` (the 5-hour block's spend).
 //!
+//! It reads its config leniently (a key missing or of another type turns its rule off), and
+//! declares its keys, so that `tollgate policy list` and `doctor` report a typo.
+//!
 //! Build: `cargo build --target wasm32-unknown-unknown --release`.
 
 use serde_json::Value;
-use tollgate_sdk::{Input, Output};
+use tollgate_sdk::{Input, Output, PolicyInfo};
+
+/// The config keys it reads.
+const KEYS: &[&str] = &["deny_pattern", "opus_week_usd", "block_usd"];
+
+/// Its config check (the module's `tollgate_check_config`): keys it does not read are typos.
+fn check_config(policy: &PolicyInfo) -> Result<(), String> {
+    tollgate_sdk::util::check_keys(&policy.config, KEYS)
+}
 
 /// A config number, or `None` when it is missing, not a number or not above zero (rule off).
 fn budget(config: &Value, key: &str) -> Option<f64> {
@@ -60,4 +71,4 @@ fn evaluate(input: Input) -> Output {
     Output::allow()
 }
 
-tollgate_sdk::export_policy!(evaluate);
+tollgate_sdk::export_policy!(evaluate, check_config = check_config);

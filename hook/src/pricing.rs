@@ -157,14 +157,19 @@ impl Pricing {
         })
     }
 
-    /// The context window of `model`: 1M for `[1m]` variants, else the table's, else 200k.
-    pub fn context_limit(&self, model: &str) -> u64 {
+    /// The context window of `model`, if the table knows the model: 1M for `[1m]` variants,
+    /// else the table's (200k when it gives none).
+    pub fn context(&self, model: &str) -> Option<u64> {
         if model.to_ascii_lowercase().contains("[1m]") {
-            return 1_000_000;
+            return Some(1_000_000);
         }
         self.price(model)
-            .and_then(|p| p.context)
-            .unwrap_or(DEFAULT_CONTEXT)
+            .map(|p| p.context.unwrap_or(DEFAULT_CONTEXT))
+    }
+
+    /// The context window of `model`: [`Pricing::context`], else 200k.
+    pub fn context_limit(&self, model: &str) -> u64 {
+        self.context(model).unwrap_or(DEFAULT_CONTEXT)
     }
 
     /// Every priced model id, sorted.

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use tollgate::commands::install::{EVENTS, TOOL_EVENTS};
+use tollgate::hook::catalog;
 use tollgate::settings::{Json, Object};
 
 fn repo() -> PathBuf {
@@ -130,9 +130,14 @@ fn stderr(output: &Output) -> String {
 /// Asserts `doc` registers this binary exactly once for every event, with the right shape.
 fn assert_registered(doc: &Object) {
     let registrations = tollgate::commands::install::registrations(doc);
-    assert_eq!(registrations.len(), EVENTS.len(), "{registrations:?}");
+    assert_eq!(
+        registrations.len(),
+        catalog::registered().count(),
+        "{registrations:?}"
+    );
     let command = format!("{} hook", exe().display());
-    for event in EVENTS {
+    for event in catalog::registered() {
+        let (tool_matcher, event) = (event.tool_matcher, event.name);
         let groups = doc["hooks"].get(event).unwrap().as_array().unwrap();
         let ours: Vec<&Json> = groups
             .iter()
@@ -145,7 +150,7 @@ fn assert_registered(doc: &Object) {
             .collect();
         assert_eq!(ours.len(), 1, "{event}");
         let group = serde_json::to_string(ours[0]).unwrap();
-        let matcher = if TOOL_EVENTS.contains(event) {
+        let matcher = if tool_matcher {
             r#""matcher":"*","#
         } else {
             ""
@@ -212,10 +217,11 @@ fn install_keeps_every_other_key_and_hook_in_order_and_uninstall_restores_it() {
 
     // Uninstall gives the original document back (the statusLine was someone else's: kept).
     let out = env.ok(&["uninstall"]);
-    assert!(
-        out.contains("Removed tollgate from 11 hook events"),
-        "{out}"
+    let removed = format!(
+        "Removed tollgate from {} hook events",
+        catalog::registered().count()
     );
+    assert!(out.contains(&removed), "{out}");
     let restored = parse(&std::fs::read_to_string(&settings).unwrap());
     assert_eq!(canonical(&restored), canonical(&parse(&original)));
     let out = env.ok(&["uninstall"]);
@@ -415,7 +421,8 @@ fn plugin_json(name: &str) -> Value {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every hook event the plugins reference lists.
+/// Every hook event Claude Code 2.1.328 accepts in settings (its hooks reference lists 31; the
+/// release also takes PreModelSwitch and PostModelSwitch).
 const KNOWN_EVENTS: &[&str] = &[
     "SessionStart",
     "Setup",
@@ -445,6 +452,8 @@ const KNOWN_EVENTS: &[&str] = &[
     "WorktreeRemove",
     "PreCompact",
     "PostCompact",
+    "PreModelSwitch",
+    "PostModelSwitch",
     "Elicitation",
     "ElicitationResult",
     "SessionEnd",
@@ -528,11 +537,20 @@ fn plugin_manifest_fits_the_documented_schema() {
 }
 
 #[test]
+fn tollgate_knows_every_event_claude_code_has() {
+    let mut known: Vec<&str> = catalog::EVENTS.iter().map(|e| e.name).collect();
+    known.sort_unstable();
+    let mut expected = KNOWN_EVENTS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(known, expected);
+}
+
+#[test]
 fn plugin_hooks_register_the_same_events_as_install() {
     let hooks = plugin_json("hooks.json");
     let events = hooks["hooks"].as_object().expect("a \"hooks\" object");
     let names: Vec<&str> = events.keys().map(String::as_str).collect();
-    let mut expected = EVENTS.to_vec();
+    let mut expected: Vec<&str> = catalog::registered().map(|e| e.name).collect();
     expected.sort_unstable();
     let mut sorted = names.clone();
     sorted.sort_unstable();
@@ -542,7 +560,8 @@ fn plugin_hooks_register_the_same_events_as_install() {
         let groups = groups.as_array().expect("an array of matcher groups");
         assert_eq!(groups.len(), 1, "{event}");
         let group = groups[0].as_object().unwrap();
-        let matcher = TOOL_EVENTS.contains(&event.as_str()).then_some("*");
+        let tool_matcher = catalog::get(event).is_some_and(|e| e.tool_matcher);
+        let matcher = tool_matcher.then_some("*");
         assert_eq!(
             group.get("matcher").and_then(Value::as_str),
             matcher,
@@ -810,7 +829,7 @@ fn with_team_configured_install_adds_a_background_sync_and_uninstall_removes_it(
     let doc = parse(&std::fs::read_to_string(&settings).unwrap());
     assert_eq!(
         tollgate::commands::install::registrations(&doc).len(),
-        EVENTS.len()
+        catalog::registered().count()
     );
     let sync = format!("{} sync --quiet", exe().display());
     for event in ["Stop", "SessionEnd"] {

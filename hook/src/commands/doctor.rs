@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::commands::install::{self, EVENTS};
+use crate::commands::install;
 use crate::config::Config;
+use crate::hook::catalog;
 use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
 
@@ -368,7 +369,7 @@ fn check_registrations(file: &Registered, others: bool, exe: &Path) -> Vec<Check
             .fix(&reinstall),
         );
     }
-    let missing = EVENTS.iter().any(|e| !by_event.contains_key(*e));
+    let missing = catalog::registered().any(|e| !by_event.contains_key(e.name));
     let commands: std::collections::BTreeSet<&String> = by_event.values().flatten().collect();
     for command in &commands {
         let program = install::program(command);
@@ -410,13 +411,13 @@ fn check_registrations(file: &Registered, others: bool, exe: &Path) -> Vec<Check
     let summary = if !missing {
         format!(
             "{label}: registers tollgate for all {} events",
-            EVENTS.len()
+            catalog::registered().count()
         )
     } else {
         format!(
             "{label}: registers tollgate for {} of {} events ({})",
             by_event.len(),
-            EVENTS.len(),
+            catalog::registered().count(),
             by_event.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     };
@@ -449,9 +450,8 @@ fn check_across(files: &[&Registered]) -> Vec<Check> {
         ];
     }
     let mut checks = Vec::new();
-    let missing: Vec<&str> = EVENTS
-        .iter()
-        .copied()
+    let missing: Vec<&str> = catalog::registered()
+        .map(|e| e.name)
         .filter(|e| !with_hooks.iter().any(|f| f.by_event.contains_key(*e)))
         .collect();
     if !missing.is_empty() && !plugin {
@@ -480,10 +480,10 @@ fn check_across(files: &[&Registered]) -> Vec<Check> {
             .fix(format!("tollgate uninstall{}, or disable the plugin", with_hooks[0].fix_scope)),
         );
     }
-    for event in EVENTS {
+    for event in catalog::registered().map(|e| e.name) {
         let mut commands: Vec<(&Registered, &String)> = Vec::new();
         for file in &with_hooks {
-            for command in file.by_event.get(*event).into_iter().flatten() {
+            for command in file.by_event.get(event).into_iter().flatten() {
                 commands.push((file, command));
             }
         }

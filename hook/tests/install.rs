@@ -60,10 +60,17 @@ impl Env {
         (env, settings, original)
     }
 
+    /// Runs `tollgate ARGS`, with the environment's `bin` (where a test puts a `claude`) first
+    /// on PATH.
     fn run(&self, args: &[&str]) -> Output {
+        let path = std::env::join_paths(std::iter::once(self.path("bin")).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
         Command::cargo_bin("tollgate")
             .unwrap()
             .args(args)
+            .env("PATH", path)
             .current_dir(self.path("project"))
             .env("CLAUDE_CONFIG_DIR", self.path("claude"))
             .env("TOLLGATE_HOME", self.path("tollgate"))
@@ -729,6 +736,7 @@ fn doctor_env() -> Env {
     let stale = r#"{"hooks":{"Stop":[{"hooks":[{"type":"command","command":"/opt/gone/tollgate hook"}]},{"hooks":[{"type":"command","command":"/opt/gone/tollgate hook"}]}]}}"#;
     std::fs::create_dir_all(env.path("project/.claude")).unwrap();
     std::fs::write(env.path("project/.claude/settings.local.json"), stale).unwrap();
+    fake_claude(&env, "echo '2.1.328 (Claude Code)'");
     let output = feed(
         Command::cargo_bin("tollgate")
             .unwrap()
@@ -739,6 +747,69 @@ fn doctor_env() -> Env {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     env
+}
+
+/// A `claude` on the environment's PATH that runs `script`.
+fn fake_claude(env: &Env, script: &str) {
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join("claude");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// The `claude code` check of `tollgate doctor --json`.
+fn claude_code_check(env: &Env) -> Value {
+    let output = env.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["area"] == "claude code")
+        .cloned()
+        .unwrap_or_else(|| panic!("{report:#}"))
+}
+
+#[test]
+fn doctor_compares_claude_codes_version_with_the_tested_one() {
+    let env = doctor_env();
+    let tested = tollgate::hook::catalog::CLAUDE_CODE_VERSION;
+    let check = claude_code_check(&env);
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Claude Code {tested} (")),
+        "{check}"
+    );
+    fake_claude(&env, "echo '2.1.400 (Claude Code)'");
+    let check = claude_code_check(&env);
+    assert_eq!(check["status"], "info", "{check}");
+    let summary = check["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("Claude Code 2.1.400") && summary.contains(&format!("tests ran {tested}")),
+        "{check}"
+    );
+    fake_claude(&env, "exit 3");
+    assert_eq!(claude_code_check(&env)["status"], "warn");
+    // One that never answers is not waited for.
+    fake_claude(&env, "sleep 30");
+    let started = std::time::Instant::now();
+    let check = claude_code_check(&env);
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 5s"),
+        "{check}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
 }
 
 #[test]
@@ -782,6 +853,7 @@ fn doctor_json_reports_every_check_and_a_measured_round_trip() {
         "config",
         "store",
         "transcripts",
+        "claude code",
         "policy",
         "prices",
         "round trip",

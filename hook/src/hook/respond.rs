@@ -14,7 +14,7 @@
 //! | `Never` (SessionStart, SubagentStart, PostModelSwitch, …) | warn | warn | `systemMessage` (+ `additionalContext`) |
 //!
 //! A downgrade is an `Agent`/`Task` PreToolUse's `updatedInput` with the new `model`; elsewhere
-//! it is a warning (on UserPromptSubmit, with the `/model` command to switch). Events whose
+//! it is a warning (on a prompt, with the `/model` command to switch). Events whose
 //! answer Claude Code does not read (SessionEnd, StopFailure, Notification, PermissionDenied,
 //! PostCompact, …), and events tollgate does not know, get nothing at all.
 
@@ -76,7 +76,7 @@ pub fn answer(input: &HookInput, verdict: &Verdict, options: Options) -> Answer 
     let mut messages: Vec<String> = verdict.messages.clone();
     if effective == Decision::Warn && !reason.is_empty() {
         let text = match (event, decision) {
-            ("UserPromptSubmit", Decision::Downgrade) => {
+            ("UserPromptSubmit" | "UserPromptExpansion", Decision::Downgrade) => {
                 let model = verdict.model.as_deref().unwrap_or("sonnet");
                 format!("{reason}. Switch with: /model {model}")
             }

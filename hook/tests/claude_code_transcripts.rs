@@ -190,6 +190,15 @@ fn a_price_claude_code_assumed_leaves_the_cost_unknown() {
     assert_eq!(opus["cost"], Value::Null);
     assert_eq!(report["unpricedModels"], json!(["claude-opus-9-9"]));
     assert_eq!(row["claudeCodeAssumedAPrice"], true);
+    // status: never $0.00 for what has no price, and the model named.
+    let status = real.env.pipe(&["status", "--session", SUBAGENT], b"");
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    let session = text
+        .lines()
+        .find(|l| l.contains("session"))
+        .unwrap_or_default();
+    assert!(session.contains("≥$0.0002"), "{text}");
+    assert!(session.contains("no price: claude-opus-9-9"), "{text}");
     let doctor = real.env.pipe(&["doctor"], b"");
     let text = String::from_utf8_lossy(&doctor.stdout);
     for said in [

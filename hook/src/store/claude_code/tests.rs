@@ -369,3 +369,41 @@ fn a_limit_hit_is_kept_once() {
         .unwrap();
     assert_eq!(hits, 3);
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::super::{SessionLine, parse};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any bytes: a session line or nothing, never a panic.
+        #[test]
+        fn any_line(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&bytes);
+        }
+
+        /// Cost lines with any figures, of any JSON type: read, or unusable with a reason.
+        #[test]
+        fn cost_lines(input in prop_oneof![any::<i64>().prop_map(serde_json::Value::from),
+                                           any::<f64>().prop_map(serde_json::Value::from),
+                                           ".{0,8}".prop_map(serde_json::Value::from)],
+                      cost in any::<f64>(), unknown in any::<bool>()) {
+            let line = serde_json::json!({"type": "cost-state", "totalCostUSD": 1.0,
+                "hasUnknownModelCost": unknown,
+                "modelUsage": {"m": {"inputTokens": input, "outputTokens": 3, "costUSD": cost}}});
+            let Some(SessionLine::CostState(state)) = parse(line.to_string().as_bytes()) else {
+                panic!("a cost line");
+            };
+            match state.problem {
+                None => {
+                    let m = &state.models[0];
+                    prop_assert!(m.cost_usd.is_finite() && m.cost_usd >= 0.0);
+                    prop_assert_eq!(serde_json::Value::from(m.tokens.input), input);
+                }
+                Some(why) => prop_assert!(!why.is_empty()),
+            }
+        }
+    }
+}

@@ -145,6 +145,18 @@ fn claude_code_counts_the_compaction_the_transcript_does_not_record() {
         )
         .unwrap();
     assert_eq!(compaction, (18_510, 2_614));
+    let context = real.env.pipe(
+        &["report", "context", "--session", COMPACTED, "--json"],
+        b"",
+    );
+    let report: Value = serde_json::from_slice(&context.stdout).unwrap();
+    assert_eq!(report["contextLimit"], 1_000_000, "Opus 5.5's window");
+    assert_eq!(report["compactions"], 1);
+    assert_eq!(
+        report["compacted"][0],
+        json!({"tsMs": report["compacted"][0]["tsMs"], "trigger": "manual",
+               "preTokens": 18_510, "postTokens": 2_614})
+    );
 }
 
 #[test]

@@ -60,7 +60,8 @@ pub fn set_subagent_model(
 }
 
 /// One compaction: its trigger and the context before and after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Compaction {
     /// When it ended, Unix ms.
     pub ts_ms: i64,

@@ -93,12 +93,6 @@ impl Window {
         }
     }
 
-    /// The cost, `None` while some of the window's tokens have no price: a USD figure would
-    /// then understate it.
-    pub fn known_cost(&self) -> Option<f64> {
-        (self.unpriced_messages == 0).then_some(self.cost_usd)
-    }
-
     fn add_activity(&mut self, tool_calls: u64, prompts: u64) {
         self.tool_calls += tool_calls;
         self.prompts += prompts;
@@ -872,14 +866,10 @@ pub(crate) mod tests {
             assert_eq!(window.unpriced_messages, 2);
             assert_eq!(window.unpriced_tokens, 1115 + 1117);
             assert_eq!(window.unpriced_models, ["another-mystery", "mystery-model"]);
-            assert_eq!(window.known_cost(), None, "unknown, not the priced part");
             assert!(window.cost_usd > 0.0, "the priced part is kept");
         }
         let opus = &usage.by_model["claude-opus-5-5"].block;
-        assert_eq!(
-            (opus.unpriced_tokens, opus.known_cost().is_some()),
-            (0, true)
-        );
+        assert_eq!((opus.unpriced_tokens, opus.unpriced_messages), (0, 0));
     }
 
     #[test]

@@ -231,7 +231,8 @@ fn a_model_without_a_price_is_priced_from_claude_code() {
     )
     .unwrap();
     assert_eq!(usage.session.unpriced_tokens, 0);
-    assert!(usage.session.known_cost().unwrap() > 0.9);
+    assert_eq!(usage.session.unpriced_messages, 0);
+    assert!(usage.session.cost_usd > 0.9);
 
     // A later response and a later line: only what Claude Code adds goes on it.
     f.store

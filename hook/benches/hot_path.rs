@@ -82,6 +82,7 @@ fn event(ts_ms: i64) -> EventRow {
         input_bytes: 64,
         response_bytes: 0,
         est_tokens: 0,
+        model: None,
     }
 }
 

@@ -5,9 +5,11 @@
 //! stderr and answered per `on_internal_error` (fail-open by default); nothing here panics on
 //! bad input, and the event row is committed before any policy runs.
 
+pub mod catalog;
 pub mod decide;
 pub mod downgrade;
 pub mod event;
+pub mod lifecycle;
 pub mod redact;
 pub mod respond;
 pub mod timing;
@@ -247,27 +249,23 @@ fn handle(
     timings.step("open");
 
     // 1. Record: the transcript delta and the event, in one transaction.
-    let row = event_row(input, config, env.now_ms);
-    let event_id = store.write(|tx| {
+    let mut row = event_row(input, config, env.now_ms);
+    let (event_id, ingest_notes) = store.write(|tx| {
+        let mut notes = Vec::new();
         if let Some(transcript) = input.transcript_path() {
-            crate::store::ingest::ingest_session(tx, &pricing, Path::new(transcript))?;
+            let report = crate::store::ingest::ingest_session(tx, &pricing, Path::new(transcript))?;
+            notes = report.notes;
         }
-        if input.event == "SessionStart"
-            && let Some(model) = input.str("model")
-        {
-            tx.execute(
-                "INSERT INTO sessions (session_id, project, model) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (session_id) DO UPDATE SET model = coalesce(sessions.model, excluded.model)",
-                (input.session_id(), input.cwd(), model),
-            )?;
-        }
+        let max_subject = config.record.max_subject_bytes;
+        lifecycle::record(tx, input, &mut row, max_subject, env.now_ms)?;
         if matches!(input.event.as_str(), "PostToolUse" | "PostToolUseFailure")
             && input.is_subagent_call()
         {
             downgrade::verify(tx, input, env.now_ms)?;
         }
-        store::insert_event(tx, &row)
+        Ok((store::insert_event(tx, &row)?, notes))
     })?;
+    notes.extend(ingest_notes);
     timings.step("ingest+record");
 
     // 2. Decide.
@@ -370,6 +368,17 @@ fn event_row(input: &HookInput, config: &Config, now_ms: i64) -> EventRow {
         input_bytes: input.input_bytes(),
         response_bytes,
         est_tokens: estimate_tokens(response_bytes),
+        // A subagent call's requested model (its PostToolUse records the one it ran on).
+        model: input
+            .is_subagent_call()
+            .then(|| {
+                input
+                    .tool_input()?
+                    .get("model")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .flatten(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! What tokens cost: a bundled, dated price table, overridable by config.
 //!
 //! Models are matched by id after removing provider prefixes (`anthropic/`, `us.anthropic.`),
-//! version suffixes (`-v1:0`, `@20250514`) and the `[1m]` marker: an exact id first, then the
+//! version suffixes (`-v1:0`, `-v1`, `@20250514`) and the `[1m]` marker: an exact id first, then the
 //! longest table id the model starts with. A model with no match has no price: its cost is
 //! unknown (`None`), never zero.
 
@@ -157,20 +157,36 @@ impl Pricing {
         })
     }
 
-    /// The context window of `model`: 1M for `[1m]` variants, else the table's, else 200k.
-    pub fn context_limit(&self, model: &str) -> u64 {
+    /// The context window of `model`, if the table knows the model: 1M for `[1m]` variants,
+    /// else the table's (200k when it gives none).
+    pub fn context(&self, model: &str) -> Option<u64> {
         if model.to_ascii_lowercase().contains("[1m]") {
-            return 1_000_000;
+            return Some(1_000_000);
         }
         self.price(model)
-            .and_then(|p| p.context)
-            .unwrap_or(DEFAULT_CONTEXT)
+            .map(|p| p.context.unwrap_or(DEFAULT_CONTEXT))
+    }
+
+    /// The context window of `model`: [`Pricing::context`], else 200k.
+    pub fn context_limit(&self, model: &str) -> u64 {
+        self.context(model).unwrap_or(DEFAULT_CONTEXT)
     }
 
     /// Every priced model id, sorted.
     pub fn models(&self) -> impl Iterator<Item = (&str, &Price)> {
         self.models.iter().map(|(k, v)| (k.as_str(), v))
     }
+}
+
+/// What tells one model from another whatever its spelling: the id without provider prefixes,
+/// version suffixes, `[1m]` or `-fast` (`us.anthropic.claude-opus-5-5[1m]` and
+/// `claude-opus-5-5-fast` are both `claude-opus-5-5`).
+pub fn model_key(model: &str) -> String {
+    let mut id = normalize(model);
+    if let Some(stripped) = id.strip_suffix("-fast") {
+        id.truncate(stripped.len());
+    }
+    id
 }
 
 /// `-YYYYMMDD…`: what follows a table id in a dated model id.
@@ -203,15 +219,14 @@ fn normalize(model: &str) -> String {
             id.truncate(pos);
         }
     }
-    // Bedrock's `-v1:0`, `-v2:0`.
-    if let Some(pos) = id.rfind("-v")
-        && id[pos + 2..]
-            .split(':')
-            .next()
-            .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-        && id[pos..].contains(':')
-    {
-        id.truncate(pos);
+    // Bedrock's `-v1:0` and `-v1`, Vertex's `-v2` (before its `@date`).
+    if let Some(pos) = id.rfind("-v") {
+        let suffix = &id[pos + 2..];
+        let (version, revision) = suffix.split_once(':').unwrap_or((suffix, "0"));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if digits(version) && digits(revision) {
+            id.truncate(pos);
+        }
     }
     id
 }
@@ -283,6 +298,65 @@ mod tests {
         // An unknown newer model is not priced as an older one.
         assert_eq!(pricing.price("claude-opus-4-9"), None);
         assert_eq!(pricing.price("claude-opus-4-9-20270101"), None);
+    }
+
+    /// The spellings Claude Code 2.1.328 uses for the current models: first party, `[1m]`,
+    /// Bedrock (`us.anthropic.…`, `-v1`), Mantle (`anthropic.…`), Vertex (`@date`, `-v2`).
+    #[test]
+    fn current_models_in_every_spelling() {
+        let pricing = Pricing::bundled();
+        for (id, input, output, context) in [
+            ("claude-opus-5-5", 4.0, 20.0, 1_000_000),
+            ("claude-sonnet-5-5", 2.0, 10.0, 1_000_000),
+            ("claude-sonnet-5", 2.0, 10.0, 1_000_000),
+            ("claude-haiku-5-5", 0.1, 0.5, 1_000_000),
+            ("claude-fable-5-2", 8.0, 40.0, 1_000_000),
+            ("claude-opus-4-6", 5.0, 25.0, 200_000),
+            ("claude-sonnet-4-6", 3.0, 15.0, 200_000),
+            ("claude-haiku-4-5", 1.0, 5.0, 200_000),
+        ] {
+            let price = pricing
+                .price(id)
+                .unwrap_or_else(|| panic!("{id} has a price"));
+            assert_eq!((price.input, price.output), (input, output), "{id}");
+            assert_eq!(pricing.context_limit(id), context, "{id}");
+            for spelling in [
+                format!("{id}[1m]"),
+                format!("us.anthropic.{id}"),
+                format!("us.anthropic.{id}-v1"),
+                format!("anthropic.{id}"),
+                format!("{id}@20261007"),
+            ] {
+                assert_eq!(pricing.price(&spelling), Some(price), "{spelling}");
+            }
+            assert_eq!(pricing.context_limit(&format!("{id}[1m]")), 1_000_000);
+        }
+        assert_eq!(
+            pricing.price("claude-3-5-sonnet-v2@20241022"),
+            pricing.price("claude-3-5-sonnet")
+        );
+        // claude-sonnet-5 does not price claude-sonnet-5-5, nor claude-opus-5 claude-opus-5-5.
+        assert_ne!(
+            pricing.price("claude-sonnet-5-5").unwrap().cache_read,
+            pricing.price("claude-sonnet-5").unwrap().cache_read
+        );
+        assert_ne!(
+            pricing.price("claude-opus-5-5"),
+            pricing.price("claude-opus-5")
+        );
+    }
+
+    /// Claude Haiku 5.5 is priced by prompt length: a request whose input and cache tokens pass
+    /// 100,000 pays the higher rates on all of its tokens (as Claude Code's `costUSD` does).
+    #[test]
+    fn haiku_5_5_is_priced_by_prompt_length() {
+        let pricing = Pricing::bundled();
+        let below = tokens(50_000, 10_000, 10_000, 10_000, 20_000);
+        let above = tokens(50_000, 10_000, 10_000, 10_000, 40_000);
+        // Claude Code 2.1.328 reported costUSD 0.01345 and 0.06825 for these two responses.
+        let cost = |t| pricing.cost("claude-haiku-5-5", &t).unwrap();
+        assert!((cost(below) - 0.01345).abs() < 1e-12, "{}", cost(below));
+        assert!((cost(above) - 0.06825).abs() < 1e-12, "{}", cost(above));
     }
 
     #[test]
@@ -364,6 +438,20 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(pricing.context_limit("my-local-model"), 32_000);
+    }
+
+    #[test]
+    fn model_keys_ignore_spelling() {
+        for spelling in [
+            "claude-opus-5-5",
+            "claude-opus-5-5-fast",
+            "claude-opus-5-5[1m]",
+            "us.anthropic.claude-opus-5-5-v1",
+            "Claude-Opus-5-5",
+        ] {
+            assert_eq!(model_key(spelling), "claude-opus-5-5", "{spelling}");
+        }
+        assert_ne!(model_key("claude-opus-5"), model_key("claude-opus-5-5"));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! few hundred 15-minute buckets and hours instead of every message.
 
 pub mod calibrate;
+pub mod claude_code;
 pub mod ingest;
+pub mod lifecycle;
 pub mod observe;
 pub mod team;
 pub mod usage;
@@ -45,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v4.sql"),
     include_str!("store/v5.sql"),
     include_str!("store/v6.sql"),
+    include_str!("store/v7.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -426,6 +429,8 @@ pub struct EventRow {
     pub response_bytes: u64,
     /// Estimated tokens the tool result adds to the context.
     pub est_tokens: u64,
+    /// The model the event concerns (a subagent's, a model switch's, the session's at its start).
+    pub model: Option<String>,
 }
 
 /// What tollgate answered to one hook call.
@@ -462,8 +467,8 @@ pub struct PolicyRun {
 pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO events (ts_ms, session_id, project, event, tool_name, tool_use_id, agent_id,
-                             subject, input_bytes, response_bytes, est_tokens)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                             subject, input_bytes, response_bytes, est_tokens, model)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         row.ts_ms,
@@ -477,6 +482,7 @@ pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i6
         row.input_bytes as i64,
         row.response_bytes as i64,
         row.est_tokens as i64,
+        row.model,
     ])?;
     let id = tx.last_insert_rowid();
     roll_event(tx, row)?;
@@ -549,16 +555,20 @@ pub struct UsageDelta {
     pub cost_usd: f64,
     /// Responses without a price.
     pub unpriced: i64,
+    /// Their tokens.
+    pub unpriced_tokens: i64,
 }
 
 impl UsageDelta {
     /// One response's figures, times `sign` (1: added, -1: removed).
     pub fn of(tokens: [i64; 5], cost_usd: Option<f64>, sign: i64) -> Self {
+        let unpriced = i64::from(cost_usd.is_none());
         Self {
             messages: sign,
             tokens: tokens.map(|t| t * sign),
             cost_usd: cost_usd.unwrap_or(0.0) * sign as f64,
-            unpriced: i64::from(cost_usd.is_none()) * sign,
+            unpriced: unpriced * sign,
+            unpriced_tokens: unpriced * tokens.iter().sum::<i64>() * sign,
         }
     }
 
@@ -569,12 +579,21 @@ impl UsageDelta {
             tokens: std::array::from_fn(|i| new.tokens[i] - old.tokens[i]),
             cost_usd: new.cost_usd - old.cost_usd,
             unpriced: new.unpriced - old.unpriced,
+            unpriced_tokens: new.unpriced_tokens - old.unpriced_tokens,
         }
     }
 }
 
-/// The upsert clause that adds a row's sums to a usage rollup (`usage_rollup`, `usage_hourly`,
-/// `usage_daily`).
+/// The sums of a usage rollup (`usage_rollup`, `usage_hourly`, `usage_daily`), in the order
+/// [`roll_usage`] binds them.
+macro_rules! usage_sums {
+    () => {
+        "messages, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+         cache_read_tokens, cost_usd, unpriced, unpriced_tokens"
+    };
+}
+
+/// The upsert clause that adds a row's sums to a usage rollup.
 macro_rules! add_usage_sums {
     () => {
         "messages = messages + excluded.messages,
@@ -584,7 +603,8 @@ macro_rules! add_usage_sums {
          cache_write_1h = cache_write_1h + excluded.cache_write_1h,
          cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
          cost_usd = cost_usd + excluded.cost_usd,
-         unpriced = unpriced + excluded.unpriced"
+         unpriced = unpriced + excluded.unpriced,
+         unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens"
     };
 }
 
@@ -598,7 +618,7 @@ pub fn roll_usage(
 ) -> rusqlite::Result<()> {
     let bucket = key.ts_ms / BUCKET_MS;
     let [input, output, write_5m, write_1h, read] = delta.tokens;
-    // The columns after each table's key, in order.
+    // In the order of `usage_sums!`.
     let sums = params![
         delta.messages,
         input,
@@ -607,25 +627,29 @@ pub fn roll_usage(
         write_1h,
         read,
         delta.cost_usd,
-        delta.unpriced
+        delta.unpriced,
+        delta.unpriced_tokens
     ];
     tx.prepare_cached(concat!(
-        "INSERT INTO usage_rollup VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+        "INSERT INTO usage_rollup (bucket, session_id, project, model, first_ts, last_ts, ",
+        usage_sums!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT DO UPDATE SET ",
         add_usage_sums!(),
         ", first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
     ))?
     .execute(params_from_iter(
-        params![bucket, key.session_id, key.project, key.model]
+        params![bucket, key.session_id, key.project, key.model, key.ts_ms]
             .iter()
-            .chain(sums)
-            .chain(params![key.ts_ms]),
+            .chain(sums),
     ))?;
-    // The hour's and the UTC day's rows: the same columns after their first key.
+    // The hour's and the UTC day's rows.
     for (upsert, at) in [
         (
             concat!(
-                "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO usage_hourly (hour, model, project, ",
+                usage_sums!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT DO UPDATE SET ",
                 add_usage_sums!()
             ),
@@ -633,7 +657,9 @@ pub fn roll_usage(
         ),
         (
             concat!(
-                "INSERT INTO usage_daily VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO usage_daily (day, model, project, ",
+                usage_sums!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT DO UPDATE SET ",
                 add_usage_sums!()
             ),
@@ -767,17 +793,20 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
     // A bucket whose only response was removed keeps a row of zeros; any other row counts.
     const NOT_EMPTIED: &str = "NOT (messages = 0 AND input_tokens = 0 AND output_tokens = 0
         AND cache_write_5m = 0 AND cache_write_1h = 0 AND cache_read_tokens = 0
-        AND round(cost_usd, 9) = 0 AND unpriced = 0)";
+        AND round(cost_usd, 9) = 0 AND unpriced = 0 AND unpriced_tokens = 0)";
+    const UNPRICED_TOKENS: &str = "sum(CASE WHEN cost_usd IS NULL THEN input_tokens
+        + output_tokens + cache_write_5m + cache_write_1h + cache_read_tokens ELSE 0 END)";
     let mut pairs = vec![
         (
             format!(
                 "SELECT ts_ms / 900000, session_id, project, model, count(*), {SUMS},
-                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL)
+                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL),
+                        {UNPRICED_TOKENS}
                  FROM usage GROUP BY 1, 2, 3, 4"
             ),
             format!(
                 "SELECT bucket, session_id, project, model, messages, {KEPT}, round(cost_usd, 9),
-                        unpriced FROM usage_rollup WHERE {NOT_EMPTIED}"
+                        unpriced, unpriced_tokens FROM usage_rollup WHERE {NOT_EMPTIED}"
             ),
         ),
         (
@@ -792,11 +821,13 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
         pairs.push((
             format!(
                 "SELECT ts_ms / {ms}, model, project, count(*), {SUMS},
-                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL)
+                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL),
+                        {UNPRICED_TOKENS}
                  FROM usage GROUP BY 1, 2, 3"
             ),
             format!(
-                "SELECT {key}, model, project, messages, {KEPT}, round(cost_usd, 9), unpriced
+                "SELECT {key}, model, project, messages, {KEPT}, round(cost_usd, 9), unpriced,
+                        unpriced_tokens
                  FROM usage_{period} WHERE {NOT_EMPTIED}"
             ),
         ));
@@ -844,6 +875,7 @@ mod tests {
             input_bytes: 0,
             response_bytes: 0,
             est_tokens: 0,
+            model: None,
         };
         store
             .write(|tx| {
@@ -1098,7 +1130,8 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        // The store as schema version 5 left it: no daily rollups.
+        // The store as schema version 5 left it: no daily rollups (and nothing of version 7).
+        store.conn().execute_batch(UNDO_V7).unwrap();
         store
             .conn()
             .execute_batch(
@@ -1118,6 +1151,41 @@ mod tests {
             .unwrap();
         assert_eq!(messages, 50);
         assert_eq!(rollup_mismatches(store.conn()), 0);
+    }
+
+    /// Schema version 7 taken back out of a store, leaving what version 6 made.
+    const UNDO_V7: &str = "ALTER TABLE usage_rollup DROP COLUMN unpriced_tokens;
+        ALTER TABLE usage_hourly DROP COLUMN unpriced_tokens;
+        ALTER TABLE usage_daily DROP COLUMN unpriced_tokens;
+        ALTER TABLE events DROP COLUMN model;
+        DROP TABLE claude_code_costs; DROP TABLE cost_state_notes; DROP TABLE limit_hits;
+        DROP TABLE compactions; DROP TABLE model_windows;
+        PRAGMA user_version = 6;";
+
+    #[test]
+    fn unpriced_tokens_are_filled_in_on_upgrade() {
+        let entry = |i: i64, model| {
+            let ts = 1_800_000_000_000 + i * 40 * 60_000;
+            crate::store::usage::tests::entry(&format!("m{i}"), ts, "s", model, 9)
+        };
+        let (dir, store) = crate::store::usage::tests::store_with(&[
+            entry(0, "claude-sonnet-4-5"),
+            entry(1, "mystery"),
+            entry(2, "mystery"),
+            entry(3, "other-mystery"),
+        ]);
+        let path = dir.path().join("t.db");
+        store.conn().execute_batch(UNDO_V7).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(rollup_mismatches(store.conn()), 0);
+        let unpriced: i64 = store
+            .conn()
+            .query_row("SELECT sum(unpriced_tokens) FROM usage_daily", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(unpriced, 3 * (10 + 9 + 100 + 1000));
     }
 
     #[test]

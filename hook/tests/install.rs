@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use tollgate::commands::install::{EVENTS, TOOL_EVENTS};
+use tollgate::hook::catalog;
 use tollgate::settings::{Json, Object};
 
 fn repo() -> PathBuf {
@@ -60,10 +60,17 @@ impl Env {
         (env, settings, original)
     }
 
+    /// Runs `tollgate ARGS`, with the environment's `bin` (where a test puts a `claude`) first
+    /// on PATH.
     fn run(&self, args: &[&str]) -> Output {
+        let path = std::env::join_paths(std::iter::once(self.path("bin")).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
         Command::cargo_bin("tollgate")
             .unwrap()
             .args(args)
+            .env("PATH", path)
             .current_dir(self.path("project"))
             .env("CLAUDE_CONFIG_DIR", self.path("claude"))
             .env("TOLLGATE_HOME", self.path("tollgate"))
@@ -130,9 +137,14 @@ fn stderr(output: &Output) -> String {
 /// Asserts `doc` registers this binary exactly once for every event, with the right shape.
 fn assert_registered(doc: &Object) {
     let registrations = tollgate::commands::install::registrations(doc);
-    assert_eq!(registrations.len(), EVENTS.len(), "{registrations:?}");
+    assert_eq!(
+        registrations.len(),
+        catalog::registered().count(),
+        "{registrations:?}"
+    );
     let command = format!("{} hook", exe().display());
-    for event in EVENTS {
+    for event in catalog::registered() {
+        let (tool_matcher, event) = (event.tool_matcher, event.name);
         let groups = doc["hooks"].get(event).unwrap().as_array().unwrap();
         let ours: Vec<&Json> = groups
             .iter()
@@ -145,7 +157,7 @@ fn assert_registered(doc: &Object) {
             .collect();
         assert_eq!(ours.len(), 1, "{event}");
         let group = serde_json::to_string(ours[0]).unwrap();
-        let matcher = if TOOL_EVENTS.contains(event) {
+        let matcher = if tool_matcher {
             r#""matcher":"*","#
         } else {
             ""
@@ -212,10 +224,11 @@ fn install_keeps_every_other_key_and_hook_in_order_and_uninstall_restores_it() {
 
     // Uninstall gives the original document back (the statusLine was someone else's: kept).
     let out = env.ok(&["uninstall"]);
-    assert!(
-        out.contains("Removed tollgate from 11 hook events"),
-        "{out}"
+    let removed = format!(
+        "Removed tollgate from {} hook events",
+        catalog::registered().count()
     );
+    assert!(out.contains(&removed), "{out}");
     let restored = parse(&std::fs::read_to_string(&settings).unwrap());
     assert_eq!(canonical(&restored), canonical(&parse(&original)));
     let out = env.ok(&["uninstall"]);
@@ -416,7 +429,8 @@ fn plugin_json(name: &str) -> Value {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every hook event the plugins reference lists.
+/// Every hook event Claude Code 2.1.328 accepts in settings (its hooks reference lists 31; the
+/// release also takes PreModelSwitch and PostModelSwitch).
 const KNOWN_EVENTS: &[&str] = &[
     "SessionStart",
     "Setup",
@@ -446,6 +460,8 @@ const KNOWN_EVENTS: &[&str] = &[
     "WorktreeRemove",
     "PreCompact",
     "PostCompact",
+    "PreModelSwitch",
+    "PostModelSwitch",
     "Elicitation",
     "ElicitationResult",
     "SessionEnd",
@@ -542,11 +558,20 @@ fn plugin_manifest_fits_the_documented_schema() {
 }
 
 #[test]
+fn tollgate_knows_every_event_claude_code_has() {
+    let mut known: Vec<&str> = catalog::EVENTS.iter().map(|e| e.name).collect();
+    known.sort_unstable();
+    let mut expected = KNOWN_EVENTS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(known, expected);
+}
+
+#[test]
 fn plugin_hooks_register_the_same_events_as_install() {
     let hooks = plugin_json("hooks/hooks.json");
     let events = hooks["hooks"].as_object().expect("a \"hooks\" object");
     let names: Vec<&str> = events.keys().map(String::as_str).collect();
-    let mut expected = EVENTS.to_vec();
+    let mut expected: Vec<&str> = catalog::registered().map(|e| e.name).collect();
     expected.sort_unstable();
     let mut sorted = names.clone();
     sorted.sort_unstable();
@@ -556,7 +581,8 @@ fn plugin_hooks_register_the_same_events_as_install() {
         let groups = groups.as_array().expect("an array of matcher groups");
         assert_eq!(groups.len(), 1, "{event}");
         let group = groups[0].as_object().unwrap();
-        let matcher = TOOL_EVENTS.contains(&event.as_str()).then_some("*");
+        let tool_matcher = catalog::get(event).is_some_and(|e| e.tool_matcher);
+        let matcher = tool_matcher.then_some("*");
         assert_eq!(
             group.get("matcher").and_then(Value::as_str),
             matcher,
@@ -724,6 +750,7 @@ fn doctor_env() -> Env {
     let stale = r#"{"hooks":{"Stop":[{"hooks":[{"type":"command","command":"/opt/gone/tollgate hook"}]},{"hooks":[{"type":"command","command":"/opt/gone/tollgate hook"}]}]}}"#;
     std::fs::create_dir_all(env.path("project/.claude")).unwrap();
     std::fs::write(env.path("project/.claude/settings.local.json"), stale).unwrap();
+    fake_claude(&env, "echo '2.1.328 (Claude Code)'");
     let output = feed(
         Command::cargo_bin("tollgate")
             .unwrap()
@@ -734,6 +761,69 @@ fn doctor_env() -> Env {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     env
+}
+
+/// A `claude` on the environment's PATH that runs `script`.
+fn fake_claude(env: &Env, script: &str) {
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join("claude");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// The `claude code` check of `tollgate doctor --json`.
+fn claude_code_check(env: &Env) -> Value {
+    let output = env.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["area"] == "claude code")
+        .cloned()
+        .unwrap_or_else(|| panic!("{report:#}"))
+}
+
+#[test]
+fn doctor_compares_claude_codes_version_with_the_tested_one() {
+    let env = doctor_env();
+    let tested = tollgate::hook::catalog::CLAUDE_CODE_VERSION;
+    let check = claude_code_check(&env);
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Claude Code {tested} (")),
+        "{check}"
+    );
+    fake_claude(&env, "echo '2.1.400 (Claude Code)'");
+    let check = claude_code_check(&env);
+    assert_eq!(check["status"], "info", "{check}");
+    let summary = check["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("Claude Code 2.1.400") && summary.contains(&format!("tests ran {tested}")),
+        "{check}"
+    );
+    fake_claude(&env, "exit 3");
+    assert_eq!(claude_code_check(&env)["status"], "warn");
+    // One that never answers is not waited for.
+    fake_claude(&env, "sleep 30");
+    let started = std::time::Instant::now();
+    let check = claude_code_check(&env);
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 5s"),
+        "{check}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
 }
 
 #[test]
@@ -777,6 +867,7 @@ fn doctor_json_reports_every_check_and_a_measured_round_trip() {
         "config",
         "store",
         "transcripts",
+        "claude code",
         "policy",
         "prices",
         "round trip",
@@ -824,7 +915,7 @@ fn with_team_configured_install_adds_a_background_sync_and_uninstall_removes_it(
     let doc = parse(&std::fs::read_to_string(&settings).unwrap());
     assert_eq!(
         tollgate::commands::install::registrations(&doc).len(),
-        EVENTS.len()
+        catalog::registered().count()
     );
     let sync = format!("{} sync --quiet", exe().display());
     for event in ["Stop", "SessionEnd"] {

@@ -1,9 +1,10 @@
 //! `tollgate doctor`: checks the whole setup and explains each problem with its fix.
 //!
 //! The binary, which settings files register the hook (and twice-registered events, which
-//! record every call twice), the store, Claude Code's transcripts, every configured policy,
-//! the price table's age, and a measured round trip of the real hook on a synthetic event in
-//! a temporary `TOLLGATE_HOME` (your data is not touched).
+//! record every call twice), the store (and the models in it without a price or a context
+//! window, and Claude Code cost lines it could not use), Claude Code's transcripts and version,
+//! every configured policy, the price table's age, and a measured round trip of the real hook
+//! on a synthetic event in a temporary `TOLLGATE_HOME` (your data is not touched).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::commands::install::{self, EVENTS};
+use crate::commands::install;
 use crate::config::Config;
+use crate::hook::catalog;
 use crate::policy::config_check::Checker;
 use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
@@ -139,7 +141,9 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         .and_then(|c| c.store.clone())
         .unwrap_or_else(|| paths.store_file());
     checks.push(check_store(&store));
+    checks.extend(check_recorded(&store, config.as_ref()));
     checks.push(check_transcripts());
+    checks.push(check_claude_code());
     if let Some(config) = &config {
         checks.extend(check_policies(config, &paths.cache_dir));
     }
@@ -364,7 +368,7 @@ fn check_registrations(file: &Registered, others: bool, exe: &Path) -> Vec<Check
             .fix(&reinstall),
         );
     }
-    let missing = EVENTS.iter().any(|e| !by_event.contains_key(*e));
+    let missing = catalog::registered().any(|e| !by_event.contains_key(e.name));
     let commands: std::collections::BTreeSet<&String> = by_event.values().flatten().collect();
     for command in &commands {
         let program = install::program(command);
@@ -406,13 +410,13 @@ fn check_registrations(file: &Registered, others: bool, exe: &Path) -> Vec<Check
     let summary = if !missing {
         format!(
             "{label}: registers tollgate for all {} events",
-            EVENTS.len()
+            catalog::registered().count()
         )
     } else {
         format!(
             "{label}: registers tollgate for {} of {} events ({})",
             by_event.len(),
-            EVENTS.len(),
+            catalog::registered().count(),
             by_event.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     };
@@ -445,9 +449,8 @@ fn check_across(files: &[&Registered]) -> Vec<Check> {
         ];
     }
     let mut checks = Vec::new();
-    let missing: Vec<&str> = EVENTS
-        .iter()
-        .copied()
+    let missing: Vec<&str> = catalog::registered()
+        .map(|e| e.name)
         .filter(|e| !with_hooks.iter().any(|f| f.by_event.contains_key(*e)))
         .collect();
     if !missing.is_empty() && !plugin {
@@ -476,10 +479,10 @@ fn check_across(files: &[&Registered]) -> Vec<Check> {
             .fix(format!("tollgate uninstall{}, or disable the plugin", with_hooks[0].fix_scope)),
         );
     }
-    for event in EVENTS {
+    for event in catalog::registered().map(|e| e.name) {
         let mut commands: Vec<(&Registered, &String)> = Vec::new();
         for file in &with_hooks {
-            for command in file.by_event.get(*event).into_iter().flatten() {
+            for command in file.by_event.get(event).into_iter().flatten() {
                 commands.push((file, command));
             }
         }
@@ -566,6 +569,191 @@ fn check_store(path: &Path) -> Check {
             None => Check::new("store", Status::Ok, format!("{summary}, integrity ok, private (0600 in 0700)")),
         },
     }
+}
+
+/// What the store holds that tollgate cannot weigh: models without a price or a context
+/// window, and Claude Code cost lines it could not use (last 30 days).
+fn check_recorded(path: &Path, config: Option<&Config>) -> Vec<Check> {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return Vec::new();
+    };
+    let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
+    let pricing = crate::pricing::Pricing::with_overrides(
+        &config.map(|c| c.prices.clone()).unwrap_or_default(),
+    );
+    let since = chrono::Utc::now().timestamp_millis() - 30 * 86_400_000;
+    let (Ok(models), Ok(notes)) = (
+        crate::store::usage::models_seen(&conn),
+        crate::store::claude_code::notes_since(&conn, since),
+    ) else {
+        // A store from before these tables: the store check says what to do.
+        return Vec::new();
+    };
+    let mut checks = Vec::new();
+    let (mut unpriced, mut by_claude_code, mut no_window) = (Vec::new(), Vec::new(), Vec::new());
+    for seen in &models {
+        if pricing.price(&seen.model).is_none() {
+            if seen.unpriced > 0 {
+                unpriced.push(format!("{} ({} responses)", seen.model, seen.unpriced));
+            } else {
+                by_claude_code.push(seen.model.clone());
+            }
+        }
+        let observed = crate::store::observe::model_window(&conn, &seen.model)
+            .ok()
+            .flatten();
+        if pricing.context(&seen.model).is_none() && observed.is_none() {
+            no_window.push(seen.model.clone());
+        }
+    }
+    let fix =
+        "add it under [prices] in the config, with its `context` window (docs/configuration.md)";
+    if !unpriced.is_empty() {
+        checks.push(
+            Check::new(
+                "models",
+                Status::Warn,
+                format!(
+                    "no price for {}: their cost is unknown, and limits in dollars cannot act on it",
+                    unpriced.join(", ")
+                ),
+            )
+            .fix(fix),
+        );
+    }
+    if !by_claude_code.is_empty() {
+        checks.push(Check::new(
+            "models",
+            Status::Info,
+            format!(
+                "priced from Claude Code's figures (tollgate has no price for them): {}",
+                by_claude_code.join(", ")
+            ),
+        ));
+    }
+    if !no_window.is_empty() {
+        checks.push(
+            Check::new(
+                "models",
+                Status::Warn,
+                format!(
+                    "no context window known for {}: 200,000 tokens assumed until Claude Code reports one to `tollgate statusline`",
+                    no_window.join(", ")
+                ),
+            )
+            .fix(fix),
+        );
+    }
+    if checks.is_empty() && !models.is_empty() {
+        checks.push(Check::new(
+            "models",
+            Status::Ok,
+            format!(
+                "{} model{} seen, each with a price and a context window",
+                models.len(),
+                plural(models.len())
+            ),
+        ));
+    }
+    for (session, note) in notes {
+        checks.push(
+            Check::new("claude code", Status::Warn, note)
+                .fix(format!("look at the cost-state lines of session {session}'s transcript; tollgate keeps its own figures meanwhile")),
+        );
+    }
+    checks
+}
+
+/// How long `claude --version` may take.
+const CLAUDE_VERSION_LIMIT: Duration = Duration::from_secs(5);
+
+/// The Claude Code on PATH against the release tollgate's tests ran.
+fn check_claude_code() -> Check {
+    let tested = catalog::CLAUDE_CODE_VERSION;
+    let Some(claude) = on_path("claude") else {
+        return Check::new(
+            "claude code",
+            Status::Info,
+            format!(
+                "`claude` is not on PATH: cannot tell which Claude Code runs tollgate (tested with {tested})"
+            ),
+        );
+    };
+    let mut command = Command::new(&claude);
+    command.arg("--version").stdin(Stdio::null());
+    let output = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start it: {e}"))
+        .and_then(|child| wait_with_limit(child, Instant::now(), CLAUDE_VERSION_LIMIT));
+    let version = match output {
+        Ok((output, _)) if output.status.success() => {
+            let text = String::from_utf8_lossy(&output.stdout);
+            text.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        }
+        Ok((output, _)) => {
+            return Check::new(
+                "claude code",
+                Status::Warn,
+                format!(
+                    "`{} --version` exited with {}",
+                    claude.display(),
+                    output.status
+                ),
+            );
+        }
+        Err(problem) => {
+            return Check::new(
+                "claude code",
+                Status::Warn,
+                format!("`{} --version`: {problem}", claude.display()),
+            );
+        }
+    };
+    if version == tested {
+        Check::new(
+            "claude code",
+            Status::Ok,
+            format!(
+                "Claude Code {version} ({}), the release tollgate's tests ran",
+                claude.display()
+            ),
+        )
+    } else {
+        Check::new(
+            "claude code",
+            Status::Info,
+            format!(
+                "Claude Code {version} ({}); tollgate's tests ran {tested}: another release may add hook events, models or transcript lines tollgate does not know yet (it records them and answers allow)",
+                claude.display()
+            ),
+        )
+    }
+}
+
+/// The first executable file named `name` in PATH's directories.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| is_executable(path))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
 }
 
 /// The store file and its directory should be the user's only (0600, 0700).
@@ -838,18 +1026,8 @@ fn run_hook(
             .write_all(event.as_bytes())
             .map_err(|e| format!("cannot write its input: {e}"))?;
     }
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "no answer within {limit:?} (Claude Code's timeout)"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let elapsed = started.elapsed();
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let (output, elapsed) = wait_with_limit(child, started, limit)
+        .map_err(|problem| format!("{problem} (Claude Code's timeout)"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         return Err(format!("exited with {}: {}", output.status, stderr.trim()));
@@ -865,6 +1043,26 @@ fn run_hook(
         ));
     }
     Ok(elapsed)
+}
+
+/// Waits for `child` (started at `started`) at most `limit` after that: its output and how
+/// long it took, or why not (a late child is killed).
+fn wait_with_limit(
+    mut child: std::process::Child,
+    started: Instant,
+    limit: Duration,
+) -> std::result::Result<(std::process::Output, Duration), String> {
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("no answer within {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed = started.elapsed();
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    Ok((output, elapsed))
 }
 
 #[cfg(test)]

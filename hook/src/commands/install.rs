@@ -10,30 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::hook::catalog;
 use crate::settings::{Json, Object, Scope, SettingsFile};
-
-/// Every hook event tollgate registers for, in the order they are written.
-pub const EVENTS: &[&str] = &[
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PermissionRequest",
-    "PostToolUse",
-    "PostToolUseFailure",
-    "Notification",
-    "Stop",
-    "SubagentStop",
-    "PreCompact",
-    "SessionEnd",
-];
-
-/// The events whose matcher is a tool name: registered with `"matcher": "*"`.
-pub const TOOL_EVENTS: &[&str] = &[
-    "PreToolUse",
-    "PermissionRequest",
-    "PostToolUse",
-    "PostToolUseFailure",
-];
 
 /// The events after which `tollgate sync` runs in the background when `[team]` is configured.
 pub const SYNC_EVENTS: &[&str] = &["Stop", "SessionEnd"];
@@ -102,7 +80,7 @@ pub fn install(args: &InstallArgs) -> Result<ExitCode> {
     };
     println!(
         "Registered `{hook}` for {} hook events{} in {}.",
-        EVENTS.len(),
+        catalog::registered().count(),
         if args.statusline {
             ", and tollgate's status line,"
         } else {
@@ -322,23 +300,23 @@ pub fn group(event: &str, command: &str) -> Json {
     handler.insert("command".into(), command.into());
     handler.insert("timeout".into(), TIMEOUT_SECS.into());
     let mut group = Object::new();
-    if TOOL_EVENTS.contains(&event) {
+    if catalog::get(event).is_some_and(|e| e.tool_matcher) {
         group.insert("matcher".into(), "*".into());
     }
     group.insert("hooks".into(), Json::Array(vec![Json::Object(handler)]));
     Json::Object(group)
 }
 
-/// Adds tollgate's group for every event in [`EVENTS`]: where tollgate already had a group
-/// of its own, in its place; otherwise at the end of the event's list. Any other tollgate
-/// handler (an older path, a duplicate) is removed.
+/// Adds tollgate's group for every event it registers for ([`catalog::registered`]): where
+/// tollgate already had a group of its own, in its place; otherwise at the end of the event's
+/// list. Any other tollgate handler (an older path, a duplicate) is removed.
 pub fn register(doc: &mut Object, command: &str) -> Result<()> {
     let hooks = doc
         .entry("hooks".to_owned())
         .or_insert_with(|| Json::Object(Object::new()))
         .as_object_mut()
         .context("the settings' \"hooks\" is not an object: fix it by hand, then run this again")?;
-    for &event in EVENTS {
+    for event in catalog::registered().map(|e| e.name) {
         let groups = hooks
             .entry(event.to_owned())
             .or_insert_with(|| Json::Array(Vec::new()))

@@ -45,8 +45,11 @@ pub struct LoggedEvent {
     pub event: String,
     /// Tool name.
     pub tool: Option<String>,
-    /// What the tool touched.
+    /// What the tool touched, or what the event was about.
     pub subject: Option<String>,
+    /// The model the event concerns: a subagent's (requested, then the one it runs on), a model
+    /// switch's new one, the session's at its start.
+    pub model: Option<String>,
     /// Estimated tokens the tool result added.
     pub est_tokens: i64,
     /// The answer.
@@ -110,7 +113,7 @@ pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEv
     let session = args.session.as_deref().map(|s| format!("{s}%"));
     let mut stmt = conn.prepare(
         "SELECT id, ts_ms, session_id, project, event, tool_name, subject, est_tokens, decision,
-                reason, model_requested, latency_us, note
+                reason, model_requested, latency_us, note, model
          FROM events
          WHERE ts_ms >= ?1 AND (?2 IS NULL OR session_id LIKE ?2)
          ORDER BY ts_ms DESC, id DESC LIMIT ?3",
@@ -134,6 +137,7 @@ pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEv
                 downgrade: None,
                 latency_us: r.get(11)?,
                 note: r.get(12)?,
+                model: r.get(13)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -176,12 +180,20 @@ pub fn table(events: &[LoggedEvent]) -> Table {
         if let Some(note) = e.note.as_deref().filter(|note| !decision.contains(note)) {
             decision.push_str(&format!(" · {note}"));
         }
+        let mut subject = e.subject.clone().unwrap_or_default();
+        if let Some(model) = e.model.as_deref().filter(|m| !subject.contains(m)) {
+            subject = if subject.is_empty() {
+                model.to_owned()
+            } else {
+                format!("{subject} ({model})")
+            };
+        }
         table.add_row([
             time,
             e.session_id.chars().take(8).collect(),
             e.event.clone(),
             e.tool.clone().unwrap_or_default(),
-            one_line(e.subject.as_deref().unwrap_or_default()).into_owned(),
+            one_line(&subject).into_owned(),
             if e.est_tokens > 0 {
                 e.est_tokens.to_string()
             } else {

@@ -18,9 +18,10 @@ use crate::config::budgets::{Budgets, Limit};
 use crate::hook::downgrade::{self, Summary};
 use crate::pricing::Pricing;
 use crate::store::calibrate::{Calibration, calibrate};
+use crate::store::lifecycle::{self, LimitHit};
 use crate::store::observe::{PlanReadings, PlanWindow, WINDOWS};
 use crate::store::usage;
-use crate::term::gauge::{Style, bar, percent};
+use crate::term::gauge::{self, Style, bar, percent};
 use crate::time::{Calendar, rfc3339};
 
 /// How often `--watch` redraws.
@@ -63,6 +64,8 @@ pub struct Status {
     pub downgrades: Summary,
     /// The policies whose latest run in the session failed.
     pub failing_policies: Vec<FailingPolicy>,
+    /// The turns that stopped on a rate limit or a billing error in the last day, newest first.
+    pub limit_hits: Vec<LimitHit>,
     #[serde(skip)]
     zone: Option<chrono_tz::Tz>,
     /// Whether Claude Code runs the hook here (what to say when no session is recorded yet).
@@ -95,7 +98,8 @@ pub struct SessionView {
     pub last_seen: Option<String>,
     /// Its usage and the session budget.
     pub spent: Gauge,
-    /// Claude Code's own cost estimate, as reported to the status line.
+    /// Claude Code's own figure for the session: as reported to the status line, else from
+    /// its transcript's `cost-state` lines.
     pub reported_cost_usd: Option<f64>,
     /// Prompts.
     pub prompts: u64,
@@ -116,6 +120,13 @@ pub struct Gauge {
     pub cost_usd: f64,
     /// All tokens.
     pub tokens: u64,
+    /// Tokens of responses whose model has no price: their cost is unknown, not in `cost_usd`.
+    pub unpriced_tokens: u64,
+    /// Their models.
+    pub unpriced_models: Vec<String>,
+    /// Whether some responses had a price.
+    #[serde(skip)]
+    priced: bool,
     /// The budget, if configured.
     pub limit: Limit,
     /// The larger fraction of the limits used.
@@ -130,6 +141,9 @@ impl Gauge {
             name: name.to_owned(),
             cost_usd: window.cost_usd,
             tokens: window.total_tokens,
+            unpriced_tokens: window.unpriced_tokens,
+            unpriced_models: window.unpriced_models.clone(),
+            priced: window.messages > window.unpriced_messages,
             limit,
             fraction: limit.fraction(window.cost_usd, window.total_tokens),
             resets_at: resets_at.map(str::to_owned),
@@ -305,6 +319,7 @@ pub fn gather(
             at: rfc3339(failure.ts_ms),
         })
         .collect();
+    let limit_hits = lifecycle::limit_hits(conn, now_ms - 24 * 3_600_000)?;
     Ok(Status {
         now: rfc3339(now_ms),
         session,
@@ -313,6 +328,7 @@ pub fn gather(
         estimates,
         downgrades,
         failing_policies,
+        limit_hits,
         zone: calendar.zone,
         registered: true,
     })
@@ -366,7 +382,10 @@ fn session_view(
         model,
         last_seen: Some(rfc3339(last_ms)),
         spent: Gauge::new("session", &usage.session, budgets.session, None),
-        reported_cost_usd: seen.and_then(|s| s.cost_usd),
+        reported_cost_usd: match seen.and_then(|s| s.cost_usd) {
+            Some(reported) => Some(reported),
+            None => crate::store::claude_code::session_cost(conn, id)?.map(|c| c.cost_usd),
+        },
         prompts: usage.session.prompts,
         tool_calls: usage.session.tool_calls,
         context_tokens: context.tokens,
@@ -480,6 +499,26 @@ pub fn render(status: &Status, style: Style) -> String {
             )));
         }
     }
+    for hit in &status.limit_hits {
+        let what = if hit.kind == "billing_error" {
+            "a billing error"
+        } else {
+            "a rate limit"
+        };
+        let detail = hit
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        line(format!(
+            "  {:<10}{}",
+            "stopped",
+            style.level(
+                1.0,
+                &format!("{} on {what}{detail}", time(&rfc3339(hit.ts_ms)))
+            )
+        ));
+    }
     if status.downgrades.requested > 0 {
         line(String::new());
         let whose = if status.session.is_some() {
@@ -496,12 +535,21 @@ pub fn render(status: &Status, style: Style) -> String {
     out
 }
 
-/// "  block     ████░░  41%  $2.05 of $5.00 · 1.2M tokens · resets 10:00 (in 2h 30m)".
+impl Gauge {
+    /// Its cost: `$?` or `≥$…` while some of it is unknown.
+    fn cost(&self) -> String {
+        gauge::cost(self.cost_usd, self.priced, self.unpriced_tokens > 0)
+    }
+}
+
+/// "  block     ████░░  41%  $2.05 of $5.00 · 1.2M tokens · resets 10:00 (in 2h 30m)"; with
+/// responses of a model without a price, "$? of $5.00 · … · no price: claude-next-1 (1.2M
+/// tokens)".
 fn gauge_line(style: Style, gauge: &Gauge, time: &dyn Fn(&str) -> String) -> String {
     let spent = match (gauge.limit.usd, gauge.limit.tokens) {
         (Some(usd), _) => format!(
             "{} of {} · {} tokens",
-            format_usd(gauge.cost_usd),
+            gauge.cost(),
             format_usd(usd),
             format_tokens(gauge.tokens)
         ),
@@ -509,13 +557,18 @@ fn gauge_line(style: Style, gauge: &Gauge, time: &dyn Fn(&str) -> String) -> Str
             "{} of {} tokens · {}",
             format_tokens(gauge.tokens),
             format_tokens(tokens),
-            format_usd(gauge.cost_usd)
+            gauge.cost()
         ),
-        (None, None) => format!(
-            "{} · {} tokens",
-            format_usd(gauge.cost_usd),
-            format_tokens(gauge.tokens)
-        ),
+        (None, None) => format!("{} · {} tokens", gauge.cost(), format_tokens(gauge.tokens)),
+    };
+    let spent = if gauge.unpriced_tokens > 0 {
+        format!(
+            "{spent} · no price: {} ({} tokens)",
+            gauge.unpriced_models.join(", "),
+            format_tokens(gauge.unpriced_tokens)
+        )
+    } else {
+        spent
     };
     let mut text = format!(
         "  {:<10}{}  {spent}",

@@ -24,11 +24,12 @@ use rusqlite::config::DbConfig;
 use serde_json::Value;
 use tollgate_sdk::util::{format_duration, format_tokens, format_usd};
 
+use crate::commands::report::render::short_model;
 use crate::config::Config;
 use crate::config::budgets::{Budgets, Limit};
 use crate::store::Store;
 use crate::store::observe::Observation;
-use crate::term::gauge::{Style, percent};
+use crate::term::gauge::{self, Style, percent};
 
 /// Largest status-line input read (Claude Code sends a few KiB).
 const MAX_INPUT_BYTES: u64 = 1 << 20;
@@ -41,14 +42,43 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 pub struct Fallback {
     /// The session's context (tokens, window) from its transcript.
     pub context: Option<(u64, u64)>,
-    /// The running 5-hour block's (cost, tokens); `None`: no block running.
-    pub block: Option<(f64, u64)>,
+    /// The running 5-hour block's figures; `None`: no block running.
+    pub block: Option<Spent>,
     /// The budget policy's block limit.
     pub block_limit: Limit,
     /// The session's cost from its transcripts.
-    pub session_cost: Option<f64>,
+    pub session: Option<Spent>,
     /// Policies whose latest run in the session failed.
     pub failing: Vec<String>,
+}
+
+/// What a window (the running block, the session) has cost, as the status line shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spent {
+    /// Cost of the priced responses.
+    pub cost_usd: f64,
+    /// All tokens.
+    pub tokens: u64,
+    /// Whether some responses had a price.
+    pub priced: bool,
+    /// Responses without a price, by model: their cost is unknown.
+    pub unpriced_models: Vec<String>,
+}
+
+impl Spent {
+    fn of(window: &crate::store::usage::Window) -> Self {
+        Self {
+            cost_usd: window.cost_usd,
+            tokens: window.total_tokens,
+            priced: window.messages > window.unpriced_messages,
+            unpriced_models: window.unpriced_models.clone(),
+        }
+    }
+
+    /// `$1.20`, `$?` or `≥$1.20`.
+    fn cost(&self) -> String {
+        gauge::cost(self.cost_usd, self.priced, !self.unpriced_models.is_empty())
+    }
 }
 
 /// `tollgate statusline`: always prints a line and exits 0.
@@ -160,10 +190,9 @@ fn fill(
         let calendar = config.calendar().unwrap_or_default();
         let usage = crate::store::usage::snapshot(conn, &calendar, session, "", now_ms)?;
         let block = &usage.block.window;
-        fallback.block =
-            (usage.block.active == Some(true)).then_some((block.cost_usd, block.total_tokens));
+        fallback.block = (usage.block.active == Some(true)).then(|| Spent::of(block));
         fallback.block_limit = Budgets::from_config(config).block;
-        fallback.session_cost = (usage.session.messages > 0).then_some(usage.session.cost_usd);
+        fallback.session = (usage.session.messages > 0).then(|| Spent::of(&usage.session));
     }
     Ok(fallback)
 }
@@ -187,24 +216,42 @@ pub fn render(seen: &Observation, fallback: &Fallback, now_ms: i64, style: Style
             text.push_str(&style.dim(&format!(" ↻{left}")));
         }
         parts.push(text);
-    } else if let Some((cost, tokens)) = fallback.block {
+    } else if let Some(block) = &fallback.block {
+        let (cost, tokens) = (block.cost_usd, block.tokens);
+        let unknown = !block.unpriced_models.is_empty();
+        let usd = block.cost();
         let limit = fallback.block_limit;
-        let spent = match limit.tokens.filter(|_| limit.usd.is_none()) {
+        let by_tokens = limit.tokens.filter(|_| limit.usd.is_none());
+        let spent = match by_tokens {
             Some(max) => format!("{}/{}", format_tokens(tokens), format_tokens(max)),
             None => match limit.usd {
-                Some(max) => format!("{}/{}", format_usd(cost), format_usd(max)),
-                None => format_usd(cost),
+                Some(max) => format!("{usd}/{}", format_usd(max)),
+                None => usd,
             },
         };
         let mut text = format!("block {spent}");
-        if let Some(fraction) = limit.fraction(cost, tokens) {
+        // A share of a limit in dollars is not shown while the cost is unknown.
+        let fraction = limit
+            .fraction(cost, tokens)
+            .filter(|_| by_tokens.is_some() || !unknown);
+        if let Some(fraction) = fraction {
             text.push(' ');
             text.push_str(&style.level(fraction, &percent(fraction)));
         }
+        if unknown {
+            let models: Vec<String> = block
+                .unpriced_models
+                .iter()
+                .map(|m| short_model(m))
+                .collect();
+            text.push_str(&style.dim(&format!(" (no price: {})", models.join(", "))));
+        }
         parts.push(text);
     }
-    if let Some(cost) = seen.cost_usd.or(fallback.session_cost) {
-        parts.push(format_usd(cost));
+    match (seen.cost_usd, &fallback.session) {
+        (Some(cost), _) => parts.push(format_usd(cost)),
+        (None, Some(session)) => parts.push(session.cost()),
+        (None, None) => {}
     }
     if !fallback.failing.is_empty() {
         // A policy the user turned on is not working: never silent (`tollgate status` says why).
@@ -265,12 +312,21 @@ mod tests {
         seen.cost_usd = None;
         let mut fallback = Fallback {
             context: Some((150_000, 200_000)),
-            block: Some((4.2, 3_000_000)),
+            block: Some(Spent {
+                cost_usd: 4.2,
+                tokens: 3_000_000,
+                priced: true,
+                unpriced_models: Vec::new(),
+            }),
             block_limit: Limit {
                 usd: Some(5.0),
                 tokens: None,
             },
-            session_cost: Some(1.5),
+            session: Some(Spent {
+                cost_usd: 1.5,
+                priced: true,
+                ..Spent::default()
+            }),
             failing: Vec::new(),
         };
         assert_eq!(
@@ -290,6 +346,55 @@ mod tests {
         assert_eq!(
             render(&seen, &fallback, NOW, PLAIN),
             "Opus │ block $4.20 │ $1.50"
+        );
+    }
+
+    /// The status line: an Opus 5.5 session at $0.44 by Claude Code's count. Its block
+    /// is priced; a block of a model without a price reads `$?`, never `$0.00`.
+    #[test]
+    fn an_unknown_block_cost_is_not_zero() {
+        let mut seen = fixture();
+        seen.plan = PlanReadings::default();
+        seen.model_name = Some("Opus 5.5".into());
+        seen.context_tokens = Some(170_000);
+        seen.context_window = Some(1_000_000);
+        seen.cost_usd = Some(0.44);
+        let mut fallback = Fallback {
+            block: Some(Spent {
+                cost_usd: 0.44,
+                tokens: 310_000,
+                priced: true,
+                unpriced_models: Vec::new(),
+            }),
+            block_limit: Limit {
+                usd: Some(20.0),
+                tokens: None,
+            },
+            ..Fallback::default()
+        };
+        assert_eq!(
+            render(&seen, &fallback, NOW, PLAIN),
+            "Opus 5.5 │ ctx 17% │ block $0.44/$20.00 2% │ $0.44"
+        );
+        fallback.block = Some(Spent {
+            cost_usd: 0.0,
+            tokens: 310_000,
+            priced: false,
+            unpriced_models: vec!["claude-next-1".into()],
+        });
+        assert_eq!(
+            render(&seen, &fallback, NOW, PLAIN),
+            "Opus 5.5 │ ctx 17% │ block $?/$20.00 (no price: next-1) │ $0.44"
+        );
+        fallback.block = Some(Spent {
+            cost_usd: 0.3,
+            tokens: 310_000,
+            priced: true,
+            unpriced_models: vec!["claude-next-1".into()],
+        });
+        assert_eq!(
+            render(&seen, &fallback, NOW, PLAIN),
+            "Opus 5.5 │ ctx 17% │ block ≥$0.30/$20.00 (no price: next-1) │ $0.44"
         );
     }
 

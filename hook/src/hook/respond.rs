@@ -1,22 +1,26 @@
 //! Turns a verdict into Claude Code's hook protocol for the event.
 //!
 //! The answer is exactly one JSON object on stdout, or nothing when there is nothing to say
-//! (an allow), always with exit code 0. Shapes follow the official hooks reference:
-//! <https://code.claude.com/docs/en/hooks> (decision control per event).
+//! (an allow), always with exit code 0. What each event accepts is in [`catalog`] (from the
+//! official hooks reference, <https://code.claude.com/docs/en/hooks>, decision control per
+//! event):
 //!
-//! | event | deny | ask | downgrade | warn |
-//! |---|---|---|---|---|
-//! | PreToolUse | `permissionDecision: deny` | `ask` | `Agent`/`Task`: `updatedInput` with `model`; else warn | `systemMessage` + `additionalContext` |
-//! | PermissionRequest | `decision.behavior: deny` | (dialog already asks) warn | warn | `systemMessage` |
-//! | UserPromptSubmit | `decision: block` | warn | warn with the `/model` command | `systemMessage` + `additionalContext` |
-//! | PostToolUse(Failure) | `decision: block` (reason to Claude) | warn | warn | `systemMessage` + `additionalContext` |
-//! | Stop / SubagentStop | warn (never blocks unless allowed) | warn | warn | `systemMessage` |
-//! | PreCompact | `decision: block` | warn | warn | `systemMessage` |
-//! | SessionStart | warn | warn | warn | `systemMessage` + `additionalContext` |
-//! | SessionEnd, others | warn | warn | warn | `systemMessage` (SessionEnd: nothing) |
+//! | the event's refusal | deny | ask | warn |
+//! |---|---|---|---|
+//! | `Permission` (PreToolUse, PreModelSwitch) | `permissionDecision: deny` | `ask` | `systemMessage` (+ `additionalContext` where read) |
+//! | `Behavior` (PermissionRequest) | `decision.behavior: deny` | warn (the dialog already asks) | `systemMessage` |
+//! | `Block` (UserPromptSubmit, UserPromptExpansion, PostToolUse(Failure), PostToolBatch, PreCompact, ConfigChange) | `decision: block` | warn | `systemMessage` (+ `additionalContext`) |
+//! | `BlockToContinue` (Stop, SubagentStop) | warn, or `decision: block` when allowed | warn | `systemMessage` |
+//! | `Never` (SessionStart, SubagentStart, PostModelSwitch, …) | warn | warn | `systemMessage` (+ `additionalContext`) |
+//!
+//! A downgrade is an `Agent`/`Task` PreToolUse's `updatedInput` with the new `model`; elsewhere
+//! it is a warning (on a prompt, with the `/model` command to switch). Events whose
+//! answer Claude Code does not read (SessionEnd, StopFailure, Notification, PermissionDenied,
+//! PostCompact, …), and events tollgate does not know, get nothing at all.
 
 use serde_json::{Map, Value, json};
 
+use crate::hook::catalog::{self, Refusal};
 use crate::hook::decide::{Decision, Verdict};
 use crate::hook::event::{HookInput, truncate};
 
@@ -42,32 +46,37 @@ pub struct Options {
 /// The answer for `verdict` on `input`.
 pub fn answer(input: &HookInput, verdict: &Verdict, options: Options) -> Answer {
     let decision = verdict.decision.unwrap_or(Decision::Allow);
+    let event = input.event.as_str();
+    let Some(spec) = catalog::get(event).filter(|e| e.answered) else {
+        // Nothing it could say would be read.
+        return Answer {
+            json: None,
+            effective: Some(Decision::Allow),
+        };
+    };
     let reason = verdict.reason.as_deref().unwrap_or("");
     let tagged = |text: &str| truncate(&format!("tollgate: {text}"), MAX_TEXT);
-    let event = input.event.as_str();
 
     // What the event can express; anything else falls back to a warning.
-    let effective = match (event, decision) {
-        (_, Decision::Allow | Decision::Warn) => decision,
-        ("PreToolUse", Decision::Downgrade)
-            if input.is_subagent_call() && input.tool_input().is_some_and(Value::is_object) =>
+    let effective = match (decision, spec.refusal) {
+        (Decision::Allow | Decision::Warn, _) => decision,
+        (Decision::Downgrade, _)
+            if event == "PreToolUse"
+                && input.is_subagent_call()
+                && input.tool_input().is_some_and(Value::is_object) =>
         {
             decision
         }
-        ("PreToolUse", Decision::Deny | Decision::Ask) => decision,
-        ("PermissionRequest", Decision::Deny) => decision,
-        (
-            "UserPromptSubmit" | "PostToolUse" | "PostToolUseFailure" | "PreCompact",
-            Decision::Deny,
-        ) => decision,
-        ("Stop" | "SubagentStop", Decision::Deny) if options.allow_stop_block => decision,
+        (Decision::Deny | Decision::Ask, Refusal::Permission)
+        | (Decision::Deny, Refusal::Behavior | Refusal::Block) => decision,
+        (Decision::Deny, Refusal::BlockToContinue) if options.allow_stop_block => decision,
         _ => Decision::Warn,
     };
 
     let mut messages: Vec<String> = verdict.messages.clone();
     if effective == Decision::Warn && !reason.is_empty() {
         let text = match (event, decision) {
-            ("UserPromptSubmit", Decision::Downgrade) => {
+            ("UserPromptSubmit" | "UserPromptExpansion", Decision::Downgrade) => {
                 let model = verdict.model.as_deref().unwrap_or("sonnet");
                 format!("{reason}. Switch with: /model {model}")
             }
@@ -84,8 +93,8 @@ pub fn answer(input: &HookInput, verdict: &Verdict, options: Options) -> Answer 
     }
     let mut specific = Map::new();
     let mut contexts = verdict.contexts.clone();
-    match (event, effective) {
-        ("PreToolUse", Decision::Deny | Decision::Ask) => {
+    match (effective, spec.refusal) {
+        (Decision::Deny | Decision::Ask, Refusal::Permission) => {
             specific.insert(
                 "permissionDecision".into(),
                 Value::String(effective.as_str().into()),
@@ -95,7 +104,7 @@ pub fn answer(input: &HookInput, verdict: &Verdict, options: Options) -> Answer 
                 Value::String(tagged(reason)),
             );
         }
-        ("PreToolUse", Decision::Downgrade) => {
+        (Decision::Downgrade, _) => {
             let model = verdict.model.clone().unwrap_or_else(|| "sonnet".into());
             let mut updated = input
                 .tool_input()
@@ -127,27 +136,23 @@ pub fn answer(input: &HookInput, verdict: &Verdict, options: Options) -> Answer 
                 Value::String(truncate(&system, MAX_TEXT)),
             );
         }
-        ("PermissionRequest", Decision::Deny) => {
+        (Decision::Deny, Refusal::Behavior) => {
             specific.insert(
                 "decision".into(),
                 json!({ "behavior": "deny", "message": tagged(reason) }),
             );
         }
-        (
-            "UserPromptSubmit" | "PostToolUse" | "PostToolUseFailure" | "PreCompact" | "Stop"
-            | "SubagentStop",
-            Decision::Deny,
-        ) => {
+        (Decision::Deny, Refusal::Block | Refusal::BlockToContinue) => {
             out.insert("decision".into(), Value::String("block".into()));
             out.insert("reason".into(), Value::String(tagged(reason)));
         }
         _ => {}
     }
     // Warnings reach Claude too where the event takes context, so it can change course.
-    if effective == Decision::Warn && !reason.is_empty() && takes_context(event) {
+    if effective == Decision::Warn && !reason.is_empty() && spec.context {
         contexts.insert(0, reason.to_owned());
     }
-    if !contexts.is_empty() && takes_context(event) {
+    if !contexts.is_empty() && spec.context {
         specific.insert(
             "additionalContext".into(),
             Value::String(tagged(&contexts.join("\n"))),
@@ -157,26 +162,10 @@ pub fn answer(input: &HookInput, verdict: &Verdict, options: Options) -> Answer 
         specific.insert("hookEventName".into(), Value::String(event.to_owned()));
         out.insert("hookSpecificOutput".into(), Value::Object(specific));
     }
-    if event == "SessionEnd" {
-        out.clear(); // Claude Code discards SessionEnd output
-    }
     Answer {
         json: (!out.is_empty()).then_some(Value::Object(out)),
         effective: Some(effective),
     }
-}
-
-/// Events whose `hookSpecificOutput.additionalContext` reaches Claude.
-fn takes_context(event: &str) -> bool {
-    matches!(
-        event,
-        "PreToolUse"
-            | "PostToolUse"
-            | "PostToolUseFailure"
-            | "UserPromptSubmit"
-            | "SessionStart"
-            | "SubagentStart"
-    )
 }
 
 /// The answer when tollgate itself failed and the config says to fail closed.
@@ -316,10 +305,129 @@ mod tests {
             None
         );
         let unknown = input(r#"{"hook_event_name":"SomeFutureEvent"}"#);
-        let a = answer(&unknown, &verdict(Decision::Deny, "d"), Options::default())
+        let a = answer(&unknown, &verdict(Decision::Deny, "d"), Options::default());
+        assert_eq!(a.json, None, "recorded and allowed");
+        assert_eq!(a.effective, Some(Decision::Allow));
+    }
+
+    /// What Claude Code 2.1.328 accepts from a hook, per event (its output schemas): the
+    /// `hookSpecificOutput` keys, and whether a top-level `decision: "block"` is read.
+    fn accepted(event: &str) -> (&'static [&'static str], bool) {
+        match event {
+            "PreToolUse" => (
+                &[
+                    "permissionDecision",
+                    "permissionDecisionReason",
+                    "updatedInput",
+                    "additionalContext",
+                ],
+                false,
+            ),
+            "PreModelSwitch" => (&["permissionDecision", "permissionDecisionReason"], false),
+            "PermissionRequest" => (&["decision"], false),
+            "UserPromptSubmit"
+            | "UserPromptExpansion"
+            | "PostToolUse"
+            | "PostToolUseFailure"
+            | "PostToolBatch"
+            | "Stop"
+            | "SubagentStop" => (&["additionalContext"], true),
+            "SessionStart" | "Setup" | "SubagentStart" | "PostModelSwitch" | "Notification" => {
+                (&["additionalContext"], false)
+            }
+            "ConfigChange" | "PreCompact" => (&[], true),
+            _ => (&[], false),
+        }
+    }
+
+    /// Every event, every decision: an answer Claude Code accepts, or nothing.
+    #[test]
+    fn every_event_gets_an_answer_it_accepts() {
+        for event in crate::hook::catalog::EVENTS {
+            let name = event.name;
+            let text = format!(
+                r#"{{"hook_event_name":"{name}","tool_name":"Agent","tool_input":{{"prompt":"p","subagent_type":"x"}}}}"#
+            );
+            let (keys, block) = accepted(name);
+            for decision in [
+                Decision::Allow,
+                Decision::Warn,
+                Decision::Ask,
+                Decision::Deny,
+                Decision::Downgrade,
+            ] {
+                for options in [
+                    Options::default(),
+                    Options {
+                        allow_stop_block: true,
+                    },
+                ] {
+                    let mut v = verdict(decision, "over the limit");
+                    v.contexts = vec!["context".into()];
+                    let a = answer(&input(&text), &v, options);
+                    let Some(json) = a.json else {
+                        continue;
+                    };
+                    let what = format!("{name} {decision:?}: {json}");
+                    assert!(event.answered, "{what}");
+                    for key in json.as_object().unwrap().keys() {
+                        let fits = match key.as_str() {
+                            "systemMessage" => true,
+                            "decision" => block && json["decision"] == "block",
+                            "reason" => block,
+                            "hookSpecificOutput" => true,
+                            _ => false,
+                        };
+                        assert!(fits, "{what}");
+                    }
+                    if let Some(specific) = json.get("hookSpecificOutput") {
+                        assert_eq!(specific["hookEventName"], name, "{what}");
+                        for key in specific.as_object().unwrap().keys() {
+                            assert!(
+                                key == "hookEventName" || keys.contains(&key.as_str()),
+                                "{what}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_newer_events_refuse_in_their_own_form() {
+        let deny = verdict(Decision::Deny, "no");
+        let switch = input(
+            r#"{"hook_event_name":"PreModelSwitch","from_model":"claude-sonnet-5-5","to_model":"claude-opus-5-5"}"#,
+        );
+        let a = answer(&switch, &deny, Options::default()).json.unwrap();
+        assert_eq!(a["hookSpecificOutput"]["permissionDecision"], "deny");
+        for event in ["PostToolBatch", "UserPromptExpansion"] {
+            let a = answer(
+                &input(&format!(r#"{{"hook_event_name":"{event}"}}"#)),
+                &deny,
+                Options::default(),
+            )
             .json
             .unwrap();
-        assert_eq!(a, json!({"systemMessage": "tollgate: d"}));
+            assert_eq!(a["decision"], "block", "{event}");
+        }
+        for event in [
+            "StopFailure",
+            "PermissionDenied",
+            "PostCompact",
+            "WorktreeCreate",
+        ] {
+            let a = answer(
+                &input(&format!(r#"{{"hook_event_name":"{event}"}}"#)),
+                &deny,
+                Options::default(),
+            );
+            assert_eq!(a.json, None, "{event}");
+        }
+        let start = input(r#"{"hook_event_name":"SubagentStart","agent_type":"Explore"}"#);
+        let a = answer(&start, &deny, Options::default()).json.unwrap();
+        assert_eq!(a["hookSpecificOutput"]["additionalContext"], "tollgate: no");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! lines with the same `message.id` + `requestId` and usage: each response is stored once. Files
 //! are read from the byte offset saved last time; a partial last line waits for the next call;
 //! a file that shrank or was replaced (new inode) is read again from the start, which the
-//! deduplication makes harmless.
+//! deduplication makes harmless. Lines about the session as a whole (Claude Code's own cost,
+//! compactions, turns ended by a limit) go to [`claude_code`].
 
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Deserialize;
 
 use crate::pricing::{Pricing, Tokens};
-use crate::store::{self, RollupKey, UsageDelta};
+use crate::store::{self, RollupKey, UsageDelta, claude_code};
 
 /// What one ingest pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct IngestReport {
     pub malformed: u64,
     /// Files named but missing.
     pub missing: Vec<PathBuf>,
+    /// What was wrong with Claude Code's own cost lines, noted for the first time.
+    pub notes: Vec<String>,
 }
 
 impl IngestReport {
@@ -42,6 +45,7 @@ impl IngestReport {
         self.stored += other.stored;
         self.malformed += other.malformed;
         self.missing.extend(other.missing);
+        self.notes.extend(other.notes);
     }
 }
 
@@ -128,6 +132,11 @@ pub fn ingest_file(
         let Ok(Some(mut entry)) = parsed else {
             if parsed.is_err() {
                 report.malformed += 1;
+            } else if let Some(session_line) = claude_code::parse(&line) {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                let notes =
+                    claude_code::record(tx, pricing, &session_line, &fallback_session, now_ms)?;
+                report.notes.extend(notes);
             }
             continue;
         };

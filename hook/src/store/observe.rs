@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use tollgate_sdk::{Limits, RateWindow};
 
+use crate::pricing::model_key;
 use crate::time::rfc3339;
 
 /// The plan windows Claude Code reports, by their names in `rate_limits` and in the store.
@@ -110,8 +111,16 @@ impl PlanReadings {
         })
     }
 
-    /// The latest readings in the store.
+    /// The latest readings in the store. A turn that stopped on a rate limit after a window was
+    /// reported (and before it reset) is a later reading of that window: 100 % then.
     pub fn latest(conn: &Connection) -> rusqlite::Result<Self> {
+        let mut readings = Self::reported(conn)?;
+        readings.add_limit_hit(conn)?;
+        Ok(readings)
+    }
+
+    /// The latest readings Claude Code reported.
+    fn reported(conn: &Connection) -> rusqlite::Result<Self> {
         let mut readings = Self::default();
         let mut stmt = conn.prepare_cached(
             "SELECT name, used_percentage, resets_ms, observed_ms FROM rate_limits",
@@ -129,6 +138,56 @@ impl PlanReadings {
             }
         }
         Ok(readings)
+    }
+
+    /// Counts the latest rate-limit stop as a reading of 100 % of the window it hit: the one its
+    /// message names (`weekly`, `5-hour`, `session`), else the fuller of the windows reported
+    /// before it. Only windows reported before the stop and not reset by then: without a
+    /// reading (an API key's rate limits are per minute, not a plan's) nothing changes.
+    fn add_limit_hit(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let hit: Option<(i64, Option<String>)> = conn
+            .prepare_cached(
+                "SELECT ts_ms, detail FROM limit_hits WHERE kind = 'rate_limit'
+                 ORDER BY ts_ms DESC LIMIT 1",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((hit_ms, detail)) = hit else {
+            return Ok(());
+        };
+        let before = |window: PlanWindow| {
+            self.get(window).filter(|r| {
+                r.observed_ms < hit_ms && r.resets_ms.is_none_or(|reset| hit_ms < reset)
+            })
+        };
+        let detail = detail.unwrap_or_default().to_ascii_lowercase();
+        let named = if detail.contains("week") {
+            Some(PlanWindow::SevenDay)
+        } else if detail.contains("5-hour") || detail.contains("session limit") {
+            Some(PlanWindow::FiveHour)
+        } else {
+            None
+        };
+        let window = named.filter(|w| before(*w).is_some()).or_else(|| {
+            WINDOWS
+                .into_iter()
+                .filter_map(|w| before(w).map(|r| (w, r.used_percentage)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(w, _)| w)
+        });
+        if let Some(window) = window
+            && let Some(reading) = before(window)
+        {
+            self.set(
+                window,
+                Some(WindowReading {
+                    used_percentage: 100.0,
+                    observed_ms: hit_ms,
+                    ..reading
+                }),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -235,6 +294,15 @@ impl Observation {
                 self.cost_usd,
             ])?;
         }
+        if let (Some(model), Some(window)) = (&self.model_id, self.context_window) {
+            tx.prepare_cached(
+                "INSERT INTO model_windows (model, context_window, observed_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (model) DO UPDATE SET
+                     context_window = excluded.context_window, observed_ms = excluded.observed_ms
+                 WHERE excluded.observed_ms >= model_windows.observed_ms",
+            )?
+            .execute(params![model, window as i64, self.observed_ms])?;
+        }
         for window in WINDOWS {
             let Some(reading) = self.plan.get(window) else {
                 continue;
@@ -309,15 +377,44 @@ fn unix_to_ms(value: f64) -> i64 {
     }
 }
 
-/// The context window Claude Code last reported for `session`, if any.
-pub fn context_window(conn: &Connection, session: &str) -> rusqlite::Result<Option<u64>> {
-    Ok(conn
-        .prepare_cached("SELECT context_window FROM session_status WHERE session_id = ?1")?
-        .query_row([session], |r| r.get::<_, Option<i64>>(0))
-        .optional()?
-        .flatten()
+/// The context window Claude Code last reported for `session`, if any, unless it reported it
+/// for another model than `model` (the session's now; empty: unknown).
+pub fn context_window(
+    conn: &Connection,
+    session: &str,
+    model: &str,
+) -> rusqlite::Result<Option<u64>> {
+    let seen: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT model_id, context_window FROM session_status WHERE session_id = ?1",
+        )?
+        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(seen
+        .filter(|(seen_model, _)| {
+            model.is_empty()
+                || seen_model
+                    .as_deref()
+                    .is_none_or(|m| model_key(m) == model_key(model))
+        })
+        .and_then(|(_, window)| window)
         .filter(|w| *w > 0)
         .map(|w| w as u64))
+}
+
+/// The context window Claude Code last reported for `model` in any session, if any.
+pub fn model_window(conn: &Connection, model: &str) -> rusqlite::Result<Option<u64>> {
+    let key = model_key(model);
+    let mut stmt = conn.prepare_cached(
+        "SELECT model, context_window FROM model_windows ORDER BY observed_ms DESC",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        if model_key(row.get_ref(0)?.as_str()?) == key {
+            return Ok(Some(row.get::<_, i64>(1)?.max(0) as u64).filter(|w| *w > 0));
+        }
+    }
+    Ok(None)
 }
 
 /// The latest status-line observation of `session`, if any (its plan readings are not
@@ -408,6 +505,67 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_limit_stop_is_a_reading_of_100_percent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let hit = |store: &mut Store, ms: i64, detail: &str| {
+            store
+                .write(|tx| {
+                    crate::store::claude_code::record_limit_hit(
+                        tx,
+                        "s",
+                        ms,
+                        "rate_limit",
+                        Some(detail),
+                    )
+                })
+                .unwrap();
+        };
+        // No plan reported (an API key): a rate limit says nothing about plan windows.
+        hit(&mut store, NOW - 60_000, "429");
+        assert_eq!(
+            PlanReadings::latest(store.conn()).unwrap(),
+            PlanReadings::default()
+        );
+        // Reported (5-hour 23.5 %, 7-day 41.2 %), then a stop: the fuller window is full.
+        let seen = Observation::from_status_input(&fixture(), NOW);
+        store.write(|tx| seen.record(tx)).unwrap();
+        hit(&mut store, NOW + 90_000, "You've hit your limit");
+        let readings = PlanReadings::latest(store.conn()).unwrap();
+        let week = readings.seven_day.unwrap();
+        assert_eq!(
+            (week.used_percentage, week.observed_ms),
+            (100.0, NOW + 90_000)
+        );
+        assert_eq!(readings.five_hour.unwrap().used_percentage, 23.5);
+        // A message that names the window decides.
+        hit(&mut store, NOW + 600_000, "5-hour limit reached");
+        let readings = PlanReadings::latest(store.conn()).unwrap();
+        assert_eq!(readings.five_hour.unwrap().used_percentage, 100.0);
+        assert_eq!(readings.seven_day.unwrap().used_percentage, 41.2);
+        // Billing errors are not plan limits.
+        store
+            .write(|tx| {
+                crate::store::claude_code::record_limit_hit(
+                    tx,
+                    "s",
+                    NOW + 900_000,
+                    "billing_error",
+                    None,
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            PlanReadings::latest(store.conn())
+                .unwrap()
+                .five_hour
+                .unwrap()
+                .observed_ms,
+            NOW + 600_000
+        );
+    }
+
+    #[test]
     fn records_the_latest_observation_and_keeps_a_history_of_changes() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("t.db")).unwrap();
@@ -439,9 +597,23 @@ mod tests {
             .unwrap();
         assert_eq!(session.observed_ms, NOW + 2000);
         assert_eq!(
-            context_window(store.conn(), &first.session_id).unwrap(),
+            context_window(store.conn(), &first.session_id, "").unwrap(),
             Some(200_000)
         );
+        // Reported for the session's model (whatever its spelling), not for another one.
+        assert_eq!(
+            context_window(store.conn(), &first.session_id, "claude-opus-4-6[1m]").unwrap(),
+            Some(200_000)
+        );
+        assert_eq!(
+            context_window(store.conn(), &first.session_id, "claude-sonnet-5-5").unwrap(),
+            None
+        );
+        assert_eq!(
+            model_window(store.conn(), "us.anthropic.claude-opus-4-6-v1").unwrap(),
+            Some(200_000)
+        );
+        assert_eq!(model_window(store.conn(), "claude-opus-5-5").unwrap(), None);
         let limits = serde_json::to_value(readings.to_abi().unwrap()).unwrap();
         assert_eq!(
             limits["five_hour"],

@@ -35,6 +35,11 @@ pub struct Window {
     pub cost_usd: f64,
     /// Messages whose model has no price (their cost is not in `cost_usd`).
     pub unpriced_messages: u64,
+    /// Their tokens: the part of the window a USD limit cannot weigh.
+    pub unpriced_tokens: u64,
+    /// Their models, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
     /// API responses.
     pub messages: u64,
     /// `PreToolUse` events.
@@ -53,12 +58,17 @@ impl Window {
         self.total_tokens += other.total_tokens;
         self.cost_usd += other.cost_usd;
         self.unpriced_messages += other.unpriced_messages;
+        self.unpriced_tokens += other.unpriced_tokens;
+        for model in &other.unpriced_models {
+            self.note_unpriced(model);
+        }
         self.messages += other.messages;
         self.tool_calls += other.tool_calls;
         self.prompts += other.prompts;
     }
 
-    fn add_usage(&mut self, u: &Totals) {
+    /// Adds one rollup row of `model`: its sums and the tokens of its unpriced responses.
+    fn add_usage(&mut self, u: &Totals, unpriced_tokens: u64, model: &str) {
         self.input_tokens += u.tokens.input;
         self.output_tokens += u.tokens.output;
         self.cache_creation_tokens += u.tokens.cache_write();
@@ -66,7 +76,20 @@ impl Window {
         self.total_tokens += u.tokens.total();
         self.cost_usd += u.cost_usd;
         self.unpriced_messages += u.unpriced;
+        self.unpriced_tokens += unpriced_tokens;
+        if u.unpriced > 0 {
+            self.note_unpriced(model);
+        }
         self.messages += u.messages;
+    }
+
+    fn note_unpriced(&mut self, model: &str) {
+        if let Err(at) = self
+            .unpriced_models
+            .binary_search_by(|m| m.as_str().cmp(model))
+        {
+            self.unpriced_models.insert(at, model.to_owned());
+        }
     }
 
     fn add_activity(&mut self, tool_calls: u64, prompts: u64) {
@@ -362,7 +385,7 @@ impl Rollups {
             ("usage_daily", "day"),
         ],
         columns: "model, messages, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
-                  cache_read_tokens, cost_usd, unpriced",
+                  cache_read_tokens, cost_usd, unpriced, unpriced_tokens",
     };
 
     const ACTIVITY: Self = Self {
@@ -469,8 +492,9 @@ pub fn snapshot(
         let in_project = row.get_ref(0)?.as_str()? == project;
         let model = row.get_ref(1)?.as_str()?;
         let sums = totals_at(row, 2)?;
+        let unpriced_tokens = row.get::<_, i64>(10)?.max(0) as u64;
         for window in usage.totals_of(span, in_project).into_iter().flatten() {
-            window.add_usage(&sums);
+            window.add_usage(&sums, unpriced_tokens, model);
         }
         if span != Span::Day {
             for split in [
@@ -482,7 +506,7 @@ pub fn snapshot(
                 } else {
                     &mut split.week
                 };
-                window.add_usage(&sums);
+                window.add_usage(&sums, unpriced_tokens, model);
             }
         }
         Ok(())
@@ -495,10 +519,18 @@ pub fn snapshot(
         .retain(|_, s| s.block.messages + s.week.messages > 0);
 
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {SUMS} FROM usage_rollup WHERE session_id = ?1"
+        "SELECT model, {SUMS}, sum(unpriced_tokens) FROM usage_rollup WHERE session_id = ?1
+         GROUP BY model"
     ))?;
-    let session_sums = stmt.query_row([session], |r| totals_at(r, 0))?;
-    usage.session.add_usage(&session_sums);
+    let mut rows = stmt.query([session])?;
+    while let Some(row) = rows.next()? {
+        let unpriced_tokens = row.get::<_, i64>(9)?.max(0) as u64;
+        usage.session.add_usage(
+            &totals_at(row, 1)?,
+            unpriced_tokens,
+            row.get_ref(0)?.as_str()?,
+        );
+    }
 
     Rollups::ACTIVITY.scan(conn, &windows, |span, row| {
         let in_project = row.get_ref(0)?.as_str()? == project;
@@ -543,8 +575,10 @@ impl Usage {
     }
 }
 
-/// The live context of `session`: the latest main-chain response's prompt size, against the
-/// context window Claude Code reported to the status line (else the model's).
+/// The live context of `session`: the latest main-chain response's prompt size (or what a
+/// compaction left), against the session's context window: as Claude Code reported it to the
+/// status line for this model, else the price table's, else as Claude Code reported it for the
+/// model in another session, else 200k; 1M when the context is already past that.
 pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite::Result<Context> {
     let row: Option<(Option<String>, Option<i64>)> = conn
         .prepare_cached("SELECT model, context_tokens FROM sessions WHERE session_id = ?1")?
@@ -553,13 +587,21 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
     let (model, tokens) = row.unwrap_or_default();
     let model = model.unwrap_or_default();
     let tokens = tokens.unwrap_or(0).max(0) as u64;
-    let limit = match crate::store::observe::context_window(conn, session)? {
+    let limit = match crate::store::observe::context_window(conn, session, &model)? {
         Some(observed) => observed,
-        // Only extended-context sessions get past the model's default window.
-        None => match pricing.context_limit(&model) {
-            limit if tokens > limit => 1_000_000,
-            limit => limit,
-        },
+        None => {
+            let assumed = match pricing.context(&model) {
+                Some(table) => table,
+                None => crate::store::observe::model_window(conn, &model)?
+                    .unwrap_or(crate::pricing::DEFAULT_CONTEXT),
+            };
+            // A context past the usual window is an extended one (the `[1m]` variants).
+            if tokens > assumed {
+                assumed.max(1_000_000)
+            } else {
+                assumed
+            }
+        }
     };
     Ok(Context {
         tokens,
@@ -567,6 +609,33 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
         model,
         pending_tokens: 0,
     })
+}
+
+/// A model seen in the store: its responses, and how many had no price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSeen {
+    /// The model id.
+    pub model: String,
+    /// Its responses.
+    pub messages: u64,
+    /// Those without a price.
+    pub unpriced: u64,
+}
+
+/// Every model the store has responses of, by name.
+pub fn models_seen(conn: &Connection) -> rusqlite::Result<Vec<ModelSeen>> {
+    conn.prepare(
+        "SELECT model, sum(messages), sum(unpriced) FROM usage_daily GROUP BY model
+         HAVING sum(messages) > 0 ORDER BY model",
+    )?
+    .query_map([], |r| {
+        Ok(ModelSeen {
+            model: r.get(0)?,
+            messages: r.get::<_, i64>(1)?.max(0) as u64,
+            unpriced: r.get::<_, i64>(2)?.max(0) as u64,
+        })
+    })?
+    .collect()
 }
 
 #[cfg(test)]
@@ -689,10 +758,72 @@ pub(crate) mod tests {
 
     #[test]
     fn unknown_models_count_as_unpriced() {
-        let (_dir, store) = store_with(&[entry("a", T0, "s1", "mystery-model", 5)]);
-        let usage = snapshot(store.conn(), &Calendar::default(), "s1", "/p", T0 + MIN).unwrap();
-        assert_eq!(usage.session.unpriced_messages, 1);
-        assert_eq!(usage.session.cost_usd, 0.0);
+        let (_dir, store) = store_with(&[
+            entry("a", T0, "s1", "mystery-model", 5),
+            entry("b", T0 + MIN, "s1", "claude-opus-5-5", 5),
+            entry("c", T0 + 2 * MIN, "s1", "another-mystery", 7),
+        ]);
+        let calendar = Calendar {
+            zone: Some(chrono_tz::UTC),
+            ..Calendar::default()
+        };
+        let usage = snapshot(store.conn(), &calendar, "s1", "/p", T0 + 3 * MIN).unwrap();
+        for window in [
+            &usage.session,
+            &usage.block.window,
+            &usage.day.window,
+            &usage.week.window,
+        ] {
+            assert_eq!(window.unpriced_messages, 2);
+            assert_eq!(window.unpriced_tokens, 1115 + 1117);
+            assert_eq!(window.unpriced_models, ["another-mystery", "mystery-model"]);
+            assert!(window.cost_usd > 0.0, "the priced part is kept");
+        }
+        let opus = &usage.by_model["claude-opus-5-5"].block;
+        assert_eq!((opus.unpriced_tokens, opus.unpriced_messages), (0, 0));
+    }
+
+    #[test]
+    fn context_windows_as_claude_code_reports_them_else_the_table() {
+        let (_dir, mut store) = store_with(&[]);
+        let pricing = Pricing::bundled();
+        let session = |store: &mut Store, id: &str, model: &str, tokens: i64| {
+            store
+                .write(|tx| {
+                    tx.execute(
+                        "INSERT INTO sessions (session_id, model, context_tokens, context_ts)
+                         VALUES (?1, ?2, ?3, 0)",
+                        rusqlite::params![id, model, tokens],
+                    )
+                })
+                .unwrap();
+        };
+        let seen = |store: &mut Store, id: &str, model: &str, window: u64| {
+            let input = serde_json::json!({"session_id": id, "model": {"id": model},
+                "context_window": {"context_window_size": window}});
+            let observation = crate::store::observe::Observation::from_status_input(&input, T0);
+            store.write(|tx| observation.record(tx)).unwrap();
+        };
+        let limit = |store: &Store, id: &str| context(store.conn(), &pricing, id).unwrap().limit;
+        // The current models: 1M from the table; older ones 200k, 1M once past it.
+        session(&mut store, "opus55", "claude-opus-5-5", 170_000);
+        session(&mut store, "opus46", "claude-opus-4-6", 150_000);
+        session(&mut store, "opus46-1m", "claude-opus-4-6", 350_000);
+        assert_eq!(limit(&store, "opus55"), 1_000_000);
+        assert_eq!(limit(&store, "opus46"), 200_000);
+        assert_eq!(limit(&store, "opus46-1m"), 1_000_000);
+        // What Claude Code reports for the session's model wins (CLAUDE_CODE_DISABLE_1M_CONTEXT).
+        seen(&mut store, "opus55", "claude-opus-5-5", 200_000);
+        assert_eq!(limit(&store, "opus55"), 200_000);
+        // Not when the session has moved to another model since.
+        session(&mut store, "switched", "claude-sonnet-5-5", 10);
+        seen(&mut store, "switched", "claude-haiku-4-5", 200_000);
+        assert_eq!(limit(&store, "switched"), 1_000_000);
+        // A model the table does not know: what Claude Code reported for it elsewhere.
+        session(&mut store, "next", "claude-next-1", 10);
+        assert_eq!(limit(&store, "next"), 200_000);
+        seen(&mut store, "other", "claude-next-1", 2_000_000);
+        assert_eq!(limit(&store, "next"), 2_000_000);
     }
 
     #[test]

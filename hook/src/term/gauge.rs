@@ -53,6 +53,22 @@ impl Style {
     }
 }
 
+/// A cost in dollars of which a part may be unknown (responses of a model without a price):
+/// `$1.20` when none is, `$?` when all of it is, `≥$1.20` when some is.
+pub fn cost(usd: f64, some_known: bool, some_unknown: bool) -> String {
+    // Below a cent, to four places: `≥$0.00` would say nothing.
+    let known = if usd > 0.0 && usd < 0.01 {
+        format!("${usd:.4}")
+    } else {
+        tollgate_sdk::util::format_usd(usd)
+    };
+    match (some_unknown, some_known) {
+        (false, _) => known,
+        (true, false) => "$?".to_owned(),
+        (true, true) => format!("≥{known}"),
+    }
+}
+
 /// A bar `width` cells wide filled to `fraction` (clamped to 0–1), in eighths of a cell.
 pub fn bar(fraction: f64, width: usize) -> String {
     const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
@@ -74,6 +90,14 @@ pub fn percent(fraction: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_cost_is_never_zero() {
+        assert_eq!(cost(1.2, true, false), "$1.20");
+        assert_eq!(cost(0.0, false, true), "$?");
+        assert_eq!(cost(1.2, true, true), "≥$1.20");
+        assert_eq!(cost(0.000_22, true, true), "≥$0.0002");
+    }
 
     #[test]
     fn bars_fill_in_eighths() {

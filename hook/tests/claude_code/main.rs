@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use messages_api::{MessagesApi, Reply, Request, Script, Usage};
 use serde_json::{Value, json};
-use tollgate::commands::install::{EVENTS, TOOL_EVENTS};
+use tollgate::hook::catalog;
 
 /// Longest a `claude -p` run may take before the test fails (a run takes about a second).
 const RUN_LIMIT: Duration = Duration::from_secs(90);
@@ -190,17 +190,16 @@ impl Sandbox {
     /// Registers a witness hook for every event tollgate registers (it keeps each hook input
     /// in its own file), then tollgate itself.
     fn register(&self, registration: Registration) {
-        let hooks: serde_json::Map<String, Value> = EVENTS
-            .iter()
+        let hooks: serde_json::Map<String, Value> = catalog::registered()
             .map(|event| {
                 let mut group = json!({ "hooks": [{
                     "type": "command",
                     "command": format!("cat > \"$(mktemp {}/event.XXXXXX)\"", self.path("witness").display()),
                 }]});
-                if TOOL_EVENTS.contains(event) {
+                if event.tool_matcher {
                     group["matcher"] = "*".into();
                 }
-                (event.to_string(), json!([group]))
+                (event.name.to_owned(), json!([group]))
             })
             .collect();
         std::fs::write(
@@ -922,7 +921,7 @@ fn plugin_validates_clean() {
             })
             .collect();
         events.sort_unstable();
-        let mut expected = EVENTS.to_vec();
+        let mut expected: Vec<&str> = catalog::registered().map(|e| e.name).collect();
         expected.sort_unstable();
         assert_eq!(events, expected, "hooks/hooks.json is loaded: {target:?}");
     }

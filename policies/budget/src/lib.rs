@@ -13,6 +13,9 @@
 //! config = { block_usd = 5.0, week_usd = 50.0, at_limit = "ask", families = { opus = { week_usd = 30.0 } } }
 //! ```
 //!
+//! A limit in dollars cannot act on tokens whose cost is unknown (a model neither tollgate nor
+//! Claude Code could price): while a window holds some, it warns once, naming the model.
+//!
 //! A family's limits apply only when the call runs on that family: the model an
 //! `Agent`/`Task` call requests for its subagent, otherwise the session's model. The plan's
 //! windows (`five_hour_percent`, `seven_day_percent`) are used only when observed less than
@@ -25,6 +28,7 @@ use serde::Deserialize;
 use tollgate_sdk::time::parse_rfc3339;
 use tollgate_sdk::util::{
     Action, Family, Meter, OncePerWindow, check_fraction, check_positive, format_duration,
+    format_tokens, format_usd,
 };
 use tollgate_sdk::{Describe, Input, Output, PolicyInfo, TeamUsage, Window};
 
@@ -179,15 +183,55 @@ struct Check {
     scope: String,
     /// The window's identity, e.g. the block's start.
     window: String,
-    meter: Meter,
+    measure: Measure,
     /// Seconds until the window resets, when known.
     resets_in: Option<i64>,
 }
 
+/// What a check holds against its limit.
+enum Measure {
+    /// A figure: at `warn_at` of the limit a warning, at the limit `at_limit`.
+    Meter(Meter),
+    /// Tokens whose cost is unknown in a window with a limit in dollars: that limit cannot act
+    /// on them (a warning, once per window).
+    UnknownCost {
+        /// How reasons name the window, e.g. `5-hour block`.
+        label: String,
+        tokens: u64,
+        models: Vec<String>,
+        limit_usd: f64,
+    },
+}
+
 impl Check {
-    /// The finding, if any: `at_limit` at 100%, a warning (once) at `warn_at`.
+    /// The finding, if any: `at_limit` at 100%, a warning (once) at `warn_at`; for tokens of
+    /// unknown cost, a warning (once).
     fn judge(self, config: &Config, once: &mut OncePerWindow) -> Option<Output> {
-        let ratio = self.meter.ratio();
+        let meter = match self.measure {
+            Measure::Meter(meter) => meter,
+            Measure::UnknownCost {
+                label,
+                tokens,
+                models,
+                limit_usd,
+            } => {
+                let models = if models.is_empty() {
+                    "a model".to_owned()
+                } else {
+                    models.join(", ")
+                };
+                return once.first(&self.scope, &self.window, 0).then(|| {
+                    Output::warn(format!(
+                        "{label} cost unknown for {} tokens of {models} (no price): the {} \
+                         limit cannot act on them; add the price under [prices] in tollgate's \
+                         config",
+                        format_tokens(tokens),
+                        format_usd(limit_usd),
+                    ))
+                });
+            }
+        };
+        let ratio = meter.ratio();
         let level = if ratio >= 1.0 {
             100
         } else if ratio >= config.warn_at {
@@ -209,7 +253,7 @@ impl Check {
             .resets_in
             .map(|seconds| format!(", resets in {}", format_duration(seconds)))
             .unwrap_or_default();
-        Some(action.output(format!("{}{resets}", self.meter)))
+        Some(action.output(format!("{meter}{resets}")))
     }
 }
 
@@ -253,18 +297,42 @@ impl<'a> Span<'a> {
         }
     }
 
-    /// The checks of the limits that are set.
+    /// The checks of the limits that are set (and, for a limit in dollars, of the tokens whose
+    /// cost is unknown).
     fn checks(&self, usd: Option<f64>, tokens: Option<u64>) -> impl Iterator<Item = Check> {
-        let check = |unit: &str, meter| Check {
+        let check = |unit: &str, measure| Check {
             scope: format!("{}:{unit}", self.scope),
             window: self.window.clone(),
-            meter,
+            measure,
             resets_in: self.resets_in,
         };
-        let usd = usd.map(|limit| check("usd", Meter::cost(&self.label, self.figures, limit)));
-        let tokens =
-            tokens.map(|limit| check("tokens", Meter::tokens(&self.label, self.figures, limit)));
-        usd.into_iter().chain(tokens)
+        let figures = self.figures;
+        let unknown = usd
+            .filter(|_| figures.unpriced_tokens > 0)
+            .map(|limit_usd| {
+                check(
+                    "usd:unknown",
+                    Measure::UnknownCost {
+                        label: self.label.clone(),
+                        tokens: figures.unpriced_tokens,
+                        models: figures.unpriced_models.clone(),
+                        limit_usd,
+                    },
+                )
+            });
+        let usd = usd.map(|limit| {
+            check(
+                "usd",
+                Measure::Meter(Meter::cost(&self.label, figures, limit)),
+            )
+        });
+        let tokens = tokens.map(|limit| {
+            check(
+                "tokens",
+                Measure::Meter(Meter::tokens(&self.label, figures, limit)),
+            )
+        });
+        usd.into_iter().chain(unknown).chain(tokens)
     }
 }
 
@@ -367,7 +435,7 @@ fn checks(input: &Input, config: &Config) -> Vec<Check> {
             checks.push(Check {
                 scope: scope.to_owned(),
                 window: window.resets_at.clone().unwrap_or_default(),
-                meter: Meter::plan(label, window, limit),
+                measure: Measure::Meter(Meter::plan(label, window, limit)),
                 resets_in: resets_in(&window.resets_at),
             });
         }

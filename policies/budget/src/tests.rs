@@ -117,6 +117,33 @@ fn unpriced_cost_is_a_lower_bound() {
 }
 
 #[test]
+fn a_usd_limit_says_it_cannot_act_while_the_cost_is_unknown() {
+    let usage = json!({ "block": { "cost_usd": 0.0, "unpriced_messages": 40,
+        "unpriced_tokens": 830_000, "unpriced_models": ["claude-next-1"],
+        "total_tokens": 830_000 } });
+    let config = json!({ "block_usd": 20.0, "block_tokens": 10_000_000 });
+    let first = eval(input(config.clone(), usage.clone(), json!({})));
+    assert_eq!(first.decision, Decision::Warn);
+    assert_eq!(
+        first.reason.as_deref(),
+        Some(
+            "5-hour block cost unknown for 830k tokens of claude-next-1 (no price): the $20.00 \
+             limit cannot act on them; add the price under [prices] in tollgate's config"
+        )
+    );
+    // Once per block.
+    let again = eval(input(config.clone(), usage.clone(), first.state.unwrap()));
+    assert_eq!(again, Output::allow());
+    // A token limit alone has nothing to say about prices.
+    let tokens_only = eval(input(
+        json!({ "block_tokens": 10_000_000 }),
+        usage,
+        json!({}),
+    ));
+    assert_eq!(tokens_only, Output::allow());
+}
+
+#[test]
 fn every_window_and_unit_combined_strongest_first() {
     let config = json!({
         "session_tokens": 1_000_000, "day_usd": 20.0, "week_tokens": 10_000_000,

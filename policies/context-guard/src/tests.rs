@@ -197,6 +197,25 @@ fn the_context_fill_warns_once_per_session_and_crossing() {
     assert_eq!(eval(document), Output::allow(), "unknown window");
 }
 
+/// The current models have a 1M window: what is most of 200k is a fifth of it.
+#[test]
+fn the_fill_is_measured_against_the_models_own_window() {
+    let mut document = call("Bash", json!({ "command": "ls" }), 0);
+    document["context"]["model"] = json!("claude-opus-5-5");
+    document["context"]["limit"] = json!(1_000_000);
+    document["context"]["tokens"] = json!(170_000);
+    assert_eq!(eval(document.clone()), Output::allow());
+    document["context"]["tokens"] = json!(820_000);
+    let warned = eval(document);
+    assert_eq!(
+        warned.reason.as_deref(),
+        Some(
+            "context at 820k of 1M tokens (82%): /compact to summarise it, or /clear to \
+             start afresh if the next task is unrelated"
+        )
+    );
+}
+
 #[test]
 fn findings_combine_strongest_first() {
     let mut read = call(

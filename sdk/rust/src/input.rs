@@ -212,6 +212,10 @@ pub struct Window {
     pub cost_usd: f64,
     /// Messages whose model has no price: when non-zero, `cost_usd` is a lower bound.
     pub unpriced_messages: u64,
+    /// Their tokens: the part of the window a limit in dollars cannot weigh.
+    pub unpriced_tokens: u64,
+    /// Their models, sorted (empty when every message had a price).
+    pub unpriced_models: Vec<String>,
     /// Assistant messages.
     pub messages: u64,
     /// `PreToolUse` events.
@@ -339,7 +343,8 @@ pub struct Context {
     /// Tokens the next request starts from (input + cache creation + cache read of the latest
     /// main-chain assistant message).
     pub tokens: u64,
-    /// The model's context window; 0 when unknown.
+    /// The model's context window: as Claude Code reported it to the status line, else from
+    /// the price table (1M for the current models); 0 when unknown.
     pub limit: u64,
     /// The main conversation's model id.
     pub model: Option<String>,

@@ -8,7 +8,8 @@ fn full_input() -> Value {
         json!({
             "input_tokens": 10, "output_tokens": 20, "cache_creation_tokens": 30,
             "cache_read_tokens": tokens - 60, "total_tokens": tokens, "cost_usd": cost,
-            "unpriced_messages": 1, "messages": 4, "tool_calls": 5, "prompts": 2,
+            "unpriced_messages": 1, "unpriced_tokens": 300, "unpriced_models": ["claude-next-1"],
+            "messages": 4, "tool_calls": 5, "prompts": 2,
         })
     };
     let mut block = window(4.1, 1_000);
@@ -89,6 +90,8 @@ fn parses_a_full_input_document() {
     assert_eq!(usage.project.cost_usd, 20.0);
     assert_eq!(usage.by_family["opus"].week.total_tokens, 40_000);
     assert_eq!(usage.by_family["sonnet"].block.unpriced_messages, 1);
+    assert_eq!(usage.block.unpriced_tokens, 300);
+    assert_eq!(usage.week.unpriced_models, ["claude-next-1"]);
     assert_eq!(
         usage.by_model["claude-opus-4-5-20251101"].block.tool_calls,
         5

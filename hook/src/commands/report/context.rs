@@ -113,8 +113,11 @@ pub struct ContextReport {
     pub context_limit: u64,
     /// Largest context seen.
     pub peak_context: u64,
-    /// Times the context shrank by more than half (compaction, `/clear`).
+    /// Times the context shrank by more than half (compaction, `/clear`), or the compactions
+    /// the transcript recorded, if more.
     pub compactions: u64,
+    /// The compactions the transcript recorded, with the context before and after each.
+    pub compacted: Vec<crate::store::lifecycle::Compaction>,
     /// The transcript used to size tool results, if it was found.
     pub transcript: Option<PathBuf>,
     /// Every response.
@@ -316,10 +319,13 @@ pub fn build(conn: &Connection, pricing: &Pricing, session: &str) -> Result<Cont
     }
     let growth_cost_usd = rates.map(|_| steps.iter().filter_map(|s| s.cost_usd).sum());
     let peak = contexts.iter().copied().max().unwrap_or(0);
-    let mut limit = pricing.context_limit(&model);
+    // The window Claude Code reported for the session, else the table's; 1M once past it.
+    let mut limit = crate::store::usage::context(conn, pricing, session)?.limit;
     if peak > limit {
-        limit = 1_000_000;
+        limit = limit.max(1_000_000);
     }
+    let compacted = crate::store::lifecycle::compactions(conn, session)?;
+    let compactions = compactions.max(compacted.len() as u64);
     Ok(ContextReport {
         session_id: session.to_owned(),
         project,
@@ -327,6 +333,7 @@ pub fn build(conn: &Connection, pricing: &Pricing, session: &str) -> Result<Cont
         context_limit: limit,
         peak_context: peak,
         compactions,
+        compacted,
         transcript,
         steps,
         growth_cost_usd,
@@ -612,6 +619,16 @@ fn print(report: &ContextReport, filter: &Filter, args: &ContextArgs) {
         },
         usd(report.growth_cost_usd),
     );
+    for c in &report.compacted {
+        let size = |t: Option<u64>| t.map_or_else(|| "?".to_owned(), render::short);
+        println!(
+            "Compacted at {} ({}): context {} → {}.",
+            filter.local(c.ts_ms, "%H:%M"),
+            c.trigger.as_deref().unwrap_or("?"),
+            size(c.pre_tokens),
+            size(c.post_tokens),
+        );
+    }
     if report.transcript.is_none() {
         println!("(The transcript is gone: tool results come from the hook's estimates only.)");
     }

@@ -16,6 +16,7 @@ use super::periods::{self, View};
 use super::render;
 use super::tools;
 use super::{Filter, Scope};
+use crate::pricing::Pricing;
 use crate::store::BUCKET_MS;
 
 /// Chart.js 4.6.1, `dist/chart.umd.min.js` from npm (license: `assets/chart.js-LICENSE.md`).
@@ -92,7 +93,7 @@ struct Decisions {
 /// Runs `tollgate report html`.
 pub fn run(args: &HtmlArgs) -> Result<()> {
     let opened = args.scope.open()?;
-    let page = render_page(opened.store.conn(), &opened.filter)?;
+    let page = render_page(opened.store.conn(), &opened.pricing, &opened.filter)?;
     std::fs::write(&args.output, page)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!("wrote {}", args.output.display());
@@ -100,8 +101,8 @@ pub fn run(args: &HtmlArgs) -> Result<()> {
 }
 
 /// The whole page for `filter`.
-pub fn render_page(conn: &Connection, filter: &Filter) -> Result<String> {
-    let daily = periods::build(conn, filter, View::Daily, false)?;
+pub fn render_page(conn: &Connection, pricing: &Pricing, filter: &Filter) -> Result<String> {
+    let daily = periods::build(conn, pricing, filter, View::Daily, false)?;
     let mut models = Vec::new();
     let days = daily
         .rows
@@ -263,7 +264,7 @@ mod tests {
             "</script><script>alert(1)",
             5,
         )]);
-        let page = render_page(store.conn(), &everything()).unwrap();
+        let page = render_page(store.conn(), &Pricing::bundled(), &everything()).unwrap();
         assert!(page.contains("Chart.js v4"));
         assert!(!page.contains("/*DATA*/") && !page.contains("/*CHARTJS*/"));
         assert_eq!(

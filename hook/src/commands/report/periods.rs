@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use super::cells::{self, Cell, Grain};
 use super::render::{self, num};
 use super::{Filter, Format, Scope};
+use crate::pricing::Pricing;
 use crate::store::BUCKET_MS;
+use crate::store::claude_code::{self, SessionCost};
 use crate::store::usage::Totals;
 
 /// Options of the daily, monthly, session, models and projects reports.
@@ -114,6 +116,9 @@ pub struct Row {
     pub models: Vec<(String, Totals)>,
     /// Models in the order they were first used.
     pub models_used: Vec<String>,
+    /// Session view: Claude Code's own cost of the session (its `cost-state` lines), when
+    /// its transcript had one.
+    pub claude_code: Option<SessionCost>,
 }
 
 /// A whole report.
@@ -127,11 +132,14 @@ pub struct Report {
     pub totals: Totals,
     /// Models that had no price.
     pub unpriced_models: BTreeSet<String>,
+    /// Models tollgate has no price for whose cost came from Claude Code's figures.
+    pub priced_by_claude_code: BTreeSet<String>,
 }
 
 /// Builds the `view` report over `filter`.
 pub fn build(
     conn: &Connection,
+    pricing: &Pricing,
     filter: &Filter,
     view: View,
     desc: bool,
@@ -156,6 +164,7 @@ pub fn build(
         rows: Vec::with_capacity(groups.len()),
         totals: Totals::default(),
         unpriced_models: BTreeSet::new(),
+        priced_by_claude_code: BTreeSet::new(),
     };
     for (key, mut cells) in groups {
         cells.sort_by_key(|c| c.first_ms);
@@ -167,7 +176,11 @@ pub fn build(
             totals: Totals::default(),
             models: Vec::new(),
             models_used: Vec::new(),
+            claude_code: None,
         };
+        if view == View::Session {
+            row.claude_code = claude_code::session_cost(conn, &row.key)?;
+        }
         let mut by_model: BTreeMap<&str, Totals> = BTreeMap::new();
         for cell in &cells {
             row.totals += &cell.totals;
@@ -177,6 +190,9 @@ pub fn build(
             }
             if cell.totals.unpriced > 0 {
                 report.unpriced_models.insert(cell.model.clone());
+            }
+            if cell.totals.unpriced < cell.totals.messages && pricing.price(&cell.model).is_none() {
+                report.priced_by_claude_code.insert(cell.model.clone());
             }
         }
         row.models = by_model
@@ -223,7 +239,13 @@ fn week_start(date: NaiveDate, start: Weekday) -> NaiveDate {
 /// Runs one of these reports.
 pub fn run(view: View, args: &PeriodArgs) -> Result<()> {
     let opened = args.scope.open()?;
-    let report = build(opened.store.conn(), &opened.filter, view, args.desc)?;
+    let report = build(
+        opened.store.conn(),
+        &opened.pricing,
+        &opened.filter,
+        view,
+        args.desc,
+    )?;
     if args.format.json {
         render::print_json(&to_json(&report, &opened.filter))
     } else if args.format.csv {
@@ -273,6 +295,14 @@ pub fn to_json(report: &Report, filter: &Filter) -> Value {
             if let Some(project) = &row.project {
                 map.insert("projectPath".into(), project.clone().into());
             }
+            if report.view == View::Session {
+                let cc = row.claude_code;
+                map.insert("claudeCodeCost".into(), json!(cc.map(|c| c.cost_usd)));
+                map.insert(
+                    "claudeCodeAssumedAPrice".into(),
+                    json!(cc.is_some_and(|c| c.unknown_price)),
+                );
+            }
             if !report.view.is_time() {
                 map.insert(
                     "firstActivity".into(),
@@ -288,7 +318,17 @@ pub fn to_json(report: &Report, filter: &Filter) -> Value {
         .collect();
     let mut totals = token_fields(&report.totals);
     totals.insert("totalCost".into(), json!(report.totals.cost()));
-    json!({ list_name: rows, "totals": totals })
+    let mut report_json = json!({ list_name: rows, "totals": totals });
+    // Beyond ccusage's shape, only when there is something to say.
+    for (key, models) in [
+        ("unpricedModels", &report.unpriced_models),
+        ("pricedFromClaudeCode", &report.priced_by_claude_code),
+    ] {
+        if !models.is_empty() {
+            report_json[key] = json!(models);
+        }
+    }
+    report_json
 }
 
 fn print_csv(report: &Report, filter: &Filter, breakdown: bool) -> Result<()> {
@@ -301,6 +341,9 @@ fn print_csv(report: &Report, filter: &Filter, breakdown: bool) -> Result<()> {
         header.push("model");
     }
     header.extend(render::TOTALS_HEADER);
+    if report.view == View::Session {
+        header.push("claude_code_cost_usd");
+    }
     let line = |row: &Row, model: Option<&str>, t: &Totals| {
         let mut fields = vec![row.key.clone()];
         if report.view == View::Session {
@@ -311,6 +354,10 @@ fn print_csv(report: &Report, filter: &Filter, breakdown: bool) -> Result<()> {
             fields.push(model.unwrap_or("").to_owned());
         }
         fields.extend(render::totals_fields(t));
+        if report.view == View::Session {
+            let cc = row.claude_code.filter(|_| model.is_none());
+            fields.push(cc.map(|c| c.cost_usd.to_string()).unwrap_or_default());
+        }
         fields
     };
     let mut lines = Vec::new();
@@ -342,6 +389,12 @@ pub fn print_table(report: &Report, filter: &Filter, breakdown: bool) {
         "Total tokens",
         "Cost",
     ]);
+    // Claude Code's own figure, for the sessions whose transcripts had one.
+    let session =
+        report.view == View::Session && report.rows.iter().any(|r| r.claude_code.is_some());
+    if session {
+        header.push("Claude Code says");
+    }
     let mut table = crate::term::table::new(header);
     let figures = |t: &Totals| {
         vec![
@@ -384,6 +437,9 @@ pub fn print_table(report: &Report, filter: &Filter, breakdown: bool) {
             .collect();
         let mut cells = lead(key, Some(row), models.join(", "));
         cells.extend(figures(&row.totals));
+        if session {
+            cells.push(num(claude_code_says(row)));
+        }
         table.add_row(cells);
         if breakdown && report.view != View::Models {
             for (model, t) in &row.models {
@@ -411,16 +467,70 @@ pub fn print_table(report: &Report, filter: &Filter, breakdown: bool) {
     };
     cells.extend((0..pad).map(|_| comfy_table::Cell::new("")));
     cells.extend(figures(&report.totals));
+    if session {
+        cells.push(comfy_table::Cell::new(""));
+    }
     table.add_row(cells);
     println!("{table}");
     if let Some(note) = render::unpriced_note(&report.unpriced_models) {
         println!("{note}");
     }
+    if !report.priced_by_claude_code.is_empty() {
+        println!(
+            "priced from Claude Code's figures (tollgate has no price for them): {}",
+            report
+                .priced_by_claude_code
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if session
+        && report
+            .rows
+            .iter()
+            .any(|r| differs(r).is_some_and(|d| d > 0.0))
+    {
+        println!(
+            "Claude Code's own figure (its /cost) can be higher: it includes requests the transcript does not record, such as a compaction's summary."
+        );
+    }
+}
+
+/// Claude Code's cost minus tollgate's for a session row, when both are known and differ by
+/// more than rounding.
+fn differs(row: &Row) -> Option<f64> {
+    let ours = row.totals.cost().filter(|_| row.totals.unpriced == 0)?;
+    let theirs = row.claude_code?.cost_usd;
+    let difference = theirs - ours;
+    (difference.abs() > 0.000_05_f64.max(ours.abs() * 1e-6)).then_some(difference)
+}
+
+/// The "Claude Code says" cell of a session row: its figure, and how far it is from tollgate's.
+fn claude_code_says(row: &Row) -> String {
+    let Some(cc) = row.claude_code else {
+        return String::new();
+    };
+    let mut text = render::usd(cc.cost_usd);
+    if cc.unknown_price {
+        text.push_str(" (assumed a price)");
+    }
+    if let Some(difference) = differs(row) {
+        let sign = if difference > 0.0 { "+" } else { "−" };
+        text.push_str(&format!(" ({sign}{})", render::usd(difference.abs())));
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`build`] at the bundled prices.
+    fn report(conn: &Connection, filter: &Filter, view: View, desc: bool) -> Report {
+        build(conn, &Pricing::bundled(), filter, view, desc).unwrap()
+    }
     use crate::commands::report::cells::tests::{entry, everything, store_with};
 
     const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
@@ -433,19 +543,19 @@ mod tests {
             entry("b", T0 + 20 * HOUR, "s1", "claude-haiku-4-5", 7), // 2026-11-12T22:00Z
         ]);
         let mut filter = everything();
-        let utc = build(store.conn(), &filter, View::Daily, false).unwrap();
+        let utc = report(store.conn(), &filter, View::Daily, false);
         assert_eq!(utc.rows.len(), 1);
         assert_eq!(
             utc.rows[0].models_used,
             ["claude-opus-4-5", "claude-haiku-4-5"]
         );
         filter.calendar.zone = Some(chrono_tz::Asia::Kathmandu); // +05:45
-        let nepal = build(store.conn(), &filter, View::Daily, false).unwrap();
+        let nepal = report(store.conn(), &filter, View::Daily, false);
         let keys: Vec<&str> = nepal.rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["2026-11-12", "2026-11-13"]);
         assert_eq!(nepal.totals, utc.totals);
         filter.calendar.zone = Some(chrono_tz::America::Los_Angeles);
-        let la = build(store.conn(), &filter, View::Daily, true).unwrap();
+        let la = report(store.conn(), &filter, View::Daily, true);
         let keys: Vec<&str> = la.rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["2026-11-12", "2026-11-11"], "newest first");
     }
@@ -458,20 +568,20 @@ mod tests {
             entry("c", T0 + 24 * 20 * HOUR, "s1", "mystery", 1),
         ]);
         let filter = everything();
-        let weeks = build(store.conn(), &filter, View::Weekly(Weekday::Sun), false).unwrap();
+        let weeks = report(store.conn(), &filter, View::Weekly(Weekday::Sun), false);
         let keys: Vec<&str> = weeks.rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["2026-11-08", "2026-11-15", "2026-11-29"]);
-        let months = build(store.conn(), &filter, View::Monthly, false).unwrap();
+        let months = report(store.conn(), &filter, View::Monthly, false);
         let keys: Vec<&str> = months.rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["2026-11", "2026-12"]);
-        let models = build(store.conn(), &filter, View::Models, false).unwrap();
+        let models = report(store.conn(), &filter, View::Models, false);
         assert_eq!(
             models.rows[0].key, "claude-opus-4-5",
             "most expensive first"
         );
         assert_eq!(models.rows[1].totals.cost(), None);
         assert!(models.unpriced_models.contains("mystery"));
-        let sessions = build(store.conn(), &filter, View::Session, false).unwrap();
+        let sessions = report(store.conn(), &filter, View::Session, false);
         assert_eq!(sessions.rows.len(), 1);
         assert_eq!(sessions.rows[0].project.as_deref(), Some("/p"));
         let json = to_json(&models, &filter);

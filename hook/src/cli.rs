@@ -60,6 +60,14 @@ pub enum Command {
     Install(crate::commands::install::InstallArgs),
     /// Remove what `tollgate install` added (and tollgate's status line).
     Uninstall(crate::commands::install::Target),
+    /// Trust a project's `.claude/tollgate.toml`, so that its policies and prices apply.
+    ///
+    /// A repository is untrusted input: its file is ignored until you trust it, and ignored
+    /// again when it changes (the trust is recorded with the file's sha256). Even trusted, a
+    /// project only adds to your config: it cannot replace or turn off your policies, raise
+    /// sandbox limits, change prices you have, or set `on_internal_error`, `builtins` or the
+    /// store. Review the file first: the command shows what it adds.
+    Trust(crate::commands::trust::TrustArgs),
     /// Check the setup and explain each problem with its fix; exits 1 if something is wrong.
     ///
     /// Checks the binary, which settings files register tollgate (and events registered
@@ -114,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => crate::commands::init::run(&args),
         Command::Install(args) => crate::commands::install::install(&args),
         Command::Uninstall(target) => crate::commands::install::uninstall(&target),
+        Command::Trust(args) => crate::commands::trust::run(&args),
         Command::Doctor(args) => crate::commands::doctor::run(&args),
         Command::Report(command) => crate::commands::report::run(&command),
         Command::Import(args) => crate::commands::import::run(&args),

@@ -10,3 +10,4 @@ pub mod policy;
 pub mod report;
 pub mod status;
 pub mod statusline;
+pub mod trust;

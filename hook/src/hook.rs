@@ -120,7 +120,10 @@ pub fn run(stdin: &[u8], env: &Env, started: Instant) -> Reply {
             .filter(|p| !p.as_os_str().is_empty())
     });
     let config = match Config::load(&env.paths.config_file, project_dir.as_deref()) {
-        Ok(config) => Some(config),
+        Ok(config) => {
+            notes.extend(config.project.note());
+            Some(config)
+        }
         Err(e) => {
             notes.push(format!(
                 "{e:#}; recording with defaults and answering allow until it is fixed"

@@ -8,6 +8,7 @@ pub mod arena;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod files;
 pub mod hook;
 pub mod paths;
 pub mod policy;

@@ -552,3 +552,129 @@ fn a_hostile_policy_cannot_break_the_hook() {
         2
     );
 }
+
+/// A project's `.claude/tollgate.toml` applies only once trusted, as it is: untrusted or
+/// changed since, it is ignored, in one line that says how to trust it.
+#[test]
+fn a_project_config_applies_only_once_trusted_as_it_is() {
+    let env = TestEnv::new();
+    let dot_claude = env.project().join(".claude");
+    std::fs::create_dir_all(&dot_claude).unwrap();
+    std::fs::copy(
+        fixtures().join("policies/ok.wat"),
+        dot_claude.join("ok.wat"),
+    )
+    .unwrap();
+    let file = dot_claude.join("tollgate.toml");
+    std::fs::write(&file, "[[policy]]\nname = \"mine\"\npath = \"ok.wat\"\n").unwrap();
+    let dir = std::fs::canonicalize(env.project()).unwrap();
+    let says_hello =
+        |output: &Output| String::from_utf8_lossy(&output.stdout).contains("hello from WAT");
+
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    let message = stderr(&output);
+    assert!(!says_hello(&output));
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("is not trusted")
+            && message.contains(&format!("tollgate trust {}", dir.display())),
+        "{message}"
+    );
+
+    let trusted = env.pipe(&["trust", &dir.display().to_string()], b"");
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    let said = String::from_utf8_lossy(&trusted.stdout);
+    assert!(
+        said.contains("trusted ") && said.contains("policy mine"),
+        "{said}"
+    );
+    assert!(env.home().join("trusted.toml").exists());
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert_eq!(stderr(&output), "");
+    assert!(says_hello(&output));
+
+    std::fs::write(
+        &file,
+        "[[policy]]\nname = \"mine\"\npath = \"ok.wat\"\n# edited\n",
+    )
+    .unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(!says_hello(&output));
+    assert!(
+        stderr(&output).contains("changed since you trusted it"),
+        "{}",
+        stderr(&output)
+    );
+    let listed = env.pipe(&["trust", "--list", "--json"], b"");
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["state"], "changed");
+
+    assert!(
+        env.pipe(&["trust", &dir.display().to_string()], b"")
+            .status
+            .success()
+    );
+    assert!(says_hello(&env.hook(&env.input("pre-tool-use-bash"))));
+    assert!(
+        env.pipe(&["trust", "--revoke", &dir.display().to_string()], b"")
+            .status
+            .success()
+    );
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(!says_hello(&output));
+    assert!(stderr(&output).contains("is not trusted"));
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+/// Files that are not regular files, wherever tollgate reads one (your config, a trusted
+/// project's policy): refused at once, one line each, and the call answers and records. Before, a FIFO blocked the hook forever and `/dev/zero` was read until memory
+/// ran out.
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_never_hang_the_hook() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    let config = env.home().join("config.toml");
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("is a character device, not a regular file")
+            && message.lines().count() == 1,
+        "{message}"
+    );
+    std::fs::remove_file(&config).unwrap();
+    mkfifo(&config);
+    let message = stderr(&env.hook(&env.input("pre-tool-use-bash")));
+    assert!(message.contains("is a FIFO"), "{message}");
+    std::fs::remove_file(&config).unwrap();
+
+    // A trusted project whose policy is a FIFO: that policy fails (its `on_error`), the call
+    // answers.
+    let dot_claude = env.project().join(".claude");
+    std::fs::create_dir_all(&dot_claude).unwrap();
+    mkfifo(&dot_claude.join("mine.wasm"));
+    std::fs::write(
+        dot_claude.join("tollgate.toml"),
+        "[[policy]]\nname = \"mine\"\npath = \"mine.wasm\"\n",
+    )
+    .unwrap();
+    assert!(
+        env.pipe(&["trust", &env.project().display().to_string()], b"")
+            .status
+            .success()
+    );
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("mine.wasm is a FIFO") && message.contains("on_error"),
+        "{message}"
+    );
+}

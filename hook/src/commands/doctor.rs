@@ -1,7 +1,8 @@
 //! `tollgate doctor`: checks the whole setup and explains each problem with its fix.
 //!
 //! The binary, which settings files register the hook (and twice-registered events, which
-//! record every call twice), the store, Claude Code's transcripts, every configured policy,
+//! record every call twice), the project's config (trusted or not), the store, Claude Code's
+//! transcripts, every configured policy,
 //! the price table's age, and a measured round trip of the real hook on a synthetic event in
 //! a temporary `TOLLGATE_HOME` (your data is not touched).
 
@@ -16,7 +17,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::commands::install::{self, EVENTS};
-use crate::config::Config;
+use crate::config::{Config, Overlay};
 use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
 
@@ -63,8 +64,8 @@ impl Status {
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// What was checked: `binary`, `settings`, `store`, `transcripts`, `config`, `policy`,
-    /// `prices`, `round trip`.
+    /// What was checked: `binary`, `settings`, `store`, `transcripts`, `config`, `project`,
+    /// `policy`, `prices`, `round trip`.
     pub area: &'static str,
     /// How it went.
     pub status: Status,
@@ -131,6 +132,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
                 None
             }
         };
+    checks.extend(config.as_ref().and_then(|c| check_project(&c.project)));
     let store = config
         .as_ref()
         .and_then(|c| c.store.clone())
@@ -570,6 +572,27 @@ fn check_store(path: &Path) -> Check {
             None => Check::new("store", Status::Ok, format!("{summary}, integrity ok, private (0600 in 0700)")),
         },
     }
+}
+
+/// What became of the project's `.claude/tollgate.toml`, if it has one.
+fn check_project(overlay: &Overlay) -> Option<Check> {
+    let check = |status, summary: String| Check::new("project", status, summary);
+    Some(match overlay {
+        Overlay::None => return None,
+        Overlay::Applied { file, ignored } if ignored.is_empty() => {
+            check(Status::Ok, format!("{}: trusted, applied", file.display()))
+        }
+        Overlay::Applied { .. } => check(Status::Warn, overlay.note()?)
+            .fix("a project's file only adds policies and prices: set the rest in your own config"),
+        Overlay::Untrusted { dir, .. } | Overlay::Changed { dir, .. } => {
+            check(Status::Warn, overlay.note()?).fix(format!(
+                "review it: if you want its policies and prices, run `tollgate trust {}`",
+                dir.display()
+            ))
+        }
+        Overlay::Unusable { .. } => check(Status::Warn, overlay.note()?)
+            .fix("fix the file (your own config applies meanwhile), then trust it again"),
+    })
 }
 
 /// The store file and its directory should be the user's only (0600, 0700).

@@ -60,6 +60,9 @@ pub struct Status {
     pub estimates: Vec<Calibration>,
     /// The session's subagent downgrades (all sessions' when none is shown).
     pub downgrades: Summary,
+    /// Why the session's project config is ignored (untrusted, changed since trusted,
+    /// unreadable), or what of it is.
+    pub project_config: Option<String>,
     #[serde(skip)]
     zone: Option<chrono_tz::Tz>,
 }
@@ -280,6 +283,7 @@ pub fn gather(
         plan,
         estimates,
         downgrades,
+        project_config: config.project.note(),
         zone: calendar.zone,
     })
 }
@@ -383,6 +387,9 @@ pub fn render(status: &Status, style: Style) -> String {
                 spent.push_str(&style.dim(&format!(" (Claude Code says {})", format_usd(cost))));
             }
             line(spent);
+            if let Some(note) = &status.project_config {
+                line(style.dim(&format!("  {:<10}{note}", "config")));
+            }
         }
         None => line("No session recorded yet: register `tollgate hook` (see the README).".into()),
     }

@@ -31,15 +31,18 @@ use host::{Action, Host, Style};
 /// The ABI version this host speaks.
 pub const ABI_VERSION: i32 = 1;
 
+/// Largest policy module file read (`.wasm` or `.wat`); the built-ins' module is ~400 KB.
+pub const MAX_MODULE_BYTES: u64 = 32 << 20;
+
 /// Why a policy could not be loaded or evaluated.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PolicyError {
-    /// The file cannot be read.
-    #[error("cannot read {path}: {detail}")]
+    /// The file cannot be read (missing, not a regular file, too large).
+    #[error("{detail}")]
     Read {
         /// The module file.
         path: PathBuf,
-        /// What the OS said.
+        /// What went wrong, the file named.
         detail: String,
     },
     /// The module's sha256 is not the pinned one.
@@ -305,11 +308,12 @@ impl Engine {
         path: &std::path::Path,
         pin: Option<&str>,
     ) -> Result<Policy, PolicyError> {
-        let read_error = |e: std::io::Error| PolicyError::Read {
+        let read_error = |e: crate::files::FileError| PolicyError::Read {
             path: path.to_path_buf(),
             detail: e.to_string(),
         };
-        let meta = std::fs::metadata(path).map_err(read_error)?;
+        // A regular file only: a FIFO or a device is refused before it is opened.
+        let meta = crate::files::metadata(path).map_err(read_error)?;
         let remembered = self.cache_dir.as_deref().and_then(|dir| {
             let sha256 = cache::file_sha256(dir, path, &meta)?;
             let (module, cached) = self.loaded_or_cached(&sha256)?;
@@ -321,7 +325,7 @@ impl Engine {
         }
         // Metadata first, then the bytes: if the file changes in between, the hash is
         // remembered for an identity the file no longer has, and never used.
-        let bytes = std::fs::read(path).map_err(read_error)?;
+        let bytes = crate::files::read(path, MAX_MODULE_BYTES).map_err(read_error)?;
         let policy = self.load(&bytes, None, pin)?;
         if let Some(dir) = &self.cache_dir {
             cache::remember_file_sha256(

@@ -21,12 +21,16 @@ use crate::config::{BuiltinRuntime, Config, FailMode, PolicyConfig};
 use crate::paths::Paths;
 use crate::policy::engine::{Engine, PolicyError};
 use crate::pricing::Pricing;
+use crate::store::ingest::{Delta, ReadLimits};
 use crate::store::observe::PlanReadings;
 use crate::store::usage;
 use crate::store::{self, EventRow, Outcome, Store};
 use decide::{Decision, Runner, Shared, Verdict, Vote};
 use event::{HookInput, estimate_tokens};
 use respond::Answer;
+
+/// How long a call reads the transcripts' new lines at most.
+const TRANSCRIPTS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the hook process prints and why.
 #[derive(Debug, Default)]
@@ -196,12 +200,27 @@ fn handle(
     notes.extend(notice);
     timings.step("open");
 
-    // 1. Record: the transcript delta and the event, in one transaction.
+    // 1. Read the transcripts' new lines, without the write lock.
+    let mut delta = match input.transcript_path() {
+        Some(transcript) => {
+            let until = Instant::now() + TRANSCRIPTS_WAIT;
+            Delta::read_session(
+                store.conn(),
+                Path::new(transcript),
+                &mut ReadLimits::hook(until),
+            )
+            .map_err(|e| store.error(e))?
+        }
+        None => Delta::default(),
+    };
+    notes.append(&mut delta.report.problems);
+    timings.step("read transcripts");
+
+    // 2. Record them, and the event, in one short transaction.
     let row = event_row(input, config, env.now_ms);
     let event_id = store.write(|tx| {
-        if let Some(transcript) = input.transcript_path() {
-            crate::store::ingest::ingest_session(tx, &pricing, Path::new(transcript))?;
-        }
+        let mut report = delta.store(tx, &pricing, env.now_ms)?;
+        notes.append(&mut report.problems);
         if input.event == "SessionStart"
             && let Some(model) = input.str("model")
         {
@@ -220,7 +239,7 @@ fn handle(
     })?;
     timings.step("ingest+record");
 
-    // 2. Decide.
+    // 3. Decide.
     let policies: Vec<PolicyConfig> = if run_policies {
         config
             .active_policies()
@@ -272,7 +291,7 @@ fn handle(
     let verdict = decide::combine(&votes);
     let answer = respond::answer(input, &verdict, respond::Options::default());
 
-    // 3. Record the answer.
+    // 4. Record the answer.
     let effective = answer.effective.unwrap_or(Decision::Allow);
     let outcome = outcome(&verdict, effective, &votes, started);
     store.write(|tx| {

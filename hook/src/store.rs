@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v4.sql"),
     include_str!("store/v5.sql"),
     include_str!("store/v6.sql"),
+    include_str!("store/v7.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -590,6 +591,13 @@ macro_rules! add_usage_sums {
 /// Applies `delta` to the usage rollups of `key`: the 15-minute bucket of its session, project
 /// and model (whose first and last response times include `key.ts_ms`), its hour and its UTC
 /// day.
+///
+/// The sums cannot overflow: each token count of a response is at most
+/// [`ingest::MAX_TOKENS`] (10^7, checked as transcripts are read), so a delta adds at most
+/// that to a column (an update, the difference of two such counts), and a signed 64-bit
+/// column (9.2 × 10^18) would need more than 9 × 10^11 responses in one bucket, hour or day to
+/// overflow: a store of some hundred terabytes. SQLite would turn an overflowing integer sum
+/// into a REAL, which every later read would fail on.
 pub fn roll_usage(
     tx: &Transaction<'_>,
     key: &RollupKey<'_>,
@@ -703,9 +711,8 @@ pub fn set_policy_state(tx: &Transaction<'_>, policy: &str, state: &str) -> rusq
 
 /// Rows where a rollup table differs from the same sums taken afresh from `usage` and
 /// `events` (rows of zeros left by a removed response aside), in all six rollups: 0 when the
-/// writes kept them right.
-#[cfg(test)]
-pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
+/// writes kept them right. Reads every row: for tests and the fuzz targets.
+pub fn rollup_mismatches(conn: &Connection) -> rusqlite::Result<i64> {
     const SUMS: &str = "sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
         sum(cache_write_1h), sum(cache_read_tokens)";
     const KEPT: &str = "input_tokens, output_tokens, cache_write_5m, cache_write_1h,
@@ -766,9 +773,44 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
                 [],
                 |r| r.get::<_, i64>(0),
             )
-            .unwrap()
         })
         .sum()
+}
+
+/// Usage and rollup rows holding a token count that is not an integer from 0 to
+/// [`ingest::MAX_TOKENS`] (a sum: to its row's `messages` times that), or a cost that is not
+/// a number from 0: 0 in a sound store. Reads every row.
+pub fn figures_out_of_range(conn: &Connection) -> rusqlite::Result<i64> {
+    const COLUMNS: [&str; 5] = [
+        "input_tokens",
+        "output_tokens",
+        "cache_write_5m",
+        "cache_write_1h",
+        "cache_read_tokens",
+    ];
+    let max = ingest::MAX_TOKENS;
+    let mut total = 0;
+    for (table, count) in [
+        ("usage", "1"),
+        ("usage_rollup", "messages"),
+        ("usage_hourly", "messages"),
+        ("usage_daily", "messages"),
+    ] {
+        let bad: Vec<String> = COLUMNS
+            .iter()
+            .map(|c| format!("typeof({c}) <> 'integer' OR {c} NOT BETWEEN 0 AND {count} * {max}"))
+            .chain([
+                "typeof(cost_usd) NOT IN ('real', 'integer', 'null') OR round(cost_usd, 9) < 0"
+                    .to_owned(),
+            ])
+            .collect();
+        total += conn.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {}", bad.join(" OR ")),
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -818,7 +860,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(hourly, (2, 1));
-        assert_eq!(rollup_mismatches(store.conn()), 0);
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
     }
 
     fn temp_store() -> (tempfile::TempDir, Store) {
@@ -1044,11 +1086,13 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        // The store as schema version 5 left it: no daily rollups.
+        // The store as schema version 5 left it: no daily rollups (nor what came after).
         store
             .conn()
             .execute_batch(
-                "DROP TABLE usage_daily; DROP TABLE event_daily; PRAGMA user_version = 5;",
+                "DROP TABLE usage_daily; DROP TABLE event_daily;
+                 ALTER TABLE transcripts DROP COLUMN skipping; DROP TABLE ingest_rejections;
+                 PRAGMA user_version = 5;",
             )
             .unwrap();
         drop(store);
@@ -1063,7 +1107,92 @@ mod tests {
             .query_row("SELECT sum(messages) FROM usage_daily", [], |r| r.get(0))
             .unwrap();
         assert_eq!(messages, 50);
-        assert_eq!(rollup_mismatches(store.conn()), 0);
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
+    }
+
+    /// A store where an older tollgate stored token counts out of range (wrapped to -1, and
+    /// i64::MAX, whose sum overflowed the rollups into a REAL that failed every read): the
+    /// upgrade removes those rows, rebuilds the rollups and says so; the store reads again.
+    #[test]
+    fn the_upgrade_removes_figures_out_of_range_and_rebuilds_the_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        let mut store = Store::open(&path).unwrap();
+        let pricing = crate::pricing::Pricing::bundled();
+        let ts = 1_800_000_000_000;
+        store
+            .write(|tx| {
+                for (i, output) in [5, 7].into_iter().enumerate() {
+                    let entry =
+                        usage::tests::entry(&format!("ok{i}"), ts + i as i64, "s", "x", output);
+                    ingest::store_entry(tx, &pricing, &entry)?;
+                }
+                // What the older ingest stored: `u64 as i64`, rolled up as it came.
+                for (id, input) in [("wrapped", -1_i64), ("huge", i64::MAX), ("huge2", i64::MAX)] {
+                    tx.execute(
+                        "INSERT INTO usage (message_id, request_id, ts_ms, session_id, project,
+                             model, sidechain, input_tokens, output_tokens, cache_write_5m,
+                             cache_write_1h, cache_read_tokens, cost_usd)
+                         VALUES (?1, 'r', ?2, 's', '/p', 'x', 0, ?3, 0, 0, 0, 0, NULL)",
+                        params![id, ts, input],
+                    )?;
+                    let key = RollupKey {
+                        ts_ms: ts,
+                        session_id: "s",
+                        project: "/p",
+                        model: "x",
+                    };
+                    roll_usage(tx, &key, &UsageDelta::of([input, 0, 0, 0, 0], None, 1))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let broken = usage::snapshot(
+            store.conn(),
+            &usage::Calendar::default(),
+            "s",
+            "/p",
+            ts + 60_000,
+        );
+        assert!(broken.is_err(), "the REAL sum breaks the reads");
+        store
+            .conn()
+            .execute_batch(
+                "ALTER TABLE transcripts DROP COLUMN skipping; DROP TABLE ingest_rejections;
+                 PRAGMA user_version = 6;",
+            )
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let rows: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+        assert_eq!(figures_out_of_range(store.conn()).unwrap(), 0);
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
+        let usage = usage::snapshot(
+            store.conn(),
+            &usage::Calendar::default(),
+            "s",
+            "/p",
+            ts + 60_000,
+        )
+        .unwrap();
+        assert_eq!(usage.session.messages, 2);
+        let rejected = ingest::rejections(store.conn()).unwrap();
+        assert_eq!(
+            (rejected[0].kind.as_str(), rejected[0].count),
+            ("figures", 3)
+        );
+        assert!(
+            rejected[0].last_reason.contains("removed by the upgrade"),
+            "{rejected:?}"
+        );
+        // The SQL's bound is the code's.
+        assert!(
+            include_str!("store/v7.sql").contains(&format!("BETWEEN 0 AND {}", ingest::MAX_TOKENS))
+        );
     }
 
     #[test]

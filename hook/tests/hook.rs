@@ -101,11 +101,11 @@ fn the_transcript_is_ingested_once_with_subagents() {
     assert!(context > 10_000, "{context}");
 }
 
+/// A 40 MB line (no real response is that long: the output limit is ~0.5 MB) is skipped in
+/// bounded steps, one per call, and reported once; the lines after it are counted, and every
+/// call on the way runs its policies.
 #[test]
-fn a_transcript_delta_larger_than_the_arena_is_ingested_whole() {
-    // The hook allocates from a 32 MiB arena (src/arena.rs) and falls back to the system
-    // allocator past it: a 40 MB response line (a large tool result, an image) and the lines
-    // after it must all be read, and the policies still run.
+fn a_huge_transcript_line_is_skipped_in_bounded_steps_and_the_rest_counted() {
     let env = TestEnv::new();
     let transcript = std::fs::read_to_string(env.transcript()).unwrap();
     let response: Value = transcript
@@ -123,17 +123,36 @@ fn a_transcript_delta_larger_than_the_arena_is_ingested_whole() {
         appended.push('\n');
     }
     std::fs::write(env.transcript(), transcript + &appended).unwrap();
-    let output = env.hook(&env.input("pre-tool-use-bash"));
-    assert!(output.status.success(), "{}", stderr(&output));
+    let mut calls = 0;
+    let mut messages = String::new();
+    loop {
+        let output = env.hook(&env.input("pre-tool-use-bash"));
+        assert!(output.status.success());
+        messages.push_str(&stderr(&output));
+        calls += 1;
+        if env.count("SELECT count(*) FROM usage WHERE message_id LIKE 'msg_big_%'") == 2 {
+            break;
+        }
+        assert!(calls < 8, "8 MiB a call: {messages}");
+    }
+    assert!(calls >= 5, "{calls} calls");
     assert_eq!(
-        env.count("SELECT count(*) FROM usage WHERE message_id LIKE 'msg_big_%'"),
-        3
+        env.count("SELECT count(*) FROM usage WHERE message_id = 'msg_big_0'"),
+        0
+    );
+    assert_eq!(messages.lines().count(), 1, "{messages}");
+    assert!(
+        messages.contains("longer than 4 MiB, skipped"),
+        "{messages}"
     );
     assert_eq!(
         env.count("SELECT count(*) FROM policy_runs WHERE error IS NULL"),
-        2,
-        "{}",
-        stderr(&output)
+        2 * calls
+    );
+    let offset = env.count("SELECT max(offset) FROM transcripts");
+    assert_eq!(
+        offset as u64,
+        std::fs::metadata(env.transcript()).unwrap().len()
     );
 }
 
@@ -677,4 +696,44 @@ fn fifos_and_devices_never_hang_the_hook() {
         message.contains("mine.wasm is a FIFO") && message.contains("on_error"),
         "{message}"
     );
+}
+
+/// A store whose figures cannot be read (a REAL where a count belongs) fails every call per
+/// `on_internal_error`: with "deny", the call is denied, not silently allowed. `doctor` says so.
+#[test]
+fn a_store_that_cannot_be_read_fails_closed_when_asked_and_doctor_says_so() {
+    let env = TestEnv::new();
+    env.config("on_internal_error = \"deny\"\n");
+    env.hook(&env.input("session-start"));
+    env.db()
+        .execute_batch(
+            "UPDATE usage_rollup SET input_tokens = 1e19; UPDATE usage_hourly SET input_tokens = 1e19;
+             UPDATE usage_daily SET input_tokens = 1e19",
+        )
+        .unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let answer = stdout_json(&output).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert!(
+        stderr(&output).contains("answering deny"),
+        "{}",
+        stderr(&output)
+    );
+    let doctor = env.pipe(
+        &[
+            "doctor",
+            "--json",
+            "--project",
+            &env.project().display().to_string(),
+        ],
+        b"",
+    );
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let store_fail = report["checks"].as_array().unwrap().iter().any(|c| {
+        c["area"] == "store"
+            && c["status"] == "fail"
+            && c["summary"].as_str().unwrap().contains("out of range")
+    });
+    assert!(store_fail, "{report:#}");
 }

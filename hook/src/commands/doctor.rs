@@ -1,8 +1,8 @@
 //! `tollgate doctor`: checks the whole setup and explains each problem with its fix.
 //!
 //! The binary, which settings files register the hook (and twice-registered events, which
-//! record every call twice), the project's config (trusted or not), the store, Claude Code's
-//! transcripts, every configured policy,
+//! record every call twice), the project's config (trusted or not), the store (and whether the
+//! hook can read its figures), Claude Code's transcripts, every configured policy,
 //! the price table's age, and a measured round trip of the real hook on a synthetic event in
 //! a temporary `TOLLGATE_HOME` (your data is not touched).
 
@@ -138,6 +138,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         .and_then(|c| c.store.clone())
         .unwrap_or_else(|| paths.store_file());
     checks.push(check_store(&store));
+    checks.extend(check_store_contents(&store, config.as_ref()));
     checks.push(check_transcripts());
     if let Some(config) = &config {
         checks.extend(check_policies(config, &paths.cache_dir));
@@ -593,6 +594,69 @@ fn check_project(overlay: &Overlay) -> Option<Check> {
         Overlay::Unusable { .. } => check(Status::Warn, overlay.note()?)
             .fix("fix the file (your own config applies meanwhile), then trust it again"),
     })
+}
+
+/// What the hook finds in the store: whether it can read the figures policies see, figures
+/// out of range, and transcript lines not counted.
+fn check_store_contents(path: &Path, config: Option<&Config>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return checks; // `check_store` said why
+    };
+    let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap_or(0);
+    if version != crate::store::Store::schema_version() {
+        return checks; // not migrated yet (the next hook call does it), or newer
+    }
+    let calendar = config.and_then(|c| c.calendar().ok()).unwrap_or_default();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = crate::store::usage::snapshot(&conn, &calendar, "", "", now_ms) {
+        checks.push(
+            Check::new(
+                "store",
+                Status::Fail,
+                format!("the hook cannot read the usage figures in {}: {e}", path.display()),
+            )
+            .fix("every hook call fails and answers per on_internal_error until this is fixed: move the store aside; the next hook call starts a new one and reads the transcripts again"),
+        );
+    }
+    match crate::store::figures_out_of_range(&conn) {
+        Ok(0) => {}
+        Ok(rows) => checks.push(
+            Check::new(
+                "store",
+                Status::Fail,
+                format!(
+                    "{rows} rows of usage or its sums in {} hold token counts out of range: the hook's reads of them fail",
+                    path.display()
+                ),
+            )
+            .fix("move the store aside; the next hook call starts a new one and reads the transcripts again"),
+        ),
+        Err(e) => checks.push(Check::new("store", Status::Fail, format!("cannot check the figures in {}: {e}", path.display()))),
+    }
+    for rejected in crate::store::ingest::rejections(&conn).unwrap_or_default() {
+        let when = crate::store::usage::rfc3339(rejected.last_ms);
+        let summary = format!(
+            "{} transcript line{} not counted; the last, at {when}: {}",
+            rejected.count,
+            plural(rejected.count as usize),
+            rejected.last_reason
+        );
+        checks.push(if rejected.kind == "figures" {
+            Check::new("transcripts", Status::Warn, summary).fix(
+                "no real response has such token counts: if you did not write them, something (the agent?) edited the transcript",
+            )
+        } else {
+            Check::new("transcripts", Status::Info, summary)
+        });
+    }
+    checks
 }
 
 /// The store file and its directory should be the user's only (0600, 0700).

@@ -1,6 +1,6 @@
 //! The command line: `tollgate <command>`. Doc comments here are the `--help` text.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -161,15 +161,13 @@ fn hook_main() -> ExitCode {
             );
         }
     }));
-    let mut stdin = Vec::new();
-    if let Err(e) = std::io::stdin()
-        .lock()
-        .take(MAX_INPUT_BYTES as u64 + 1)
-        .read_to_end(&mut stdin)
-    {
-        eprintln!("tollgate: cannot read the hook input on stdin: {e}; answering allow");
-        return ExitCode::SUCCESS;
-    }
+    let stdin = match crate::files::read_stdin(MAX_INPUT_BYTES, crate::hook::budget::STDIN) {
+        Ok(stdin) => stdin,
+        Err(e) => {
+            eprintln!("tollgate: cannot read the hook input on stdin: {e}; answering allow");
+            return ExitCode::SUCCESS;
+        }
+    };
     let reply = std::panic::catch_unwind(|| match Env::from_process() {
         Ok(env) => hook::run(&stdin, &env, started),
         Err(e) => hook::Reply::note(format!("{e:#}; answering allow")),

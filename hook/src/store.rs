@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! Every hook call writes one short transaction; many hook processes may write at once (WAL plus
-//! a bounded busy timeout). The schema is versioned with `PRAGMA user_version` and migrated
+//! Every hook call writes two short transactions; many hook processes may write at once (WAL
+//! plus a bounded wait for the write lock; a hook call that waits past its bound spools what it
+//! has to write instead, see [`spool`]). Nothing slow happens while the write lock is held:
+//! transcripts are read before it is taken ([`ingest`]), policies run between the two. The schema is versioned with `PRAGMA user_version` and migrated
 //! forward on open. Rollup tables are kept by the writes themselves (`roll_event`,
 //! [`roll_usage`]; no triggers, which SQLite would parse on every open), so window sums read a
 //! few hundred 15-minute buckets and hours instead of every message.
@@ -9,6 +11,7 @@
 pub mod calibrate;
 pub mod ingest;
 pub mod observe;
+pub mod spool;
 pub mod usage;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +20,10 @@ use std::time::Duration;
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params, params_from_iter,
 };
+use serde::{Deserialize, Serialize};
 
-/// How long a writer waits for another process's transaction before giving up (fail-open).
+/// How long a command waits for another process's transaction before giving up. (A hook call
+/// waits less, within its time budget: see `hook::budget`.)
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Width of a rollup bucket. Every real time-zone offset is a multiple of 15 minutes, so day
@@ -76,11 +81,13 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
     },
-    /// Another process held the write lock for longer than [`BUSY_TIMEOUT`].
-    #[error("the store {path} stayed locked by another process for {}s: if this repeats, look for a stuck `tollgate` or an open SQLite shell", BUSY_TIMEOUT.as_secs())]
+    /// Another process held the lock for longer than this call waits.
+    #[error("the store {path} stayed locked by another process for {} ms: if this repeats, look for a stuck `tollgate` or an open SQLite shell", waited.as_millis())]
     Busy {
         /// The database file.
         path: PathBuf,
+        /// How long this call waited.
+        waited: Duration,
     },
     /// The file is not a database or is damaged.
     #[error("the store {path} is damaged ({detail})")]
@@ -113,12 +120,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn from_sqlite(path: &Path, error: rusqlite::Error) -> Self {
+    fn from_sqlite(path: &Path, waited: Duration, error: rusqlite::Error) -> Self {
         let path = path.to_path_buf();
         match error.sqlite_error_code() {
             Some(ErrorCode::ReadOnly) => Self::ReadOnly { path },
             Some(ErrorCode::DiskFull) => Self::Full { path },
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy { path },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                Self::Busy { path, waited }
+            }
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Self::Corrupt {
                 path,
                 detail: error.to_string(),
@@ -154,17 +163,31 @@ impl StoreError {
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Self::Corrupt { .. })
     }
+
+    /// Whether another process held the lock past this call's wait.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy { .. })
+    }
 }
 
 /// An open store.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// How long a statement waits for another process's lock.
+    wait: Duration,
 }
 
 impl Store {
-    /// Opens (creating if needed, mode 0600 in a 0700 directory) and migrates the store.
+    /// Opens (creating if needed, mode 0600 in a 0700 directory) and migrates the store,
+    /// waiting up to [`BUSY_TIMEOUT`] for another process's lock.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_waiting(path, BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], waiting up to `wait` for another process's lock (then, and for each
+    /// statement after, until [`Store::set_wait`]).
+    pub fn open_waiting(path: &Path, wait: Duration) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::paths::create_private_dir(dir).map_err(|e| io_error(path, &e))?;
         }
@@ -173,19 +196,38 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| StoreError::from_sqlite(path, e))?;
+            .map_err(|e| StoreError::from_sqlite(path, wait, e))?;
         let mut store = Self {
             conn,
             path: path.to_path_buf(),
+            wait,
         };
         store.configure().and_then(|()| store.migrate())?;
         Ok(store)
     }
 
-    /// Opens the store; a damaged file is renamed to `<name>.corrupt-<unix time>` and a new
-    /// store started. The returned notice, if any, tells the user what happened.
-    pub fn open_or_recover(path: &Path) -> Result<(Self, Option<String>), StoreError> {
-        match Self::open(path) {
+    /// A new store in memory, migrated (for tests and fuzzing).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory()
+            .map_err(|e| StoreError::from_sqlite(&path, BUSY_TIMEOUT, e))?;
+        let mut store = Self {
+            conn,
+            path,
+            wait: BUSY_TIMEOUT,
+        };
+        store.configure().and_then(|()| store.migrate())?;
+        Ok(store)
+    }
+
+    /// Opens the store waiting up to `wait` for another process's lock; a damaged file is
+    /// renamed to `<name>.corrupt-<unix time>` and a new store started. The returned notice, if
+    /// any, tells the user what happened.
+    pub fn open_or_recover(
+        path: &Path,
+        wait: Duration,
+    ) -> Result<(Self, Option<String>), StoreError> {
+        match Self::open_waiting(path, wait) {
             Err(e) if e.is_corrupt() => {
                 let stamp = chrono::Utc::now().timestamp();
                 let aside = path.with_extension(format!("db.corrupt-{stamp}"));
@@ -194,7 +236,7 @@ impl Store {
                     let side = PathBuf::from(format!("{}{suffix}", path.display()));
                     let _ = std::fs::remove_file(side);
                 }
-                let store = Self::open(path)?;
+                let store = Self::open_waiting(path, wait)?;
                 let notice = format!(
                     "{e}; moved it to {} and started a new store (usage will be re-read from the transcripts)",
                     aside.display()
@@ -224,6 +266,12 @@ impl Store {
         &self.path
     }
 
+    /// Waits up to `wait` for another process's lock from now on.
+    pub fn set_wait(&mut self, wait: Duration) -> Result<(), StoreError> {
+        self.wait = wait;
+        self.conn.busy_timeout(wait).map_err(|e| self.error(e))
+    }
+
     /// The connection, for reads.
     pub fn conn(&self) -> &Connection {
         &self.conn
@@ -250,19 +298,20 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let path = self.path.clone();
+        let (path, wait) = (self.path.clone(), self.wait);
+        let error = |e| StoreError::from_sqlite(&path, wait, e);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::from_sqlite(&path, e))?;
-        let value = f(&tx).map_err(|e| StoreError::from_sqlite(&path, e))?;
-        tx.commit().map_err(|e| StoreError::from_sqlite(&path, e))?;
+            .map_err(error)?;
+        let value = f(&tx).map_err(error)?;
+        tx.commit().map_err(error)?;
         Ok(value)
     }
 
     /// Maps an error from a read on [`Store::conn`] to a [`StoreError`].
     pub fn error(&self, error: rusqlite::Error) -> StoreError {
-        StoreError::from_sqlite(&self.path, error)
+        StoreError::from_sqlite(&self.path, self.wait, error)
     }
 
     /// The schema version this build writes.
@@ -272,7 +321,7 @@ impl Store {
 
     fn configure(&self) -> Result<(), StoreError> {
         self.conn
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(self.wait)
             // Each hook process is the last to close the store; by default SQLite would then
             // checkpoint the WAL (with fsyncs) on every call. Leave that to the periodic
             // auto-checkpoint instead.
@@ -402,7 +451,7 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 }
 
 /// One hook call, as first recorded (before the decision is known).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventRow {
     /// Unix time in milliseconds.
     pub ts_ms: i64,
@@ -429,7 +478,7 @@ pub struct EventRow {
 }
 
 /// What tollgate answered to one hook call.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     /// `allow`, `warn`, `downgrade`, `ask` or `deny`.
     pub decision: String,
@@ -444,7 +493,7 @@ pub struct Outcome {
 }
 
 /// One policy's result for one hook call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyRun {
     /// The policy's configured name.
     pub policy: String,
@@ -481,6 +530,21 @@ pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i6
     let id = tx.last_insert_rowid();
     roll_event(tx, row)?;
     Ok(id)
+}
+
+/// Records the model a session started with (`SessionStart`), unless one is known already.
+pub fn set_session_model(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    project: &str,
+    model: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO sessions (session_id, project, model) VALUES (?1, ?2, ?3)
+         ON CONFLICT (session_id) DO UPDATE SET model = coalesce(sessions.model, excluded.model)",
+    )?
+    .execute((session_id, project, model))
+    .map(drop)
 }
 
 /// Counts a tool call (`PreToolUse`) or a prompt (`UserPromptSubmit`) in the event rollups
@@ -956,7 +1020,7 @@ mod tests {
         let path = dir.path().join("tollgate.db");
         std::fs::write(&path, vec![0x42; 8192]).unwrap();
         assert!(Store::open(&path).err().unwrap().is_corrupt());
-        let (store, notice) = Store::open_or_recover(&path).unwrap();
+        let (store, notice) = Store::open_or_recover(&path, BUSY_TIMEOUT).unwrap();
         let notice = notice.unwrap();
         assert!(
             notice.contains("damaged") && notice.contains("corrupt-"),
@@ -1092,7 +1156,7 @@ mod tests {
             .execute_batch(
                 "DROP TABLE usage_daily; DROP TABLE event_daily;
                  ALTER TABLE transcripts DROP COLUMN skipping; DROP TABLE ingest_rejections;
-                 PRAGMA user_version = 5;",
+                 DROP TABLE spool_drained; PRAGMA user_version = 5;",
             )
             .unwrap();
         drop(store);
@@ -1159,7 +1223,7 @@ mod tests {
             .conn()
             .execute_batch(
                 "ALTER TABLE transcripts DROP COLUMN skipping; DROP TABLE ingest_rejections;
-                 PRAGMA user_version = 6;",
+                 DROP TABLE spool_drained; PRAGMA user_version = 6;",
             )
             .unwrap();
         drop(store);

@@ -327,20 +327,67 @@ echo "events: $(grep -c '"event"' "$MNT/log.json")"
     );
 }
 
+/// Another process holds the store's write lock past the call's wait: the call still answers
+/// with its policies (reads need no lock), its record waits in the spool, and the next call
+/// that gets the lock writes it.
 #[test]
-fn a_locked_store_fails_open_after_the_busy_timeout() {
+fn a_locked_store_still_enforces_and_loses_no_record() {
     let env = TestEnv::new();
+    env.config(include_str!("../../examples/demo/tollgate.toml"));
     env.hook(&env.input("session-start"));
+    std::fs::create_dir_all(env.project().join("data")).unwrap();
+    std::fs::write(
+        env.project().join("data/dump.json"),
+        "{\"k\": 1}\n".repeat(40_000),
+    )
+    .unwrap();
+    let mut read = env.input("pre-tool-use-read");
+    read["tool_input"]["file_path"] =
+        Value::String(env.project().join("data/dump.json").display().to_string());
+    read["tool_use_id"] = Value::String("toolu_locked".into());
+
     let lock = env.db();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let output = env.hook(&env.input("pre-tool-use-bash"));
+    let output = env.hook(&read);
+    let spool = env.home().join("tollgate.db-spool");
+    let waiting = std::fs::read_dir(&spool).unwrap().count();
     lock.execute_batch("ROLLBACK").unwrap();
     assert!(output.status.success());
+    let answer = stdout_json(&output).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
     let message = stderr(&output);
     assert!(
-        message.contains("locked") && message.contains("answering allow"),
+        message.contains("stayed locked by another process")
+            && message.contains("waits in")
+            && message.lines().count() == 1,
         "{message}"
     );
+    assert_eq!(waiting, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE tool_use_id = 'toolu_locked'"),
+        0
+    );
+
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM events WHERE tool_use_id = 'toolu_locked' AND decision = 'deny'"
+        ),
+        1
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM policy_runs r JOIN events e ON e.id = r.event_id
+             WHERE e.tool_use_id = 'toolu_locked' AND r.policy = 'context-guard' AND r.decision = 'deny'"
+        ),
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE decision IS NULL"),
+        0
+    );
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
 
 #[test]
@@ -651,7 +698,8 @@ fn mkfifo(path: &std::path::Path) {
 }
 
 /// Files that are not regular files, wherever tollgate reads one (your config, a trusted
-/// project's policy): refused at once, one line each, and the call answers and records. Before, a FIFO blocked the hook forever and `/dev/zero` was read until memory
+/// project's policy, the transcript): refused at once, one line each, and the call answers
+/// and records. Before, a FIFO blocked the hook forever and `/dev/zero` was read until memory
 /// ran out.
 #[cfg(unix)]
 #[test]
@@ -696,6 +744,51 @@ fn fifos_and_devices_never_hang_the_hook() {
         message.contains("mine.wasm is a FIFO") && message.contains("on_error"),
         "{message}"
     );
+
+    // The transcript a FIFO.
+    let transcript = env.dir.path().join("fifo.jsonl");
+    mkfifo(&transcript);
+    let mut input = env.input("pre-tool-use-bash");
+    input["transcript_path"] = Value::String(transcript.display().to_string());
+    input["tool_use_id"] = Value::String("toolu_fifo".into());
+    let output = env.hook(&input);
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("fifo.jsonl is a FIFO"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM events WHERE tool_use_id = 'toolu_fifo' AND decision IS NOT NULL"
+        ),
+        1
+    );
+}
+
+/// Input that never ends (stdin left open): answered at the stdin bound, not waited on.
+#[test]
+fn stdin_that_never_ends_is_answered_at_its_bound() {
+    let env = TestEnv::new();
+    let mut child = env
+        .command()
+        .arg("hook")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"{\"hook_event_name\": \"PreToolUse\", ").unwrap();
+    let output = wait(child, Duration::from_secs(30));
+    drop(stdin);
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("no end of input within 2000 ms") && message.contains("answering allow"),
+        "{message}"
+    );
+    assert_eq!(stdout_json(&output), None);
 }
 
 /// A store whose figures cannot be read (a REAL where a count belongs) fails every call per

@@ -20,6 +20,7 @@ use crate::commands::install::{self, EVENTS};
 use crate::config::{Config, Overlay};
 use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
+use crate::store::spool;
 
 /// A price table older than this many days gets a warning.
 pub const PRICES_MAX_AGE_DAYS: i64 = 120;
@@ -597,9 +598,24 @@ fn check_project(overlay: &Overlay) -> Option<Check> {
 }
 
 /// What the hook finds in the store: whether it can read the figures policies see, figures
-/// out of range, and transcript lines not counted.
+/// out of range, transcript lines not counted, and records waiting in the spool.
 fn check_store_contents(path: &Path, config: Option<&Config>) -> Vec<Check> {
     let mut checks = Vec::new();
+    let waiting = spool::waiting(path).len();
+    if waiting > 0 {
+        checks.push(
+            Check::new(
+                "store",
+                Status::Info,
+                format!(
+                    "{waiting} hook call{} wait in {}: the store was locked by another process when they ran",
+                    plural(waiting),
+                    spool::dir_for(path).display()
+                ),
+            )
+            .fix("the next hook call writes them; if the number keeps growing, look for a stuck `tollgate` or an open SQLite shell"),
+        );
+    }
     let Ok(conn) = rusqlite::Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -20,7 +20,7 @@ mod host;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, ExternType, Linker, Module, Trap, ValType};
@@ -82,6 +82,17 @@ pub enum PolicyError {
     /// The policy engine (wasmtime) did not start.
     #[error("could not run: the policy engine did not start: {0}")]
     Engine(String),
+    /// Not run: the hook call's time budget had no time left for it.
+    #[error(
+        "not run: the hook call had no time left for it (a slow input, or a store locked by another process)"
+    )]
+    NoTime,
+    /// Not run: its module was not compiled yet, and compiling it takes longer than the call
+    /// had left.
+    #[error(
+        "not run: its module ({0} KiB) is not compiled yet, and compiling it takes longer than a hook call may wait (`tollgate policy check` compiles it ahead)"
+    )]
+    Compiling(u64),
     /// The policy reported an error itself (`{"error": …}`).
     #[error("reported an error: {0}")]
     Reported(String),
@@ -164,6 +175,8 @@ pub struct Engine {
     /// Modules already loaded in this process, by sha256: a module configured twice (or the
     /// built-ins, which share one) is mapped and its code touched once.
     loaded: std::sync::Mutex<Vec<(String, Module, bool)>>,
+    /// When compiling a module must have finished (a hook call's); `None`: no limit.
+    compile_until: Option<Instant>,
 }
 
 impl Engine {
@@ -199,7 +212,16 @@ impl Engine {
             wasi_linker: OnceLock::new(),
             cache_dir,
             loaded: std::sync::Mutex::default(),
+            compile_until: None,
         })
+    }
+
+    /// The same engine, giving up on compiling a module not compiled before at `until`
+    /// ([`PolicyError::Compiling`]): Cranelift takes about a second of CPU per 400 KB of
+    /// WASM, and a hook call cannot wait that long for a large module.
+    pub fn compile_until(mut self, until: Instant) -> Self {
+        self.compile_until = Some(until);
+        self
     }
 
     /// Loads a module from its bytes (binary WASM or WAT text), from the cache when it has
@@ -277,10 +299,25 @@ impl Engine {
 
     /// The module compiled now, and saved in the precompiled cache.
     fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Module, PolicyError> {
-        let code = self
-            .compiler()?
-            .precompile_module(bytes)
-            .map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
+        let compiler = self.compiler()?;
+        let compiled = match self.compile_until {
+            None => compiler.precompile_module(bytes),
+            Some(until) => {
+                // On a thread of its own, so the call can stop waiting (and leave it behind).
+                let (send, receive) = mpsc::sync_channel(1);
+                let (compiler, owned) = (compiler.clone(), bytes.to_vec());
+                std::thread::Builder::new()
+                    .name("tollgate-compile".into())
+                    .spawn(move || {
+                        let _ = send.send(compiler.precompile_module(&owned));
+                    })
+                    .map_err(|e| PolicyError::Engine(format!("cannot start a thread: {e}")))?;
+                receive
+                    .recv_timeout(until.saturating_duration_since(Instant::now()))
+                    .map_err(|_| PolicyError::Compiling(bytes.len() as u64 / 1024))?
+            }
+        };
+        let code = compiled.map_err(|e| PolicyError::Invalid(format!("{e:#}")))?;
         if let Some(cache) = self.cache() {
             cache.store(sha256, &code);
         }
@@ -493,5 +530,19 @@ mod tests {
             .evaluate(&again, b"{}", &crate::config::Limits::default())
             .unwrap();
         assert_eq!(output.output, br#"{"decision":"allow"}"#);
+    }
+
+    /// A module not compiled yet, with no time left to compile it: refused at once, not
+    /// waited on; with time, compiled as usual.
+    #[test]
+    fn compiling_stops_at_the_engines_deadline() {
+        let spent = Engine::new(None)
+            .unwrap()
+            .compile_until(std::time::Instant::now());
+        let error = spent.load(module("c").as_bytes(), None, None).unwrap_err();
+        assert!(matches!(error, super::PolicyError::Compiling(_)), "{error}");
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        let engine = Engine::new(None).unwrap().compile_until(later);
+        assert!(engine.load(module("c").as_bytes(), None, None).is_ok());
     }
 }

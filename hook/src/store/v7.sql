@@ -1,5 +1,5 @@
--- tollgate store, schema version 7: transcripts read in bounded steps, and token counts checked
--- as they are read.
+-- tollgate store, schema version 7: transcripts read in bounded steps, token counts checked as
+-- they are read, and hook calls that could not wait for the write lock (spooled, written later).
 
 -- 1 while reading through a line longer than the longest line read (ingest.rs,
 -- `MAX_LINE_BYTES`): it is skipped to its end, which `offset` has not reached yet.
@@ -12,6 +12,11 @@ CREATE TABLE ingest_rejections (
     count       INTEGER NOT NULL,
     last_ms     INTEGER NOT NULL,   -- when the last one was read
     last_reason TEXT    NOT NULL    -- the last one: file, byte offset, why
+) WITHOUT ROWID;
+
+-- The spool files (spool.rs) already written to the store, until the files are removed.
+CREATE TABLE spool_drained (
+    name TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
 -- Responses an older tollgate stored with a token count out of range (a count over 2^63

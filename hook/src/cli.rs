@@ -30,7 +30,9 @@ pub enum Command {
     ///
     /// Reads the hook input JSON on stdin, records it, runs the policies and prints Claude
     /// Code's answer on stdout. Always exits 0; problems are reported on stderr and answered
-    /// per `on_internal_error` (allow by default).
+    /// per `on_internal_error` (allow by default). Every step is bounded: the call answers
+    /// within 7 s whatever the input (Claude Code waits 10 s), and a store locked by another
+    /// process never costs the call's record (it waits in a spool file for the next call).
     Hook,
     /// Show the recorded hook events, newest last.
     Log(crate::commands::log::LogArgs),
@@ -71,8 +73,10 @@ pub enum Command {
     /// Check the setup and explain each problem with its fix; exits 1 if something is wrong.
     ///
     /// Checks the binary, which settings files register tollgate (and events registered
-    /// twice), the store, Claude Code's transcripts, every configured policy, the price
-    /// table's age, and times a real hook call in a temporary store (your data is untouched).
+    /// twice), the project's config (trusted or not), the store (and whether the hook can read
+    /// its figures), Claude Code's transcripts (and lines not counted), every configured
+    /// policy, the price table's age, and times a real hook call in a temporary store (your
+    /// data is untouched).
     Doctor(crate::commands::doctor::DoctorArgs),
     /// Usage reports: by day, week, month, session, 5-hour block, model, tool, project; a
     /// session's context timeline; an HTML report with charts.

@@ -990,7 +990,7 @@ mod tests {
             "{error}"
         );
         std::fs::remove_file(&user).unwrap();
-        mkfifo(&user);
+        crate::files::mkfifo(&user);
         let error = format!("{:#}", Config::load(&user, None).unwrap_err());
         assert!(error.contains("is a FIFO"), "{error}");
         std::fs::remove_file(&user).unwrap();
@@ -1008,7 +1008,7 @@ mod tests {
         setup.trust();
         let file = setup.project().join(PROJECT_FILE);
         std::fs::remove_file(&file).unwrap();
-        mkfifo(&file);
+        crate::files::mkfifo(&file);
         let config = setup.load();
         assert_eq!(names(&config), ["budget"]);
         let note = config.project.note().unwrap();
@@ -1022,13 +1022,6 @@ mod tests {
         assert!(note.contains("a character device"), "{note}");
         std::fs::remove_file(crate::paths::trust_file_for(&setup.user())).unwrap();
         assert!(matches!(setup.load().project, Overlay::Untrusted { .. }));
-    }
-
-    #[cfg(unix)]
-    fn mkfifo(path: &Path) {
-        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
     }
 }
 

@@ -232,6 +232,14 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// Makes a FIFO at `path` (for tests).
+#[cfg(all(test, unix))]
+pub(crate) fn mkfifo(path: &Path) {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,9 +295,7 @@ mod tests {
             "{error}"
         );
         let fifo = dir.path().join("fifo");
-        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        mkfifo(&fifo);
         // No writer ever opens it: a blocking open would never return.
         let error = open(&fifo).unwrap_err();
         assert!(error.to_string().contains("is a FIFO"), "{error}");

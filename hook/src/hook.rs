@@ -238,6 +238,7 @@ fn handle(
     });
     let event_id = match recorded {
         Ok((drained, mut report, id)) => {
+            delta.release();
             drained.remove();
             notes.extend(drained.broken);
             notes.append(&mut report.problems);
@@ -278,16 +279,28 @@ fn handle(
         }
     };
 
-    // 4. Record the answer (with the event, if it is still to be written); past the wait,
-    // spool it.
+    // 4. Record the answer; if step 2 could not, with the event and the transcripts' lines
+    // (which would otherwise be read again by the next call). Past the wait, spool the record
+    // (the lines are read again).
+    let unrecorded = event_id.is_none();
     let record = record::Record {
-        event: event_id.is_none().then_some(event),
+        event: unrecorded.then_some(event),
         event_id,
         answer: Some(answered),
     };
     store.set_wait(deadline.within(budget::LOCK, Duration::ZERO))?;
-    match store.write(|tx| record.write(tx, env.now_ms)) {
-        Ok(()) => {}
+    let recorded = store.write(|tx| {
+        let report = if unrecorded {
+            Some(delta.store(tx, &pricing, env.now_ms)?)
+        } else {
+            None
+        };
+        record.write(tx, env.now_ms)?;
+        Ok(report)
+    });
+    delta.release();
+    match recorded {
+        Ok(report) => notes.extend(report.into_iter().flat_map(|r| r.problems)),
         Err(e) if e.is_busy() => notes.extend(spool_note(&store_path, &record, &e)),
         Err(e) => return Err(e),
     }

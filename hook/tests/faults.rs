@@ -235,15 +235,17 @@ fn a_rotated_or_truncated_transcript_is_reread_without_double_counting() {
     assert_eq!(env.count("SELECT count(*) FROM usage"), 13);
 }
 
-/// A transcript line of `session`: a user prompt (even `i`) or an assistant response with
-/// usage (odd `i`, message id `msg_<tag>_<i>`), ~400 bytes either way.
+/// A transcript line of `session`: a tool result (even `i`, ~4 KB) or an assistant response
+/// with usage (odd `i`, message id `msg_<tag>_<i>`, ~400 bytes), so 3,000 lines are ~7 MB,
+/// as a busy session's are.
 fn transcript_line(session: &str, tag: &str, i: usize) -> String {
     let ts = format!("2026-11-12T06:{:02}:{:02}Z", (i / 60) % 60, i % 60);
     if i.is_multiple_of(2) {
         serde_json::json!({
             "type": "user", "sessionId": session, "cwd": "/home/dev/load", "timestamp": ts,
             "uuid": format!("u-{tag}-{i}"),
-            "message": {"role": "user", "content": format!("step {i}: go on with the refactoring")},
+            "message": {"role": "user", "content": [{"type": "tool_result",
+                "tool_use_id": format!("toolu_{tag}_{i}"), "content": "test ok\n".repeat(500)}]},
         })
     } else {
         serde_json::json!({

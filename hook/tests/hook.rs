@@ -335,15 +335,7 @@ fn a_locked_store_still_enforces_and_loses_no_record() {
     let env = TestEnv::new();
     env.config(include_str!("../../examples/demo/tollgate.toml"));
     env.hook(&env.input("session-start"));
-    std::fs::create_dir_all(env.project().join("data")).unwrap();
-    std::fs::write(
-        env.project().join("data/dump.json"),
-        "{\"k\": 1}\n".repeat(40_000),
-    )
-    .unwrap();
-    let mut read = env.input("pre-tool-use-read");
-    read["tool_input"]["file_path"] =
-        Value::String(env.project().join("data/dump.json").display().to_string());
+    let mut read = read_of_a_large_file(&env);
     read["tool_use_id"] = Value::String("toolu_locked".into());
 
     let lock = env.db();
@@ -492,22 +484,28 @@ fn policies_in_the_sandbox_answer_the_same() {
     policies_answer_with_builtins("wasm");
 }
 
-fn policies_answer_with_builtins(builtins: &str) {
-    let env = TestEnv::new();
-    env.config(&format!(
-        "builtins = \"{builtins}\"\n{}",
-        include_str!("../../examples/demo/tollgate.toml")
-    ));
+/// A `Read` without a range of a ~360 KB file (~90k tokens), which the demo config's
+/// context-guard denies.
+fn read_of_a_large_file(env: &TestEnv) -> Value {
     std::fs::create_dir_all(env.project().join("data")).unwrap();
     std::fs::write(
         env.project().join("data/dump.json"),
         "{\"k\": 1}\n".repeat(40_000),
     )
     .unwrap();
-
     let mut read = env.input("pre-tool-use-read");
     read["tool_input"]["file_path"] =
         Value::String(env.project().join("data/dump.json").display().to_string());
+    read
+}
+
+fn policies_answer_with_builtins(builtins: &str) {
+    let env = TestEnv::new();
+    env.config(&format!(
+        "builtins = \"{builtins}\"\n{}",
+        include_str!("../../examples/demo/tollgate.toml")
+    ));
+    let read = read_of_a_large_file(&env);
     let output = env.hook(&read);
     assert_eq!(stderr(&output), "");
     let answer = stdout_json(&output).unwrap();

@@ -122,6 +122,9 @@ pub struct Delta {
     files: Vec<FileDelta>,
     /// What reading did (`stored` and `rejected` are [`Delta::store`]'s).
     pub report: IngestReport,
+    /// The session's transcript, locked (`flock`) by this call while it reads and stores its
+    /// new lines ([`Delta::read_session`]), until [`Delta::release`] or the drop.
+    claim: Option<std::fs::File>,
 }
 
 /// What was read from one file.
@@ -176,13 +179,25 @@ fn saved_position(conn: &Connection, key: &str) -> rusqlite::Result<Option<Posit
 
 impl Delta {
     /// Reads what is new in a session's transcript, then in its subagents' transcripts
-    /// (`<transcript without .jsonl>/subagents/*.jsonl`), within `limits`. Takes no lock.
+    /// (`<transcript without .jsonl>/subagents/*.jsonl`), within `limits`. Takes no lock on
+    /// the store.
+    ///
+    /// Calls of one session come in bursts (one per parallel tool call), and each would read
+    /// the same new lines. So the session's transcript is claimed first, with an advisory
+    /// `flock` on it, held until the lines read are stored: a call that finds it claimed waits
+    /// (until `limits.until`) for the claiming call to store them, then reads only what is
+    /// newer. Past the wait, it reads nothing of the session: the claiming call counts it.
     pub fn read_session(
         conn: &Connection,
         transcript: &Path,
         limits: &mut ReadLimits,
     ) -> rusqlite::Result<Self> {
         let mut delta = Self::default();
+        match claim(transcript, limits.until) {
+            Claim::Taken(file) => delta.claim = Some(file),
+            Claim::Busy => return Ok(delta),
+            Claim::None => {}
+        }
         delta.read_file(conn, transcript, true, limits)?;
         let subagents = transcript.with_extension("").join("subagents");
         if let Ok(entries) = std::fs::read_dir(&subagents) {
@@ -258,6 +273,12 @@ impl Delta {
         Ok(())
     }
 
+    /// Releases the session's transcript for the next call to read: call it once what was read
+    /// is stored (or will not be).
+    pub fn release(&mut self) {
+        self.claim = None;
+    }
+
     /// Stores what was read, in `tx`: the responses (each once), the files' new offsets, the
     /// sessions' context, and the lines rejected. `now_ms` dates the rejections.
     ///
@@ -267,13 +288,13 @@ impl Delta {
     /// stored again; otherwise this pass's lines are stored (a response already stored is
     /// not changed) and the offset moves forward, never back.
     pub fn store(
-        self,
+        &self,
         tx: &Transaction<'_>,
         pricing: &Pricing,
         now_ms: i64,
     ) -> rusqlite::Result<IngestReport> {
-        let mut report = self.report;
-        for file in self.files {
+        let mut report = self.report.clone();
+        for file in &self.files {
             let now = saved_position(tx, &file.key)?;
             let moved = now != file.seen;
             let same_file = now.filter(|s| s.inode == file.inode);
@@ -313,6 +334,50 @@ impl Delta {
         }
         Ok(report)
     }
+}
+
+/// What came of claiming a session's transcript.
+enum Claim {
+    /// This call has it.
+    Taken(std::fs::File),
+    /// Another call held it past the wait.
+    Busy,
+    /// It cannot be claimed (missing, not a regular file, no `flock`): read without a claim,
+    /// which reports why if it matters.
+    None,
+}
+
+/// Claims `transcript` with an exclusive `flock`, trying until `until` (without blocking:
+/// the lock is tried every few milliseconds). With no `until`, tries once, and reads without
+/// the claim if it is taken (storing the same lines twice is harmless).
+#[cfg(unix)]
+fn claim(transcript: &Path, until: Option<Instant>) -> Claim {
+    use std::os::fd::AsRawFd;
+    let Ok((file, _)) = crate::files::open(transcript) else {
+        return Claim::None;
+    };
+    loop {
+        // SAFETY: a valid open file descriptor; flock only sets an advisory lock on it.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Claim::Taken(file);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EWOULDBLOCK) => {}
+            Some(libc::EINTR) => continue,
+            _ => return Claim::None,
+        }
+        match until {
+            None => return Claim::None,
+            Some(t) if Instant::now() >= t => return Claim::Busy,
+            Some(_) => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+}
+
+#[cfg(not(unix))]
+fn claim(_transcript: &Path, _until: Option<Instant>) -> Claim {
+    Claim::None
 }
 
 /// Reads one file's lines into its [`FileDelta`].
@@ -996,6 +1061,12 @@ mod tests {
             )
     }
 
+    /// Responses m1 (5 output tokens) and m2 (7).
+    fn write_two_responses(path: &Path) {
+        let text = format!("{}\n{}\n", line("m1", "r1", 5), line("m2", "r2", 7));
+        std::fs::write(path, text).unwrap();
+    }
+
     fn total_output(store: &Store) -> i64 {
         store
             .conn()
@@ -1136,11 +1207,7 @@ mod tests {
     fn rereads_a_truncated_or_replaced_file_without_double_counting() {
         let (dir, mut store, pricing) = setup();
         let path = dir.path().join("s1.jsonl");
-        std::fs::write(
-            &path,
-            format!("{}\n{}\n", line("m1", "r1", 5), line("m2", "r2", 7)),
-        )
-        .unwrap();
+        write_two_responses(&path);
         ingest(&mut store, &pricing, &path);
         // Truncated to a shorter file with one new response.
         std::fs::write(&path, format!("{}\n", line("m3", "r3", 1))).unwrap();
@@ -1380,9 +1447,7 @@ mod tests {
     fn a_fifo_transcript_is_refused_without_blocking() {
         let (dir, mut store, pricing) = setup();
         let path = dir.path().join("s1.jsonl");
-        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        crate::files::mkfifo(&path);
         let report = ingest(&mut store, &pricing, &path);
         assert_eq!(report.bytes, 0);
         assert!(
@@ -1422,11 +1487,7 @@ mod tests {
     fn a_file_truncated_in_place_and_read_twice_at_once_is_counted_once() {
         let (dir, mut store, pricing) = setup();
         let path = dir.path().join("s1.jsonl");
-        std::fs::write(
-            &path,
-            format!("{}\n{}\n", line("m1", "r1", 5), line("m2", "r2", 7)),
-        )
-        .unwrap();
+        write_two_responses(&path);
         ingest(&mut store, &pricing, &path);
         let shorter = format!("{}\n", line("m3", "r3", 1));
         std::fs::OpenOptions::new()
@@ -1456,6 +1517,26 @@ mod tests {
         );
         assert_eq!(total_output(&store), 13);
         assert_eq!(saved(&store, &path), (shorter.len() as i64, false));
+    }
+
+    /// Calls of one session read its transcript one at a time: a call that finds it claimed
+    /// waits its time and then reads nothing (the claiming call counts the lines); once the
+    /// claim is released, the next call reads only what is newer.
+    #[cfg(unix)]
+    #[test]
+    fn a_session_is_read_by_one_call_at_a_time() {
+        let (dir, mut store, pricing) = setup();
+        let path = dir.path().join("s1.jsonl");
+        std::fs::write(&path, format!("{}\n", line("m1", "r1", 5))).unwrap();
+        let soon = |ms| ReadLimits::hook(Instant::now() + std::time::Duration::from_millis(ms));
+        let mut first = Delta::read_session(store.conn(), &path, &mut soon(60_000)).unwrap();
+        let second = Delta::read_session(store.conn(), &path, &mut soon(50)).unwrap();
+        assert_eq!((second.report.files, second.report.bytes), (0, 0));
+        store.write(|tx| first.store(tx, &pricing, 0)).unwrap();
+        first.release();
+        let third = Delta::read_session(store.conn(), &path, &mut soon(50)).unwrap();
+        assert_eq!((third.report.files, third.report.bytes), (1, 0));
+        assert_eq!(total_output(&store), 5);
     }
 
     #[test]

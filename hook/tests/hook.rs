@@ -828,3 +828,21 @@ fn a_store_that_cannot_be_read_fails_closed_when_asked_and_doctor_says_so() {
     });
     assert!(store_fail, "{report:#}");
 }
+
+/// Another process holding the session's transcript locked (the advisory lock calls of one
+/// session take in turn) for as long as it likes: a call waits a moment, then reads and counts
+/// the usage anyway. A lock must not keep usage from being counted.
+#[cfg(unix)]
+#[test]
+fn a_transcript_held_locked_by_another_process_is_still_counted() {
+    use std::os::fd::AsRawFd;
+    let env = TestEnv::new();
+    let file = std::fs::File::open(env.transcript()).unwrap();
+    // SAFETY: a valid open file descriptor.
+    assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    assert_eq!(stderr(&output), "");
+    assert_eq!(env.count("SELECT count(*) FROM usage"), 12);
+    drop(file);
+}

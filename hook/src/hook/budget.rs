@@ -10,7 +10,7 @@
 //! | the input on stdin | [`STDIN`] for all of it to arrive (and at most 64 MiB) |
 //! | the configs and the trust list | regular files of at most 1 MiB, opened without blocking |
 //! | opening the store | [`LOCK`] for another process's lock |
-//! | the transcripts' new lines | 8 MiB and 20,000 lines, and [`TRANSCRIPTS`] |
+//! | the transcripts' new lines | 8 MiB and 20,000 lines, and [`TRANSCRIPTS`], after a wait of at most [`TRANSCRIPTS`] for another call of the session to store the same lines |
 //! | recording them with the event | [`LOCK`] for the write lock, then the event waits for the answer |
 //! | the usage snapshot | [`LOCK`] (a reader waits only while the log is recovered) |
 //! | compiling a policy's module (once; then cached) | until the budget has [`RECORD`] left; past it, compiled in the background |

@@ -186,18 +186,22 @@ impl Delta {
     /// the same new lines. So the session's transcript is claimed first, with an advisory
     /// `flock` on it, held until the lines read are stored: a call that finds it claimed waits
     /// (until `limits.until`) for the claiming call to store them, then reads only what is
-    /// newer. Past the wait, it reads nothing of the session: the claiming call counts it.
+    /// newer, with its full reading time still ahead. Past the wait it reads anyway (the same
+    /// lines again, if they are still not stored: harmless), so a claim held for long (a
+    /// stuck or hostile process) delays calls, never keeps their usage from being counted.
     pub fn read_session(
         conn: &Connection,
         transcript: &Path,
         limits: &mut ReadLimits,
     ) -> rusqlite::Result<Self> {
-        let mut delta = Self::default();
-        match claim(transcript, limits.until) {
-            Claim::Taken(file) => delta.claim = Some(file),
-            Claim::Busy => return Ok(delta),
-            Claim::None => {}
-        }
+        let started = Instant::now();
+        let mut delta = Self {
+            claim: claim(transcript, limits.until),
+            ..Self::default()
+        };
+        // The wait does not eat into the reading's time.
+        let waited = started.elapsed();
+        limits.until = limits.until.map(|until| until + waited);
         delta.read_file(conn, transcript, true, limits)?;
         let subagents = transcript.with_extension("").join("subagents");
         if let Ok(entries) = std::fs::read_dir(&subagents) {
@@ -336,48 +340,33 @@ impl Delta {
     }
 }
 
-/// What came of claiming a session's transcript.
-enum Claim {
-    /// This call has it.
-    Taken(std::fs::File),
-    /// Another call held it past the wait.
-    Busy,
-    /// It cannot be claimed (missing, not a regular file, no `flock`): read without a claim,
-    /// which reports why if it matters.
-    None,
-}
-
 /// Claims `transcript` with an exclusive `flock`, trying until `until` (without blocking:
-/// the lock is tried every few milliseconds). With no `until`, tries once, and reads without
-/// the claim if it is taken (storing the same lines twice is harmless).
+/// the lock is tried every few milliseconds); the locked file, or `None` when another process
+/// held it past `until` (at once with no `until`) or it cannot be locked.
 #[cfg(unix)]
-fn claim(transcript: &Path, until: Option<Instant>) -> Claim {
+fn claim(transcript: &Path, until: Option<Instant>) -> Option<std::fs::File> {
     use std::os::fd::AsRawFd;
-    let Ok((file, _)) = crate::files::open(transcript) else {
-        return Claim::None;
-    };
+    let (file, _) = crate::files::open(transcript).ok()?;
     loop {
         // SAFETY: a valid open file descriptor; flock only sets an advisory lock on it.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Claim::Taken(file);
+            return Some(file);
         }
         match std::io::Error::last_os_error().raw_os_error() {
             Some(libc::EWOULDBLOCK) => {}
             Some(libc::EINTR) => continue,
-            _ => return Claim::None,
+            _ => return None,
         }
-        match until {
-            None => return Claim::None,
-            Some(t) if Instant::now() >= t => return Claim::Busy,
-            Some(_) => {}
+        if until.is_none_or(|t| Instant::now() >= t) {
+            return None;
         }
         std::thread::sleep(std::time::Duration::from_millis(3));
     }
 }
 
 #[cfg(not(unix))]
-fn claim(_transcript: &Path, _until: Option<Instant>) -> Claim {
-    Claim::None
+fn claim(_transcript: &Path, _until: Option<Instant>) -> Option<std::fs::File> {
+    None
 }
 
 /// Reads one file's lines into its [`FileDelta`].
@@ -1520,21 +1509,26 @@ mod tests {
     }
 
     /// Calls of one session read its transcript one at a time: a call that finds it claimed
-    /// waits its time and then reads nothing (the claiming call counts the lines); once the
-    /// claim is released, the next call reads only what is newer.
+    /// waits its time, then reads anyway; once the claim is released, the next call reads
+    /// only what is newer. The lines read twice count once.
     #[cfg(unix)]
     #[test]
-    fn a_session_is_read_by_one_call_at_a_time() {
+    fn a_session_is_read_by_one_call_at_a_time_but_never_left_unread() {
         let (dir, mut store, pricing) = setup();
         let path = dir.path().join("s1.jsonl");
         std::fs::write(&path, format!("{}\n", line("m1", "r1", 5))).unwrap();
         let soon = |ms| ReadLimits::hook(Instant::now() + std::time::Duration::from_millis(ms));
         let mut first = Delta::read_session(store.conn(), &path, &mut soon(60_000)).unwrap();
-        let second = Delta::read_session(store.conn(), &path, &mut soon(50)).unwrap();
-        assert_eq!((second.report.files, second.report.bytes), (0, 0));
+        assert!(first.claim.is_some());
+        let second = Delta::read_session(store.conn(), &path, &mut soon(100)).unwrap();
+        assert!(second.claim.is_none(), "claimed by the first");
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(second.report.bytes, size, "read anyway after its wait");
         store.write(|tx| first.store(tx, &pricing, 0)).unwrap();
         first.release();
-        let third = Delta::read_session(store.conn(), &path, &mut soon(50)).unwrap();
+        store.write(|tx| second.store(tx, &pricing, 0)).unwrap();
+        let third = Delta::read_session(store.conn(), &path, &mut soon(100)).unwrap();
+        assert!(third.claim.is_some());
         assert_eq!((third.report.files, third.report.bytes), (1, 0));
         assert_eq!(total_output(&store), 5);
     }

@@ -11,6 +11,7 @@ use tollgate::config::Config;
 use tollgate::hook::decide::{self, Runner, Shared};
 use tollgate::policy::engine::Engine;
 use tollgate::pricing::Pricing;
+use tollgate::store::ingest::{Delta, ReadLimits};
 use tollgate::store::usage;
 use tollgate::store::{self, EventRow, Store};
 use tollgate::time::Calendar;
@@ -91,11 +92,13 @@ fn build_store(dir: &Path) -> Store {
     let transcripts = write_transcripts(dir);
     let mut store = Store::open(&dir.join("tollgate.db")).unwrap();
     let pricing = Pricing::bundled();
+    for transcript in &transcripts {
+        let mut limits = ReadLimits::unlimited();
+        let delta = Delta::read_session(store.conn(), transcript, &mut limits).unwrap();
+        store.write(|tx| delta.store(tx, &pricing, END_MS)).unwrap();
+    }
     store
         .write(|tx| {
-            for transcript in &transcripts {
-                tollgate::store::ingest::ingest_session(tx, &pricing, transcript)?;
-            }
             for i in 0..EVENTS {
                 store::insert_event(tx, &event(spread(i, EVENTS)))?;
             }

@@ -27,7 +27,9 @@ pub enum Command {
     ///
     /// Reads the hook input JSON on stdin, records it, runs the policies and prints Claude
     /// Code's answer on stdout. Always exits 0; problems are reported on stderr and answered
-    /// per `on_internal_error` (allow by default).
+    /// per `on_internal_error` (allow by default). Every step is bounded: the call answers
+    /// within 7 s whatever the input (Claude Code waits 10 s), and a store locked by another
+    /// process never costs the call's record (it waits in a spool file for the next call).
     Hook,
     /// Show the recorded hook events, newest last.
     Log(crate::commands::log::LogArgs),
@@ -57,11 +59,21 @@ pub enum Command {
     Install(crate::commands::install::InstallArgs),
     /// Remove what `tollgate install` added (and tollgate's status line).
     Uninstall(crate::commands::install::Target),
+    /// Trust a project's `.claude/tollgate.toml`, so that its policies and prices apply.
+    ///
+    /// A repository is untrusted input: its file is ignored until you trust it, and ignored
+    /// again when it changes (the trust is recorded with the file's sha256). Even trusted, a
+    /// project only adds to your config: it cannot replace or turn off your policies, raise
+    /// sandbox limits, change prices you have, or set `on_internal_error`, `builtins` or the
+    /// store. Review the file first: the command shows what it adds.
+    Trust(crate::commands::trust::TrustArgs),
     /// Check the setup and explain each problem with its fix; exits 1 if something is wrong.
     ///
     /// Checks the binary, which settings files register tollgate (and events registered
-    /// twice), the store, Claude Code's transcripts, every configured policy, the price
-    /// table's age, and times a real hook call in a temporary store (your data is untouched).
+    /// twice), the project's config (trusted or not), the store (and whether the hook can read
+    /// its figures), Claude Code's transcripts (and lines not counted), every configured
+    /// policy, the price table's age, and times a real hook call in a temporary store (your
+    /// data is untouched).
     Doctor(crate::commands::doctor::DoctorArgs),
     /// Usage reports: by day, week, month, session, 5-hour block, model, tool, project; a
     /// session's context timeline; an HTML report with charts.
@@ -111,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => crate::commands::init::run(&args),
         Command::Install(args) => crate::commands::install::install(&args),
         Command::Uninstall(target) => crate::commands::install::uninstall(&target),
+        Command::Trust(args) => crate::commands::trust::run(&args),
         Command::Doctor(args) => crate::commands::doctor::run(&args),
         Command::Report(command) => crate::commands::report::run(&command),
         Command::Import(args) => crate::commands::import::run(&args),

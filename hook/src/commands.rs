@@ -11,6 +11,7 @@ pub mod report;
 pub mod status;
 pub mod statusline;
 pub mod team;
+pub mod trust;
 
 use std::path::PathBuf;
 

@@ -5,30 +5,33 @@
 //! stderr and answered per `on_internal_error` (fail-open by default); nothing here panics on
 //! bad input, and the event row is committed before any policy runs.
 
+pub mod budget;
 pub mod catalog;
 pub mod decide;
 pub mod downgrade;
 pub mod event;
 pub mod lifecycle;
+pub mod record;
 pub mod redact;
 pub mod respond;
 pub mod timing;
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::config::{BuiltinRuntime, Config, FailMode, PolicyConfig};
 use crate::paths::Paths;
-use crate::policy::engine::{Engine, HOOK_COMPILE_LIMIT, PolicyError};
+use crate::policy::engine::{Engine, PolicyError};
 use crate::pricing::Pricing;
+use crate::store::ingest::{Delta, ReadLimits};
 use crate::store::observe::PlanReadings;
-use crate::store::usage;
-use crate::store::{self, EventRow, Outcome, Store};
+use crate::store::{self, EventRow, Outcome, Store, spool, usage};
 use crate::text::one_line;
+use budget::Deadline;
 use decide::{Decision, Runner, Shared, Verdict, Vote};
 use event::{HookInput, MAX_INPUT_BYTES, estimate_tokens};
 use respond::Answer;
@@ -136,15 +139,18 @@ pub fn main() -> ExitCode {
             );
         }
     }));
-    let mut stdin = Vec::new();
-    if let Err(e) = std::io::stdin()
-        .lock()
-        .take(MAX_INPUT_BYTES as u64 + 1)
-        .read_to_end(&mut stdin)
-    {
-        eprintln!("tollgate: cannot read the hook input on stdin: {e}; answering allow");
-        return ExitCode::SUCCESS;
-    }
+    let stdin = match crate::files::read_stdin(MAX_INPUT_BYTES, budget::STDIN) {
+        Ok(stdin) => stdin,
+        Err(e) => {
+            eprintln!(
+                "tollgate: {}",
+                one_line(&format!(
+                    "cannot read the hook input on stdin: {e}; answering allow"
+                ))
+            );
+            return ExitCode::SUCCESS;
+        }
+    };
     let reply = std::panic::catch_unwind(|| match Env::from_process() {
         Ok(env) => run(&stdin, &env, started),
         Err(e) => Reply::note(format!("{e:#}; answering allow")),
@@ -175,7 +181,10 @@ pub fn run(stdin: &[u8], env: &Env, started: Instant) -> Reply {
             .filter(|p| !p.as_os_str().is_empty())
     });
     let config = match Config::load(&env.paths.config_file, project_dir.as_deref()) {
-        Ok(config) => Some(config),
+        Ok(config) => {
+            notes.extend(config.project.note());
+            Some(config)
+        }
         Err(e) => {
             notes.push(format!(
                 "{e:#}; recording with defaults and answering allow until it is fixed"
@@ -230,6 +239,7 @@ fn handle(
     notes: &mut Vec<String>,
     held: &mut Held,
 ) -> Result<Answer, store::StoreError> {
+    let deadline = Deadline::new(started);
     let mut timings = crate::hook::timing::Timings::new(started);
     timings.step("start+config");
     let pricing = Pricing::with_overrides(&config.prices);
@@ -244,31 +254,155 @@ fn handle(
         .store
         .clone()
         .unwrap_or_else(|| env.paths.store_file());
-    let (mut store, notice) = Store::open_or_recover(&store_path)?;
+    let lock_wait = || deadline.within(budget::LOCK, budget::ANSWER);
+    let (mut store, notice) = Store::open_or_recover(&store_path, lock_wait())?;
     notes.extend(notice);
     timings.step("open");
 
-    // 1. Record: the transcript delta and the event, in one transaction.
+    // 1. Read the transcripts' new lines, without the write lock.
+    let mut delta = match input.transcript_path() {
+        Some(transcript) => {
+            let until = Instant::now() + deadline.within(budget::TRANSCRIPTS, budget::ANSWER);
+            Delta::read_session(
+                store.conn(),
+                Path::new(transcript),
+                &mut ReadLimits::hook(until),
+            )
+            .map_err(|e| store.error(e))?
+        }
+        None => Delta::default(),
+    };
+    notes.append(&mut delta.report.problems);
+    timings.step("read transcripts");
+
+    // 2. Record them, and the event, in one short transaction (first, what earlier calls
+    // spooled). Past its wait, the event is kept for the answer's transaction, or the spool.
     let mut row = event_row(input, config, env.now_ms);
-    let (event_id, ingest_notes) = store.write(|tx| {
-        let mut notes = Vec::new();
-        if let Some(transcript) = input.transcript_path() {
-            let report = crate::store::ingest::ingest_session(tx, &pricing, Path::new(transcript))?;
-            notes = report.notes;
+    let fact = lifecycle::describe(input, &mut row, config.record.max_subject_bytes);
+    let event = record::Event {
+        row,
+        fact,
+        subagent: (matches!(input.event.as_str(), "PostToolUse" | "PostToolUseFailure")
+            && input.is_subagent_call())
+        .then(|| downgrade::Ran::of(input))
+        .flatten(),
+    };
+    store.set_wait(lock_wait())?;
+    let recorded = store.write(|tx| {
+        let drained = spool::drain(tx, &store_path, record::Record::write_spooled)?;
+        let report = delta.store(tx, &pricing, env.now_ms)?;
+        let id = event.write(tx, env.now_ms)?;
+        Ok((drained, report, id))
+    });
+    let event_id = match recorded {
+        Ok((drained, mut report, id)) => {
+            delta.release();
+            drained.remove();
+            notes.extend(drained.broken);
+            notes.append(&mut report.problems);
+            Some(id)
         }
-        let max_subject = config.record.max_subject_bytes;
-        lifecycle::record(tx, input, &mut row, max_subject, env.now_ms)?;
-        if matches!(input.event.as_str(), "PostToolUse" | "PostToolUseFailure")
-            && input.is_subagent_call()
-        {
-            downgrade::verify(tx, input, env.now_ms)?;
-        }
-        Ok((store::insert_event(tx, &row)?, notes))
-    })?;
-    notes.extend(ingest_notes);
+        Err(e) if e.is_busy() => None,
+        Err(e) => return Err(e),
+    };
     timings.step("ingest+record");
 
-    // 2. Decide.
+    // 3. Decide. Should that fail, an event not yet written is spooled first.
+    let decided = decide(
+        input,
+        config,
+        run_policies,
+        env,
+        &deadline,
+        &mut store,
+        held,
+        notes,
+        &mut timings,
+        &pricing,
+        &calendar,
+        started,
+    );
+    let (answer, answered) = match decided {
+        Ok(decided) => decided,
+        Err(e) => {
+            if event_id.is_none() {
+                let unanswered = record::Record {
+                    event: Some(event),
+                    event_id: None,
+                    answer: None,
+                };
+                notes.extend(spool_note(&store_path, &unanswered, &e));
+            }
+            return Err(e);
+        }
+    };
+
+    // 4. Record the answer; if step 2 could not, with the event and the transcripts' lines
+    // (which would otherwise be read again by the next call). Past the wait, spool the record
+    // (the lines are read again).
+    let unrecorded = event_id.is_none();
+    let record = record::Record {
+        event: unrecorded.then_some(event),
+        event_id,
+        answer: Some(answered),
+    };
+    store.set_wait(deadline.within(budget::LOCK, Duration::ZERO))?;
+    let recorded = store.write(|tx| {
+        let report = if unrecorded {
+            Some(delta.store(tx, &pricing, env.now_ms)?)
+        } else {
+            None
+        };
+        record.write(tx, env.now_ms)?;
+        Ok(report)
+    });
+    delta.release();
+    match recorded {
+        Ok(report) => notes.extend(report.into_iter().flat_map(|r| r.problems)),
+        Err(e) if e.is_busy() => notes.extend(spool_note(&store_path, &record, &e)),
+        Err(e) => return Err(e),
+    }
+    timings.step("record answer");
+    notes.extend(timings.summary());
+    held.store = Some(store);
+    Ok(answer)
+}
+
+/// Spools `record` for the store at `store_path`, which `busy` kept this call from writing;
+/// the one line that says so.
+fn spool_note(
+    store_path: &Path,
+    record: &record::Record,
+    busy: &store::StoreError,
+) -> Option<String> {
+    let written = serde_json::to_vec(record)
+        .map_err(|e| e.to_string())
+        .and_then(|json| spool::write(store_path, &json).map_err(|e| e.to_string()));
+    Some(match written {
+        Ok(file) => format!(
+            "{busy}; this call's record waits in {} for the next call to write it",
+            file.display()
+        ),
+        Err(e) => format!("{busy}; this call is not recorded: {e}"),
+    })
+}
+
+/// Runs the policies that apply to `input` over one moment of the store, and answers.
+#[expect(clippy::too_many_arguments, reason = "the steps of one call, named")]
+fn decide(
+    input: &HookInput,
+    config: &Config,
+    run_policies: bool,
+    env: &Env,
+    deadline: &Deadline,
+    store: &mut Store,
+    held: &mut Held,
+    notes: &mut Vec<String>,
+    timings: &mut crate::hook::timing::Timings,
+    pricing: &Pricing,
+    calendar: &crate::time::Calendar,
+    started: Instant,
+) -> Result<(Answer, record::Answer), store::StoreError> {
     let policies: Vec<PolicyConfig> = if run_policies {
         config
             .active_policies()
@@ -284,13 +418,14 @@ fn handle(
     } else {
         // Everything the policies read, from one moment of the store (another process may
         // commit between two statements otherwise).
+        store.set_wait(deadline.within(budget::LOCK, budget::ANSWER))?;
         let (usage, mut context, limits, states) = store.read(|conn| {
             let mut usage =
-                usage::snapshot(conn, &calendar, input.session_id(), input.cwd(), env.now_ms)?;
+                usage::snapshot(conn, calendar, input.session_id(), input.cwd(), env.now_ms)?;
             if let Some(team) = &config.team {
                 usage.team = crate::store::team::cached(conn, team, env.now_ms)?;
             }
-            let context = usage::context(conn, &pricing, input.session_id())?;
+            let context = usage::context(conn, pricing, input.session_id())?;
             let limits = PlanReadings::latest(conn)?.to_abi();
             let states: Vec<String> = policies
                 .iter()
@@ -298,7 +433,7 @@ fn handle(
                 .collect::<rusqlite::Result<_>>()?;
             Ok((usage, context, limits, states))
         })?;
-        context.pending_tokens = pending_tokens(input, &row);
+        context.pending_tokens = pending_tokens(input);
         let now = crate::time::rfc3339(env.now_ms);
         timings.step("usage");
         let shared = Shared {
@@ -312,45 +447,35 @@ fn handle(
             builtins: config.builtins,
             cache_dir: &env.paths.cache_dir,
             engines: &mut held.engines,
+            deadline,
         };
-        let votes = evaluate_all(&policies, &states, &shared, runtime, notes, &mut timings);
+        let votes = evaluate_all(&policies, &states, &shared, runtime, notes, timings);
         session_model = context.model;
         votes
     };
     let verdict = decide::combine(&votes);
     let answer = respond::answer(input, &verdict, respond::Options::default());
-
-    // 3. Record the answer.
     let effective = answer.effective.unwrap_or(Decision::Allow);
     let outcome = outcome(&verdict, effective, &votes, started);
-    store.write(|tx| {
-        store::finish_event(
-            tx,
-            event_id,
-            &outcome,
-            &votes.iter().map(Vote::run).collect::<Vec<_>>(),
-        )?;
-        if let Some(requested) = &outcome.model_requested {
-            let request = downgrade::Request {
-                event_id,
-                ts_ms: env.now_ms,
-                requested,
-                session_model: &session_model,
-                env_override: env.subagent_model.as_deref(),
-            };
-            downgrade::record(tx, input, &request)?;
-        }
-        for vote in &votes {
-            if let Some(state) = &vote.state {
-                store::set_policy_state(tx, &vote.policy, state)?;
-            }
-        }
-        Ok(())
-    })?;
-    timings.step("record answer");
-    notes.extend(timings.summary());
-    held.store = Some(store);
-    Ok(answer)
+    let downgrade = outcome.model_requested.as_deref().and_then(|requested| {
+        let request = downgrade::Request {
+            ts_ms: env.now_ms,
+            requested,
+            session_model: &session_model,
+            env_override: env.subagent_model.as_deref(),
+        };
+        downgrade::Requested::of(input, &request)
+    });
+    let answered = record::Answer {
+        runs: votes.iter().map(Vote::run).collect(),
+        states: votes
+            .iter()
+            .filter_map(|v| Some((v.policy.clone(), v.state.clone()?)))
+            .collect(),
+        outcome,
+        downgrade,
+    };
+    Ok((answer, answered))
 }
 
 fn event_row(input: &HookInput, config: &Config, now_ms: i64) -> EventRow {
@@ -384,9 +509,9 @@ fn event_row(input: &HookInput, config: &Config, now_ms: i64) -> EventRow {
 
 /// What this call is about to add to the context: a tool result that arrived (PostToolUse), or
 /// a file a `Read` without a range will load (the sandbox cannot stat files itself).
-fn pending_tokens(input: &HookInput, row: &EventRow) -> u64 {
+fn pending_tokens(input: &HookInput) -> u64 {
     match (input.event.as_str(), input.tool_name()) {
-        ("PostToolUse", _) => row.est_tokens,
+        ("PostToolUse", _) => estimate_tokens(input.response_bytes()),
         ("PreToolUse", Some("Read")) => {
             let Some(tool_input) = input.tool_input() else {
                 return 0;
@@ -426,6 +551,8 @@ struct Runtime<'a> {
     cache_dir: &'a Path,
     /// The engines made so far, one per wasm stack limit (kept until the process exits).
     engines: &'a mut Vec<(u64, Engine)>,
+    /// The call's time budget: a policy it has no time left for is not run.
+    deadline: &'a Deadline,
 }
 
 fn evaluate_all(
@@ -440,6 +567,7 @@ fn evaluate_all(
         builtins,
         cache_dir,
         engines,
+        deadline,
     } = runtime;
     // A built-in running natively needs no engine: with only those, wasmtime is never touched.
     let mut failed_to_start = None;
@@ -452,7 +580,9 @@ fn evaluate_all(
             continue;
         }
         match Engine::with_stack(Some(cache_dir.to_path_buf()), stack) {
-            Ok(engine) => engines.push((stack, engine.compile_within(HOOK_COMPILE_LIMIT))),
+            Ok(engine) => {
+                engines.push((stack, engine.compile_until(deadline.before(budget::RECORD))))
+            }
             Err(e) => failed_to_start = Some(format!("{e:#}")),
         }
     }
@@ -476,9 +606,14 @@ fn evaluate_all(
         .zip(states)
         .map(|(config, state)| {
             let started = Instant::now();
+            // A built-in run natively takes a fraction of a millisecond: never skipped.
+            let allowance = Duration::from_millis(config.limits.time_ms);
+            if !config.runs_natively(builtins) && !deadline.has(allowance, budget::RECORD) {
+                return decide::vote(config, Err(PolicyError::NoTime), started);
+            }
             IN_POLICY.set(true);
             let vote = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                evaluate_one(host_for(config), config, shared, state)
+                evaluate_one(host_for(config), config, shared, state, cache_dir)
             }));
             IN_POLICY.set(false);
             vote.unwrap_or_else(|_| {
@@ -511,8 +646,14 @@ enum Host<'a> {
 
 /// Loads (from the precompiled cache when warm) and evaluates one policy. A built-in's
 /// `sha256` pin is checked against its module, which CI builds from the same source as the
-/// native code.
-fn evaluate_one(host: Host<'_>, config: &PolicyConfig, shared: &Shared<'_>, state: &str) -> Vote {
+/// native code. A module this call had no time to compile is compiled in the background.
+fn evaluate_one(
+    host: Host<'_>,
+    config: &PolicyConfig,
+    shared: &Shared<'_>,
+    state: &str,
+    cache_dir: &Path,
+) -> Vote {
     let started = Instant::now();
     let pin = config.sha256.as_deref();
     let result = match (host, &config.path) {
@@ -529,9 +670,54 @@ fn evaluate_one(host: Host<'_>, config: &PolicyConfig, shared: &Shared<'_>, stat
     };
     match result {
         Ok(runner) => decide::evaluate(runner, config, shared, state, started),
-        Err(e) => decide::vote(config, Err(e), started),
+        Err(e) => {
+            if matches!(e, PolicyError::Compiling(_)) {
+                compile_in_background(config, cache_dir);
+            }
+            decide::vote(config, Err(e), started)
+        }
     }
 }
+
+/// Starts `tollgate policy check MODULE` detached (no stdio, its own process group), which
+/// compiles the policy's module into the cache for the next calls: at most once per module
+/// every [`COMPILE_AGAIN_AFTER`], by a marker file in the cache. Best effort: a failure only
+/// leaves the next call to try again.
+fn compile_in_background(config: &PolicyConfig, cache_dir: &Path) {
+    use sha2::{Digest, Sha256};
+    use std::process::{Command, Stdio};
+    let module = match &config.path {
+        Some(path) => path.as_os_str().to_owned(),
+        None => config.name.clone().into(),
+    };
+    let key = Sha256::digest(module.as_encoded_bytes());
+    let marker = cache_dir.join(format!("compiling-{}", hex::encode(&key[..16])));
+    let recent = std::fs::metadata(&marker)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < COMPILE_AGAIN_AFTER));
+    if recent
+        || crate::paths::create_private_dir(cache_dir).is_err()
+        || std::fs::write(&marker, b"").is_err()
+    {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut command = Command::new(exe);
+    command
+        .args(["policy", "check"])
+        .arg(&module)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let _ = command.spawn();
+}
+
+/// How long a background compile of one module is left to finish before another is started.
+const COMPILE_AGAIN_AFTER: Duration = Duration::from_secs(600);
 
 fn outcome(verdict: &Verdict, effective: Decision, votes: &[Vote], started: Instant) -> Outcome {
     let errors: Vec<&str> = votes.iter().filter_map(|v| v.error.as_deref()).collect();
@@ -565,7 +751,13 @@ mod tests {
             context: &context,
             limits: None,
         };
-        evaluate_one(host, config, &shared, "{}")
+        evaluate_one(
+            host,
+            config,
+            &shared,
+            "{}",
+            std::path::Path::new("/nonexistent"),
+        )
     }
 
     /// Natively, a built-in still answers to its `sha256` pin (its module's) and output limit.

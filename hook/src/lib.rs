@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod files;
 pub mod hook;
 pub mod paths;
 pub mod policy;

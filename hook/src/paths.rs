@@ -1,4 +1,4 @@
-//! Where tollgate keeps its files: the store, the config and the module cache.
+//! Where tollgate keeps its files: the store, the config, the trust list and the module cache.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +48,16 @@ impl Paths {
     pub fn store_file(&self) -> PathBuf {
         self.data_dir.join("tollgate.db")
     }
+
+    /// The list of projects whose config you trusted (`tollgate trust`).
+    pub fn trust_file(&self) -> PathBuf {
+        trust_file_for(&self.config_file)
+    }
+}
+
+/// The trust list that goes with a config file: `trusted.toml` beside it.
+pub fn trust_file_for(config_file: &Path) -> PathBuf {
+    config_file.with_file_name("trusted.toml")
 }
 
 /// Creates `dir` (and parents) readable by the user only (0700 on Unix).

@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! Every hook call writes one short transaction; many hook processes may write at once (WAL plus
-//! a bounded busy timeout). The schema is versioned with `PRAGMA user_version` and migrated
+//! Every hook call writes two short transactions; many hook processes may write at once (WAL
+//! plus a bounded wait for the write lock; a hook call that waits past its bound spools what it
+//! has to write instead, see [`spool`]). Nothing slow happens while the write lock is held:
+//! transcripts are read before it is taken ([`ingest`]), policies run between the two. The schema is versioned with `PRAGMA user_version` and migrated
 //! forward on open. Rollup tables are kept by the writes themselves (`roll_event`,
 //! [`roll_usage`]; no triggers, which SQLite would parse on every open), so window sums read a
 //! few hundred 15-minute buckets and hours instead of every message.
@@ -11,6 +13,7 @@ pub mod claude_code;
 pub mod ingest;
 pub mod lifecycle;
 pub mod observe;
+pub mod spool;
 pub mod team;
 pub mod usage;
 
@@ -20,8 +23,10 @@ use std::time::Duration;
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params, params_from_iter,
 };
+use serde::{Deserialize, Serialize};
 
-/// How long a writer waits for another process's transaction before giving up (fail-open).
+/// How long a command waits for another process's transaction before giving up. (A hook call
+/// waits less, within its time budget: see `hook::budget`.)
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Width of a rollup bucket. Every real time-zone offset is a multiple of 15 minutes, so day
@@ -48,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v5.sql"),
     include_str!("store/v6.sql"),
     include_str!("store/v7.sql"),
+    include_str!("store/v8.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -79,11 +85,13 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
     },
-    /// Another process held the write lock for longer than [`BUSY_TIMEOUT`].
-    #[error("the store {path} stayed locked by another process for {}s: if this repeats, look for a stuck `tollgate` or an open SQLite shell", BUSY_TIMEOUT.as_secs())]
+    /// Another process held the lock for longer than this call waits.
+    #[error("the store {path} stayed locked by another process for {} ms: if this repeats, look for a stuck `tollgate` or an open SQLite shell", waited.as_millis())]
     Busy {
         /// The database file.
         path: PathBuf,
+        /// How long this call waited.
+        waited: Duration,
     },
     /// The file is not a database or is damaged.
     #[error("the store {path} is damaged ({detail})")]
@@ -116,12 +124,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn from_sqlite(path: &Path, error: rusqlite::Error) -> Self {
+    fn from_sqlite(path: &Path, waited: Duration, error: rusqlite::Error) -> Self {
         let path = path.to_path_buf();
         match error.sqlite_error_code() {
             Some(ErrorCode::ReadOnly) => Self::ReadOnly { path },
             Some(ErrorCode::DiskFull) => Self::Full { path },
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy { path },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                Self::Busy { path, waited }
+            }
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Self::Corrupt {
                 path,
                 detail: error.to_string(),
@@ -157,17 +167,31 @@ impl StoreError {
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Self::Corrupt { .. })
     }
+
+    /// Whether another process held the lock past this call's wait.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy { .. })
+    }
 }
 
 /// An open store.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// How long a statement waits for another process's lock.
+    wait: Duration,
 }
 
 impl Store {
-    /// Opens (creating if needed, mode 0600 in a 0700 directory) and migrates the store.
+    /// Opens (creating if needed, mode 0600 in a 0700 directory) and migrates the store,
+    /// waiting up to [`BUSY_TIMEOUT`] for another process's lock.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_waiting(path, BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], waiting up to `wait` for another process's lock (then, and for each
+    /// statement after, until [`Store::set_wait`]).
+    pub fn open_waiting(path: &Path, wait: Duration) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::paths::create_private_dir(dir).map_err(|e| io_error(path, &e))?;
         }
@@ -176,19 +200,38 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| StoreError::from_sqlite(path, e))?;
+            .map_err(|e| StoreError::from_sqlite(path, wait, e))?;
         let mut store = Self {
             conn,
             path: path.to_path_buf(),
+            wait,
         };
         store.configure().and_then(|()| store.migrate())?;
         Ok(store)
     }
 
-    /// Opens the store; a damaged file is renamed to `<name>.corrupt-<unix time>` and a new
-    /// store started. The returned notice, if any, tells the user what happened.
-    pub fn open_or_recover(path: &Path) -> Result<(Self, Option<String>), StoreError> {
-        match Self::open(path) {
+    /// A new store in memory, migrated (for tests and fuzzing).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory()
+            .map_err(|e| StoreError::from_sqlite(&path, BUSY_TIMEOUT, e))?;
+        let mut store = Self {
+            conn,
+            path,
+            wait: BUSY_TIMEOUT,
+        };
+        store.configure().and_then(|()| store.migrate())?;
+        Ok(store)
+    }
+
+    /// Opens the store waiting up to `wait` for another process's lock; a damaged file is
+    /// renamed to `<name>.corrupt-<unix time>` and a new store started. The returned notice, if
+    /// any, tells the user what happened.
+    pub fn open_or_recover(
+        path: &Path,
+        wait: Duration,
+    ) -> Result<(Self, Option<String>), StoreError> {
+        match Self::open_waiting(path, wait) {
             Err(e) if e.is_corrupt() => {
                 let stamp = chrono::Utc::now().timestamp();
                 let aside = path.with_extension(format!("db.corrupt-{stamp}"));
@@ -197,7 +240,7 @@ impl Store {
                     let side = PathBuf::from(format!("{}{suffix}", path.display()));
                     let _ = std::fs::remove_file(side);
                 }
-                let store = Self::open(path)?;
+                let store = Self::open_waiting(path, wait)?;
                 let notice = format!(
                     "{e}; moved it to {} and started a new store (usage will be re-read from the transcripts)",
                     aside.display()
@@ -227,6 +270,12 @@ impl Store {
         &self.path
     }
 
+    /// Waits up to `wait` for another process's lock from now on.
+    pub fn set_wait(&mut self, wait: Duration) -> Result<(), StoreError> {
+        self.wait = wait;
+        self.conn.busy_timeout(wait).map_err(|e| self.error(e))
+    }
+
     /// The connection, for reads.
     pub fn conn(&self) -> &Connection {
         &self.conn
@@ -253,19 +302,20 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let path = self.path.clone();
+        let (path, wait) = (self.path.clone(), self.wait);
+        let error = |e| StoreError::from_sqlite(&path, wait, e);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::from_sqlite(&path, e))?;
-        let value = f(&tx).map_err(|e| StoreError::from_sqlite(&path, e))?;
-        tx.commit().map_err(|e| StoreError::from_sqlite(&path, e))?;
+            .map_err(error)?;
+        let value = f(&tx).map_err(error)?;
+        tx.commit().map_err(error)?;
         Ok(value)
     }
 
     /// Maps an error from a read on [`Store::conn`] to a [`StoreError`].
     pub fn error(&self, error: rusqlite::Error) -> StoreError {
-        StoreError::from_sqlite(&self.path, error)
+        StoreError::from_sqlite(&self.path, self.wait, error)
     }
 
     /// The schema version this build writes.
@@ -275,7 +325,7 @@ impl Store {
 
     fn configure(&self) -> Result<(), StoreError> {
         self.conn
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(self.wait)
             // Each hook process is the last to close the store; by default SQLite would then
             // checkpoint the WAL (with fsyncs) on every call. Leave that to the periodic
             // auto-checkpoint instead.
@@ -405,7 +455,7 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 }
 
 /// One hook call, as first recorded (before the decision is known).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventRow {
     /// Unix time in milliseconds.
     pub ts_ms: i64,
@@ -434,7 +484,7 @@ pub struct EventRow {
 }
 
 /// What tollgate answered to one hook call.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     /// `allow`, `warn`, `downgrade`, `ask` or `deny`.
     pub decision: String,
@@ -449,7 +499,7 @@ pub struct Outcome {
 }
 
 /// One policy's result for one hook call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyRun {
     /// The policy's configured name.
     pub policy: String,
@@ -487,6 +537,21 @@ pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i6
     let id = tx.last_insert_rowid();
     roll_event(tx, row)?;
     Ok(id)
+}
+
+/// Records the model a session started with (`SessionStart`), unless one is known already.
+pub fn set_session_model(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    project: &str,
+    model: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO sessions (session_id, project, model) VALUES (?1, ?2, ?3)
+         ON CONFLICT (session_id) DO UPDATE SET model = coalesce(sessions.model, excluded.model)",
+    )?
+    .execute((session_id, project, model))
+    .map(drop)
 }
 
 /// Counts a tool call (`PreToolUse`) or a prompt (`UserPromptSubmit`) in the event rollups
@@ -611,6 +676,13 @@ macro_rules! add_usage_sums {
 /// Applies `delta` to the usage rollups of `key`: the 15-minute bucket of its session, project
 /// and model (whose first and last response times include `key.ts_ms`), its hour and its UTC
 /// day.
+///
+/// The sums cannot overflow: each token count of a response is at most
+/// [`ingest::MAX_TOKENS`] (10^7, checked as transcripts are read), so a delta adds at most
+/// that to a column (an update, the difference of two such counts), and a signed 64-bit
+/// column (9.2 × 10^18) would need more than 9 × 10^11 responses in one bucket, hour or day to
+/// overflow: a store of some hundred terabytes. SQLite would turn an overflowing integer sum
+/// into a REAL, which every later read would fail on.
 pub fn roll_usage(
     tx: &Transaction<'_>,
     key: &RollupKey<'_>,
@@ -783,9 +855,8 @@ pub fn set_policy_state(tx: &Transaction<'_>, policy: &str, state: &str) -> rusq
 
 /// Rows where a rollup table differs from the same sums taken afresh from `usage` and
 /// `events` (rows of zeros left by a removed response aside), in all six rollups: 0 when the
-/// writes kept them right.
-#[cfg(test)]
-pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
+/// writes kept them right. Reads every row: for tests and the fuzz targets.
+pub fn rollup_mismatches(conn: &Connection) -> rusqlite::Result<i64> {
     const SUMS: &str = "sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
         sum(cache_write_1h), sum(cache_read_tokens)";
     const KEPT: &str = "input_tokens, output_tokens, cache_write_5m, cache_write_1h,
@@ -851,9 +922,44 @@ pub(crate) fn rollup_mismatches(conn: &Connection) -> i64 {
                 [],
                 |r| r.get::<_, i64>(0),
             )
-            .unwrap()
         })
         .sum()
+}
+
+/// Usage and rollup rows holding a token count that is not an integer from 0 to
+/// [`ingest::MAX_TOKENS`] (a sum: to its row's `messages` times that), or a cost that is not
+/// a number from 0: 0 in a sound store. Reads every row.
+pub fn figures_out_of_range(conn: &Connection) -> rusqlite::Result<i64> {
+    const COLUMNS: [&str; 5] = [
+        "input_tokens",
+        "output_tokens",
+        "cache_write_5m",
+        "cache_write_1h",
+        "cache_read_tokens",
+    ];
+    let max = ingest::MAX_TOKENS;
+    let mut total = 0;
+    for (table, count) in [
+        ("usage", "1"),
+        ("usage_rollup", "messages"),
+        ("usage_hourly", "messages"),
+        ("usage_daily", "messages"),
+    ] {
+        let bad: Vec<String> = COLUMNS
+            .iter()
+            .map(|c| format!("typeof({c}) <> 'integer' OR {c} NOT BETWEEN 0 AND {count} * {max}"))
+            .chain([
+                "typeof(cost_usd) NOT IN ('real', 'integer', 'null') OR round(cost_usd, 9) < 0"
+                    .to_owned(),
+            ])
+            .collect();
+        total += conn.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {}", bad.join(" OR ")),
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -904,7 +1010,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(hourly, (2, 1));
-        assert_eq!(rollup_mismatches(store.conn()), 0);
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
     }
 
     fn temp_store() -> (tempfile::TempDir, Store) {
@@ -1000,7 +1106,7 @@ mod tests {
         let path = dir.path().join("tollgate.db");
         std::fs::write(&path, vec![0x42; 8192]).unwrap();
         assert!(Store::open(&path).err().unwrap().is_corrupt());
-        let (store, notice) = Store::open_or_recover(&path).unwrap();
+        let (store, notice) = Store::open_or_recover(&path, BUSY_TIMEOUT).unwrap();
         let notice = notice.unwrap();
         assert!(
             notice.contains("damaged") && notice.contains("corrupt-"),
@@ -1130,7 +1236,8 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        // The store as schema version 5 left it: no daily rollups (and nothing of version 7).
+        // The store as schema version 5 left it: no daily rollups (nor what came after).
+        store.conn().execute_batch(UNDO_V8).unwrap();
         store.conn().execute_batch(UNDO_V7).unwrap();
         store
             .conn()
@@ -1150,8 +1257,91 @@ mod tests {
             .query_row("SELECT sum(messages) FROM usage_daily", [], |r| r.get(0))
             .unwrap();
         assert_eq!(messages, 50);
-        assert_eq!(rollup_mismatches(store.conn()), 0);
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
     }
+
+    /// A store where an older tollgate stored token counts out of range (wrapped to -1, and
+    /// i64::MAX, whose sum overflowed the rollups into a REAL that failed every read): the
+    /// upgrade removes those rows, rebuilds the rollups and says so; the store reads again.
+    #[test]
+    fn the_upgrade_removes_figures_out_of_range_and_rebuilds_the_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        let mut store = Store::open(&path).unwrap();
+        let pricing = crate::pricing::Pricing::bundled();
+        let ts = 1_800_000_000_000;
+        store
+            .write(|tx| {
+                for (i, output) in [5, 7].into_iter().enumerate() {
+                    let entry =
+                        usage::tests::entry(&format!("ok{i}"), ts + i as i64, "s", "x", output);
+                    ingest::store_entry(tx, &pricing, &entry)?;
+                }
+                // What the older ingest stored: `u64 as i64`, rolled up as it came.
+                for (id, input) in [("wrapped", -1_i64), ("huge", i64::MAX), ("huge2", i64::MAX)] {
+                    tx.execute(
+                        "INSERT INTO usage (message_id, request_id, ts_ms, session_id, project,
+                             model, sidechain, input_tokens, output_tokens, cache_write_5m,
+                             cache_write_1h, cache_read_tokens, cost_usd)
+                         VALUES (?1, 'r', ?2, 's', '/p', 'x', 0, ?3, 0, 0, 0, 0, NULL)",
+                        params![id, ts, input],
+                    )?;
+                    let key = RollupKey {
+                        ts_ms: ts,
+                        session_id: "s",
+                        project: "/p",
+                        model: "x",
+                    };
+                    roll_usage(tx, &key, &UsageDelta::of([input, 0, 0, 0, 0], None, 1))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let broken = usage::snapshot(
+            store.conn(),
+            &crate::time::Calendar::default(),
+            "s",
+            "/p",
+            ts + 60_000,
+        );
+        assert!(broken.is_err(), "the REAL sum breaks the reads");
+        store.conn().execute_batch(UNDO_V8).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let rows: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+        assert_eq!(figures_out_of_range(store.conn()).unwrap(), 0);
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
+        let usage = usage::snapshot(
+            store.conn(),
+            &crate::time::Calendar::default(),
+            "s",
+            "/p",
+            ts + 60_000,
+        )
+        .unwrap();
+        assert_eq!(usage.session.messages, 2);
+        let rejected = ingest::rejections(store.conn()).unwrap();
+        assert_eq!(
+            (rejected[0].kind.as_str(), rejected[0].count),
+            ("figures", 3)
+        );
+        assert!(
+            rejected[0].last_reason.contains("removed by the upgrade"),
+            "{rejected:?}"
+        );
+        // The SQL's bound is the code's.
+        assert!(
+            include_str!("store/v8.sql").contains(&format!("BETWEEN 0 AND {}", ingest::MAX_TOKENS))
+        );
+    }
+
+    /// Schema version 8 taken back out of a store, leaving what version 7 made.
+    const UNDO_V8: &str = "ALTER TABLE transcripts DROP COLUMN skipping;
+        DROP TABLE ingest_rejections; DROP TABLE spool_drained; PRAGMA user_version = 7;";
 
     /// Schema version 7 taken back out of a store, leaving what version 6 made.
     const UNDO_V7: &str = "ALTER TABLE usage_rollup DROP COLUMN unpriced_tokens;
@@ -1178,7 +1368,7 @@ mod tests {
         store.conn().execute_batch(UNDO_V7).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();
-        assert_eq!(rollup_mismatches(store.conn()), 0);
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
         let unpriced: i64 = store
             .conn()
             .query_row("SELECT sum(unpriced_tokens) FROM usage_daily", [], |r| {

@@ -101,10 +101,11 @@ fn the_transcript_is_ingested_once_with_subagents() {
     assert!(context > 10_000, "{context}");
 }
 
+/// A 40 MB line (no real response is that long: the output limit is ~0.5 MB) is skipped in
+/// bounded steps, one per call, and reported once; the lines after it are counted, and every
+/// call on the way runs its policies.
 #[test]
-fn a_transcript_delta_with_a_huge_line_is_ingested_whole() {
-    // A 40 MB response line (a large tool result, an image) and the lines after it must all be
-    // read, and the policies still run.
+fn a_huge_transcript_line_is_skipped_in_bounded_steps_and_the_rest_counted() {
     let env = TestEnv::new();
     let transcript = std::fs::read_to_string(env.transcript()).unwrap();
     let response: Value = transcript
@@ -122,17 +123,36 @@ fn a_transcript_delta_with_a_huge_line_is_ingested_whole() {
         appended.push('\n');
     }
     std::fs::write(env.transcript(), transcript + &appended).unwrap();
-    let output = env.hook(&env.input("pre-tool-use-bash"));
-    assert!(output.status.success(), "{}", stderr(&output));
+    let mut calls = 0;
+    let mut messages = String::new();
+    loop {
+        let output = env.hook(&env.input("pre-tool-use-bash"));
+        assert!(output.status.success());
+        messages.push_str(&stderr(&output));
+        calls += 1;
+        if env.count("SELECT count(*) FROM usage WHERE message_id LIKE 'msg_big_%'") == 2 {
+            break;
+        }
+        assert!(calls < 8, "8 MiB a call: {messages}");
+    }
+    assert!(calls >= 5, "{calls} calls");
     assert_eq!(
-        env.count("SELECT count(*) FROM usage WHERE message_id LIKE 'msg_big_%'"),
-        3
+        env.count("SELECT count(*) FROM usage WHERE message_id = 'msg_big_0'"),
+        0
+    );
+    assert_eq!(messages.lines().count(), 1, "{messages}");
+    assert!(
+        messages.contains("longer than 4 MiB, skipped"),
+        "{messages}"
     );
     assert_eq!(
         env.count("SELECT count(*) FROM policy_runs WHERE error IS NULL"),
-        2,
-        "{}",
-        stderr(&output)
+        2 * calls
+    );
+    let offset = env.count("SELECT max(offset) FROM transcripts");
+    assert_eq!(
+        offset as u64,
+        std::fs::metadata(env.transcript()).unwrap().len()
     );
 }
 
@@ -307,20 +327,59 @@ echo "events: $(grep -c '"event"' "$MNT/log.json")"
     );
 }
 
+/// Another process holds the store's write lock past the call's wait: the call still answers
+/// with its policies (reads need no lock), its record waits in the spool, and the next call
+/// that gets the lock writes it.
 #[test]
-fn a_locked_store_fails_open_after_the_busy_timeout() {
+fn a_locked_store_still_enforces_and_loses_no_record() {
     let env = TestEnv::new();
+    env.config(include_str!("../../examples/demo/tollgate.toml"));
     env.hook(&env.input("session-start"));
+    let mut read = read_of_a_large_file(&env);
+    read["tool_use_id"] = Value::String("toolu_locked".into());
+
     let lock = env.db();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let output = env.hook(&env.input("pre-tool-use-bash"));
+    let output = env.hook(&read);
+    let spool = env.home().join("tollgate.db-spool");
+    let waiting = std::fs::read_dir(&spool).unwrap().count();
     lock.execute_batch("ROLLBACK").unwrap();
     assert!(output.status.success());
+    let answer = stdout_json(&output).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
     let message = stderr(&output);
     assert!(
-        message.contains("locked") && message.contains("answering allow"),
+        message.contains("stayed locked by another process")
+            && message.contains("waits in")
+            && message.lines().count() == 1,
         "{message}"
     );
+    assert_eq!(waiting, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE tool_use_id = 'toolu_locked'"),
+        0
+    );
+
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM events WHERE tool_use_id = 'toolu_locked' AND decision = 'deny'"
+        ),
+        1
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM policy_runs r JOIN events e ON e.id = r.event_id
+             WHERE e.tool_use_id = 'toolu_locked' AND r.policy = 'context-guard' AND r.decision = 'deny'"
+        ),
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE decision IS NULL"),
+        0
+    );
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
 
 #[test]
@@ -425,22 +484,28 @@ fn policies_in_the_sandbox_answer_the_same() {
     policies_answer_with_builtins("wasm");
 }
 
-fn policies_answer_with_builtins(builtins: &str) {
-    let env = TestEnv::new();
-    env.config(&format!(
-        "builtins = \"{builtins}\"\n{}",
-        include_str!("../../examples/demo/tollgate.toml")
-    ));
+/// A `Read` without a range of a ~360 KB file (~90k tokens), which the demo config's
+/// context-guard denies.
+fn read_of_a_large_file(env: &TestEnv) -> Value {
     std::fs::create_dir_all(env.project().join("data")).unwrap();
     std::fs::write(
         env.project().join("data/dump.json"),
         "{\"k\": 1}\n".repeat(40_000),
     )
     .unwrap();
-
     let mut read = env.input("pre-tool-use-read");
     read["tool_input"]["file_path"] =
         Value::String(env.project().join("data/dump.json").display().to_string());
+    read
+}
+
+fn policies_answer_with_builtins(builtins: &str) {
+    let env = TestEnv::new();
+    env.config(&format!(
+        "builtins = \"{builtins}\"\n{}",
+        include_str!("../../examples/demo/tollgate.toml")
+    ));
+    let read = read_of_a_large_file(&env);
     let output = env.hook(&read);
     assert_eq!(stderr(&output), "");
     let answer = stdout_json(&output).unwrap();
@@ -521,12 +586,17 @@ fn without_config_nothing_is_blocked() {
 #[test]
 fn a_hostile_policy_cannot_break_the_hook() {
     let env = TestEnv::new();
-    let fixture = |name: &str| fixtures().join(name).display().to_string();
+    let fixture = |name: &str| {
+        fixtures()
+            .join(format!("policies/{name}.wat"))
+            .display()
+            .to_string()
+    };
     env.config(&format!(
         "[[policy]]\nname = \"spin\"\npath = {:?}\nlimits = {{ time_ms = 40 }}\n\
          [[policy]]\nname = \"trap\"\npath = {:?}\non_error = \"ask\"\n",
-        fixture("hostile/loop.wat"),
-        fixture("policies/trap.wat")
+        fixture("loop"),
+        fixture("trap")
     ));
     let output = env.hook(&env.input("pre-tool-use-bash"));
     assert!(output.status.success());
@@ -545,6 +615,236 @@ fn a_hostile_policy_cannot_break_the_hook() {
         env.count("SELECT count(*) FROM policy_runs WHERE error IS NOT NULL"),
         2
     );
+}
+
+/// A project's `.claude/tollgate.toml` applies only once trusted, as it is: untrusted or
+/// changed since, it is ignored, in one line that says how to trust it.
+#[test]
+fn a_project_config_applies_only_once_trusted_as_it_is() {
+    let env = TestEnv::new();
+    let dot_claude = env.project().join(".claude");
+    std::fs::create_dir_all(&dot_claude).unwrap();
+    std::fs::copy(
+        fixtures().join("policies/ok.wat"),
+        dot_claude.join("ok.wat"),
+    )
+    .unwrap();
+    let file = dot_claude.join("tollgate.toml");
+    std::fs::write(&file, "[[policy]]\nname = \"mine\"\npath = \"ok.wat\"\n").unwrap();
+    let dir = std::fs::canonicalize(env.project()).unwrap();
+    let says_hello =
+        |output: &Output| String::from_utf8_lossy(&output.stdout).contains("hello from WAT");
+
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    let message = stderr(&output);
+    assert!(!says_hello(&output));
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("is not trusted")
+            && message.contains(&format!("tollgate trust {}", dir.display())),
+        "{message}"
+    );
+
+    let trusted = env.pipe(&["trust", &dir.display().to_string()], b"");
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    let said = String::from_utf8_lossy(&trusted.stdout);
+    assert!(
+        said.contains("trusted ") && said.contains("policy mine"),
+        "{said}"
+    );
+    assert!(env.home().join("trusted.toml").exists());
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert_eq!(stderr(&output), "");
+    assert!(says_hello(&output));
+
+    std::fs::write(
+        &file,
+        "[[policy]]\nname = \"mine\"\npath = \"ok.wat\"\n# edited\n",
+    )
+    .unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(!says_hello(&output));
+    assert!(
+        stderr(&output).contains("changed since you trusted it"),
+        "{}",
+        stderr(&output)
+    );
+    let listed = env.pipe(&["trust", "--list", "--json"], b"");
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["state"], "changed");
+
+    assert!(
+        env.pipe(&["trust", &dir.display().to_string()], b"")
+            .status
+            .success()
+    );
+    assert!(says_hello(&env.hook(&env.input("pre-tool-use-bash"))));
+    assert!(
+        env.pipe(&["trust", "--revoke", &dir.display().to_string()], b"")
+            .status
+            .success()
+    );
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(!says_hello(&output));
+    assert!(stderr(&output).contains("is not trusted"));
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+/// Files that are not regular files, wherever tollgate reads one (your config, a trusted
+/// project's policy, the transcript): refused at once, one line each, and the call answers
+/// and records. Before, a FIFO blocked the hook forever and `/dev/zero` was read until memory
+/// ran out.
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_never_hang_the_hook() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    let config = env.home().join("config.toml");
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("is a character device, not a regular file")
+            && message.lines().count() == 1,
+        "{message}"
+    );
+    std::fs::remove_file(&config).unwrap();
+    mkfifo(&config);
+    let message = stderr(&env.hook(&env.input("pre-tool-use-bash")));
+    assert!(message.contains("is a FIFO"), "{message}");
+    std::fs::remove_file(&config).unwrap();
+
+    // A trusted project whose policy is a FIFO: that policy fails (its `on_error`), the call
+    // answers.
+    let dot_claude = env.project().join(".claude");
+    std::fs::create_dir_all(&dot_claude).unwrap();
+    mkfifo(&dot_claude.join("mine.wasm"));
+    std::fs::write(
+        dot_claude.join("tollgate.toml"),
+        "[[policy]]\nname = \"mine\"\npath = \"mine.wasm\"\n",
+    )
+    .unwrap();
+    assert!(
+        env.pipe(&["trust", &env.project().display().to_string()], b"")
+            .status
+            .success()
+    );
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("mine.wasm is a FIFO") && message.contains("on_error"),
+        "{message}"
+    );
+
+    // The transcript a FIFO.
+    let transcript = env.dir.path().join("fifo.jsonl");
+    mkfifo(&transcript);
+    let mut input = env.input("pre-tool-use-bash");
+    input["transcript_path"] = Value::String(transcript.display().to_string());
+    input["tool_use_id"] = Value::String("toolu_fifo".into());
+    let output = env.hook(&input);
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("fifo.jsonl is a FIFO"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM events WHERE tool_use_id = 'toolu_fifo' AND decision IS NOT NULL"
+        ),
+        1
+    );
+}
+
+/// Input that never ends (stdin left open): answered at the stdin bound, not waited on.
+#[test]
+fn stdin_that_never_ends_is_answered_at_its_bound() {
+    let env = TestEnv::new();
+    let mut child = env
+        .command()
+        .arg("hook")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"{\"hook_event_name\": \"PreToolUse\", ").unwrap();
+    let output = wait(child, Duration::from_secs(30));
+    drop(stdin);
+    assert!(output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("no end of input within 2000 ms") && message.contains("answering allow"),
+        "{message}"
+    );
+    assert_eq!(stdout_json(&output), None);
+}
+
+/// A store whose figures cannot be read (a REAL where a count belongs) fails every call per
+/// `on_internal_error`: with "deny", the call is denied, not silently allowed. `doctor` says so.
+#[test]
+fn a_store_that_cannot_be_read_fails_closed_when_asked_and_doctor_says_so() {
+    let env = TestEnv::new();
+    env.config("on_internal_error = \"deny\"\n");
+    env.hook(&env.input("session-start"));
+    env.db()
+        .execute_batch(
+            "UPDATE usage_rollup SET input_tokens = 1e19; UPDATE usage_hourly SET input_tokens = 1e19;
+             UPDATE usage_daily SET input_tokens = 1e19",
+        )
+        .unwrap();
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    let answer = stdout_json(&output).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert!(
+        stderr(&output).contains("answering deny"),
+        "{}",
+        stderr(&output)
+    );
+    let doctor = env.pipe(
+        &[
+            "doctor",
+            "--json",
+            "--project",
+            &env.project().display().to_string(),
+        ],
+        b"",
+    );
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let store_fail = report["checks"].as_array().unwrap().iter().any(|c| {
+        c["area"] == "store"
+            && c["status"] == "fail"
+            && c["summary"].as_str().unwrap().contains("out of range")
+    });
+    assert!(store_fail, "{report:#}");
+}
+
+/// Another process holding the session's transcript locked (the advisory lock calls of one
+/// session take in turn) for as long as it likes: a call waits a moment, then reads and counts
+/// the usage anyway. A lock must not keep usage from being counted.
+#[cfg(unix)]
+#[test]
+fn a_transcript_held_locked_by_another_process_is_still_counted() {
+    use std::os::fd::AsRawFd;
+    let env = TestEnv::new();
+    let file = std::fs::File::open(env.transcript()).unwrap();
+    // SAFETY: a valid open file descriptor.
+    assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let output = env.hook(&env.input("pre-tool-use-bash"));
+    assert!(output.status.success());
+    assert_eq!(stderr(&output), "");
+    assert_eq!(env.count("SELECT count(*) FROM usage"), 12);
+    drop(file);
 }
 
 /// Run by hand on a terminal, `tollgate hook` says at once what it is for instead of waiting

@@ -1,10 +1,11 @@
 //! `tollgate doctor`: checks the whole setup and explains each problem with its fix.
 //!
 //! The binary, which settings files register the hook (and twice-registered events, which
-//! record every call twice), the store (and the models in it without a price or a context
-//! window, and Claude Code cost lines it could not use), Claude Code's transcripts and version,
-//! every configured policy, the price table's age, and a measured round trip of the real hook
-//! on a synthetic event in a temporary `TOLLGATE_HOME` (your data is not touched).
+//! record every call twice), the project's config (trusted or not), the store (whether the
+//! hook can read its figures, and the models in it without a price or a context window, and
+//! Claude Code cost lines it could not use), Claude Code's transcripts and version, every
+//! configured policy, the price table's age, and a measured round trip of the real hook on a
+//! synthetic event in a temporary `TOLLGATE_HOME` (your data is not touched).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,11 +18,12 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::commands::install;
-use crate::config::Config;
+use crate::config::{Config, Overlay};
 use crate::hook::catalog;
 use crate::policy::config_check::Checker;
 use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
+use crate::store::spool;
 use crate::text::one_line;
 
 /// A price table older than this many days gets a warning.
@@ -67,8 +69,8 @@ impl Status {
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// What was checked: `binary`, `settings`, `store`, `transcripts`, `config`, `policy`,
-    /// `prices`, `round trip`.
+    /// What was checked: `binary`, `settings`, `store`, `transcripts`, `config`, `project`,
+    /// `policy`, `prices`, `round trip`.
     pub area: &'static str,
     /// How it went.
     pub status: Status,
@@ -136,12 +138,14 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
                 None
             }
         };
+    checks.extend(config.as_ref().and_then(|c| check_project(&c.project)));
     let store = config
         .as_ref()
         .and_then(|c| c.store.clone())
         .unwrap_or_else(|| paths.store_file());
     checks.push(check_store(&store));
     checks.extend(check_recorded(&store, config.as_ref()));
+    checks.extend(check_store_contents(&store, config.as_ref()));
     checks.push(check_transcripts());
     checks.push(check_claude_code());
     if let Some(config) = &config {
@@ -663,6 +667,105 @@ fn check_recorded(path: &Path, config: Option<&Config>) -> Vec<Check> {
             Check::new("claude code", Status::Warn, note)
                 .fix(format!("look at the cost-state lines of session {session}'s transcript; tollgate keeps its own figures meanwhile")),
         );
+    }
+    checks
+}
+
+/// What became of the project's `.claude/tollgate.toml`, if it has one.
+fn check_project(overlay: &Overlay) -> Option<Check> {
+    let check = |status, summary: String| Check::new("project", status, summary);
+    Some(match overlay {
+        Overlay::None => return None,
+        Overlay::Applied { file, ignored } if ignored.is_empty() => {
+            check(Status::Ok, format!("{}: trusted, applied", file.display()))
+        }
+        Overlay::Applied { .. } => check(Status::Warn, overlay.note()?)
+            .fix("a project's file only adds policies and prices: set the rest in your own config"),
+        Overlay::Untrusted { dir, .. } | Overlay::Changed { dir, .. } => {
+            check(Status::Warn, overlay.note()?).fix(format!(
+                "review it: if you want its policies and prices, run `tollgate trust {}`",
+                dir.display()
+            ))
+        }
+        Overlay::Unusable { .. } => check(Status::Warn, overlay.note()?)
+            .fix("fix the file (your own config applies meanwhile), then trust it again"),
+    })
+}
+
+/// What the hook finds in the store: whether it can read the figures policies see, figures
+/// out of range, transcript lines not counted, and records waiting in the spool.
+fn check_store_contents(path: &Path, config: Option<&Config>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let waiting = spool::waiting(path).len();
+    if waiting > 0 {
+        checks.push(
+            Check::new(
+                "store",
+                Status::Info,
+                format!(
+                    "{waiting} hook call{} wait in {}: the store was locked by another process when they ran",
+                    plural(waiting),
+                    spool::dir_for(path).display()
+                ),
+            )
+            .fix("the next hook call writes them; if the number keeps growing, look for a stuck `tollgate` or an open SQLite shell"),
+        );
+    }
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return checks; // `check_store` said why
+    };
+    let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap_or(0);
+    if version != crate::store::Store::schema_version() {
+        return checks; // not migrated yet (the next hook call does it), or newer
+    }
+    let calendar = config.and_then(|c| c.calendar().ok()).unwrap_or_default();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = crate::store::usage::snapshot(&conn, &calendar, "", "", now_ms) {
+        checks.push(
+            Check::new(
+                "store",
+                Status::Fail,
+                format!("the hook cannot read the usage figures in {}: {e}", path.display()),
+            )
+            .fix("every hook call fails and answers per on_internal_error until this is fixed: move the store aside; the next hook call starts a new one and reads the transcripts again"),
+        );
+    }
+    match crate::store::figures_out_of_range(&conn) {
+        Ok(0) => {}
+        Ok(rows) => checks.push(
+            Check::new(
+                "store",
+                Status::Fail,
+                format!(
+                    "{rows} rows of usage or its sums in {} hold token counts out of range: the hook's reads of them fail",
+                    path.display()
+                ),
+            )
+            .fix("move the store aside; the next hook call starts a new one and reads the transcripts again"),
+        ),
+        Err(e) => checks.push(Check::new("store", Status::Fail, format!("cannot check the figures in {}: {e}", path.display()))),
+    }
+    for rejected in crate::store::ingest::rejections(&conn).unwrap_or_default() {
+        let when = crate::time::rfc3339(rejected.last_ms);
+        let summary = format!(
+            "{} transcript line{} not counted; the last, at {when}: {}",
+            rejected.count,
+            plural(rejected.count as usize),
+            rejected.last_reason
+        );
+        checks.push(if rejected.kind == "figures" {
+            Check::new("transcripts", Status::Warn, summary).fix(
+                "no real response has such token counts: if you did not write them, something (the agent?) edited the transcript",
+            )
+        } else {
+            Check::new("transcripts", Status::Info, summary)
+        });
     }
     checks
 }

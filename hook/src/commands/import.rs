@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::commands::StoreArgs;
 use crate::pricing::Pricing;
-use crate::store::ingest::{IngestReport, ingest_file};
+use crate::store::ingest::{Delta, IngestReport, ReadLimits};
 
 /// The environment variable naming Claude Code's data directories (comma-separated).
 pub const CLAUDE_CONFIG_DIR: &str = "CLAUDE_CONFIG_DIR";
@@ -55,6 +55,9 @@ pub struct ImportSummary {
     pub responses: u64,
     /// Lines that were not valid JSON (skipped).
     pub malformed: u64,
+    /// Lines not counted: a token count out of range, or too long a line (`tollgate doctor`
+    /// shows the last reason).
+    pub rejected: u64,
     /// Wall time in seconds.
     pub seconds: f64,
     /// Bytes read per second, in MB (10^6 bytes).
@@ -121,14 +124,14 @@ pub fn import(
     let mut batch: Vec<&Path> = Vec::new();
     let mut batch_bytes = 0;
     let mut flush = |batch: &mut Vec<&Path>, report: &mut IngestReport| -> Result<()> {
-        let done = store.write(|tx| {
-            let mut done = IngestReport::default();
-            for path in batch.iter() {
-                done.add(ingest_file(tx, pricing, path, !is_subagent(path))?);
-            }
-            Ok(done)
-        })?;
-        report.add(done);
+        // Read without the write lock (hook calls keep recording meanwhile), then store.
+        let mut delta = Delta::default();
+        let mut limits = ReadLimits::unlimited();
+        for path in batch.iter() {
+            delta.read_file(store.conn(), path, !is_subagent(path), &mut limits)?;
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        report.add(store.write(|tx| delta.store(tx, pricing, now_ms))?);
         batch.clear();
         Ok(())
     };
@@ -154,6 +157,7 @@ pub fn import(
         lines: report.lines,
         responses: report.stored,
         malformed: report.malformed,
+        rejected: report.rejected,
         seconds,
         mb_per_second: if seconds > 0.0 {
             report.bytes as f64 / 1e6 / seconds
@@ -181,6 +185,12 @@ impl ImportSummary {
             text.push_str(&format!(
                 "; {} lines were not valid JSON and were skipped",
                 self.malformed
+            ));
+        }
+        if self.rejected > 0 {
+            text.push_str(&format!(
+                "; {} lines were not counted (a token count out of range, or too long a line: `tollgate doctor` shows why)",
+                self.rejected
             ));
         }
         if self.bytes == 0 && self.files > 0 {

@@ -66,6 +66,9 @@ pub struct Status {
     pub failing_policies: Vec<FailingPolicy>,
     /// The turns that stopped on a rate limit or a billing error in the last day, newest first.
     pub limit_hits: Vec<LimitHit>,
+    /// Why the session's project config is ignored (untrusted, changed since trusted,
+    /// unreadable), or what of it is.
+    pub project_config: Option<String>,
     #[serde(skip)]
     zone: Option<chrono_tz::Tz>,
     /// Whether Claude Code runs the hook here (what to say when no session is recorded yet).
@@ -329,6 +332,7 @@ pub fn gather(
         downgrades,
         failing_policies,
         limit_hits,
+        project_config: config.project.note(),
         zone: calendar.zone,
         registered: true,
     })
@@ -436,6 +440,9 @@ pub fn render(status: &Status, style: Style) -> String {
                 spent.push_str(&style.dim(&format!(" (Claude Code says {})", format_usd(cost))));
             }
             line(spent);
+            if let Some(note) = &status.project_config {
+                line(style.dim(&format!("  {:<10}{note}", "config")));
+            }
         }
         None if status.registered => line(
             "No session recorded yet: tollgate is registered; start a Claude Code session (or send a prompt in a running one) and it shows here."

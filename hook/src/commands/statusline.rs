@@ -15,7 +15,7 @@
 //! it can (at least the model's name) and exits 0; the error goes to stderr only with
 //! `TOLLGATE_LOG=debug`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,7 +32,10 @@ use crate::store::observe::Observation;
 use crate::term::gauge::{self, Style, percent};
 
 /// Largest status-line input read (Claude Code sends a few KiB).
-const MAX_INPUT_BYTES: u64 = 1 << 20;
+const MAX_INPUT_BYTES: usize = 1 << 20;
+
+/// How long the status line waits for its whole input (Claude Code writes it at once).
+const STDIN_WAIT: Duration = Duration::from_secs(2);
 
 /// How long the status line waits for a hook's write lock before giving up on recording.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
@@ -87,13 +90,11 @@ pub fn main() -> ExitCode {
     if !debug {
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let mut stdin = Vec::new();
-    if !std::io::stdin().is_terminal() {
-        let _ = std::io::stdin()
-            .lock()
-            .take(MAX_INPUT_BYTES)
-            .read_to_end(&mut stdin);
-    }
+    let stdin = if std::io::stdin().is_terminal() {
+        Vec::new()
+    } else {
+        crate::files::read_stdin(MAX_INPUT_BYTES, STDIN_WAIT).unwrap_or_default()
+    };
     let style = Style::detect(true);
     let now_ms = crate::term::clock::now_ms();
     let (line, notes) = std::panic::catch_unwind(|| run(&stdin, now_ms, style))
@@ -146,8 +147,7 @@ fn record_and_fill(
             Config::default()
         });
         let store_path = config.store.clone().unwrap_or_else(|| paths.store_file());
-        let mut store = Store::open(&store_path)?;
-        store.conn().busy_timeout(BUSY_TIMEOUT)?;
+        let mut store = Store::open_waiting(&store_path, BUSY_TIMEOUT)?;
         // The last connection to close checkpoints the WAL and deletes it: four fsyncs, ~25 ms
         // on this project's machine, against ~1 ms for the rest. The hooks' closes (and
         // SQLite's automatic checkpoints) keep the WAL short instead.

@@ -9,7 +9,7 @@
 //! the subagent's own transcript (`agentId`).
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::hook::event::HookInput;
@@ -79,8 +79,6 @@ impl Downgrade {
 /// What a downgrade answer is recorded with.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
-    /// The `PreToolUse` row.
-    pub event_id: i64,
     /// Its time (Unix ms).
     pub ts_ms: i64,
     /// The model tollgate asked for.
@@ -91,21 +89,50 @@ pub struct Request<'a> {
     pub env_override: Option<&'a str>,
 }
 
-/// Records a downgrade answer to `input` (an `Agent`/`Task` `PreToolUse`).
-pub fn record(
-    tx: &Transaction<'_>,
-    input: &HookInput,
-    request: &Request<'_>,
-) -> rusqlite::Result<()> {
-    let Some(tool_use_id) = input.str("tool_use_id") else {
-        return Ok(()); // nothing to match the PostToolUse with
-    };
-    let original = input
-        .tool_input()
-        .and_then(|i| i.get("model"))
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty() && *m != "inherit")
-        .or_else(|| Some(request.session_model).filter(|m| !m.is_empty()));
+/// A downgrade answered to an `Agent`/`Task` `PreToolUse`, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Requested {
+    /// The call's `tool_use_id`, which its `PostToolUse` carries too.
+    pub tool_use_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// Its time (Unix ms).
+    pub ts_ms: i64,
+    /// The model the call asked for (or the session's, when it asked for none).
+    pub original: Option<String>,
+    /// The model tollgate asked for.
+    pub requested: String,
+    /// `CLAUDE_CODE_SUBAGENT_MODEL` in the hook's environment, if set.
+    pub env_override: Option<String>,
+}
+
+impl Requested {
+    /// The downgrade answered to `input`, if it can be matched with its `PostToolUse` (it has
+    /// a `tool_use_id`).
+    pub fn of(input: &HookInput, request: &Request<'_>) -> Option<Self> {
+        let tool_use_id = input.str("tool_use_id")?;
+        let original = input
+            .tool_input()
+            .and_then(|i| i.get("model"))
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty() && *m != "inherit")
+            .or_else(|| Some(request.session_model).filter(|m| !m.is_empty()));
+        Some(Self {
+            tool_use_id: tool_use_id.to_owned(),
+            session_id: input.session_id().to_owned(),
+            ts_ms: request.ts_ms,
+            original: original.map(str::to_owned),
+            requested: request.requested.to_owned(),
+            env_override: request
+                .env_override
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+        })
+    }
+}
+
+/// Records a downgrade answered to the `PreToolUse` row `event_id`.
+pub fn record(tx: &Transaction<'_>, event_id: i64, request: &Requested) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO downgrades (tool_use_id, event_id, session_id, ts_ms, original_model,
                                  requested_model, env_override)
@@ -116,27 +143,51 @@ pub fn record(
              env_override = excluded.env_override, applied = NULL",
     )?
     .execute(params![
-        tool_use_id,
-        request.event_id,
-        input.session_id(),
+        request.tool_use_id,
+        event_id,
+        request.session_id,
         request.ts_ms,
-        original,
+        request.original,
         request.requested,
-        request.env_override.filter(|v| !v.is_empty()),
+        request.env_override,
     ])
     .map(drop)
 }
 
-/// On an `Agent`/`Task` `PostToolUse` (or `PostToolUseFailure`): checks the pending downgrade of the same call, if
-/// any, and records the result. Call it after the transcripts were ingested.
-pub fn verify(
-    tx: &Transaction<'_>,
-    input: &HookInput,
-    now_ms: i64,
-) -> rusqlite::Result<Option<Downgrade>> {
-    let Some(tool_use_id) = input.str("tool_use_id") else {
-        return Ok(None);
-    };
+/// What an `Agent`/`Task` `PostToolUse` (or `PostToolUseFailure`) says about the model its
+/// subagent ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ran {
+    /// The call's `tool_use_id`.
+    pub tool_use_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// `tool_response.agentId`.
+    pub agent_id: Option<String>,
+    /// The models `tool_response` reports (`resolvedModel`, then `modelsUsed`).
+    pub reported: Vec<String>,
+}
+
+impl Ran {
+    /// What `input` says, if it has a `tool_use_id`.
+    pub fn of(input: &HookInput) -> Option<Self> {
+        let response = input.tool_response();
+        Some(Self {
+            tool_use_id: input.str("tool_use_id")?.to_owned(),
+            session_id: input.session_id().to_owned(),
+            agent_id: response
+                .and_then(|r| r.get("agentId"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            reported: reported_models(response),
+        })
+    }
+}
+
+/// Checks the pending downgrade of the call `ran` ends, if any, and records the result.
+/// Call it after the transcripts were ingested.
+pub fn verify(tx: &Transaction<'_>, ran: &Ran, now_ms: i64) -> rusqlite::Result<Option<Downgrade>> {
+    let tool_use_id = ran.tool_use_id.as_str();
     let pending = tx
         .prepare_cached(
             "SELECT d.original_model, d.requested_model, d.env_override, s.model
@@ -161,16 +212,12 @@ pub fn verify(
     else {
         return Ok(None);
     };
-    let response = input.tool_response();
-    let agent_id = response
-        .and_then(|r| r.get("agentId"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let mut used = reported_models(response);
+    let agent_id = ran.agent_id.clone();
+    let mut used = ran.reported.clone();
     if used.is_empty()
         && let Some(agent) = &agent_id
     {
-        used = transcript_models(tx, input.session_id(), agent)?;
+        used = transcript_models(tx, &ran.session_id, agent)?;
     }
     let parent = parent_model.or(original.clone()).unwrap_or_default();
     let (resolved, applied, why) = judge(&requested, &used, env_override.as_deref(), &parent);

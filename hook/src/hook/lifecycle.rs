@@ -12,6 +12,7 @@
 //! | UserPromptExpansion | | `/command args` | |
 //! | PermissionDenied | | the tool's subject and why | |
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::hook::event::{HookInput, truncate};
@@ -19,35 +20,69 @@ use crate::hook::redact::redact;
 use crate::store::lifecycle;
 use crate::store::{EventRow, claude_code};
 
-/// Fills in `row` for `input` and records what it says about the session. `max_subject` caps
-/// the subject (0: none is recorded).
-pub fn record(
-    tx: &rusqlite::Transaction<'_>,
-    input: &HookInput,
-    row: &mut EventRow,
-    max_subject: usize,
-    now_ms: i64,
-) -> rusqlite::Result<()> {
-    let session = input.session_id();
+/// What an event says about its session, to write with it. Data, so that a call whose record
+/// waits in the spool writes it later as it would have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fact {
+    /// The session's model: at its start (kept if one is known), or after a switch (replaces).
+    SessionModel {
+        /// The model.
+        model: String,
+        /// A switch: it replaces the known one.
+        switched: bool,
+    },
+    /// A subagent started: the event's model is the one its `Agent` call asked for.
+    SubagentStarted,
+    /// The model a subagent ran on (its call's `PostToolUse`).
+    SubagentModel {
+        /// The subagent's id.
+        agent: String,
+        /// Its model.
+        model: String,
+    },
+    /// A turn stopped on a plan limit (`rate_limit`, `billing_error`).
+    LimitHit {
+        /// The error's kind.
+        kind: String,
+        /// Claude Code's details.
+        details: Option<String>,
+    },
+    /// A compaction ended: the event's subject is the context before and after it.
+    Compacted {
+        /// `manual` or `auto`.
+        trigger: String,
+    },
+}
+
+/// Fills in `row` for `input` (its model and subject) and says what it tells about the
+/// session. `max_subject` caps the subject (0: none is recorded).
+pub fn describe(input: &HookInput, row: &mut EventRow, max_subject: usize) -> Option<Fact> {
     let text = |key: &str| input.str(key).filter(|s| !s.is_empty());
     let mut subject = None;
+    let mut fact = None;
     match input.event.as_str() {
         "SessionStart" => {
             subject = text("source").map(str::to_owned);
             if let Some(model) = text("model") {
-                lifecycle::set_session_model(tx, session, input.cwd(), model, false)?;
                 row.model = Some(model.to_owned());
+                fact = Some(Fact::SessionModel {
+                    model: model.to_owned(),
+                    switched: false,
+                });
             }
         }
         "SubagentStart" => {
             subject = text("agent_type").map(str::to_owned);
-            row.model = lifecycle::subagent_call_model(tx, session)?;
+            fact = Some(Fact::SubagentStarted);
         }
         "PostToolUse" if input.is_subagent_call() => {
             let response = input.tool_response();
             let field = |key: &str| response.and_then(|r| r.get(key)).and_then(Value::as_str);
             if let (Some(agent), Some(model)) = (field("agentId"), field("resolvedModel")) {
-                lifecycle::set_subagent_model(tx, session, agent, model)?;
+                fact = Some(Fact::SubagentModel {
+                    agent: agent.to_owned(),
+                    model: model.to_owned(),
+                });
             }
         }
         "PreModelSwitch" | "PostModelSwitch" => {
@@ -59,7 +94,10 @@ pub fn record(
             ));
             row.model = to.map(str::to_owned);
             if let (Some(model), "PostModelSwitch") = (to, input.event.as_str()) {
-                lifecycle::set_session_model(tx, session, input.cwd(), model, true)?;
+                fact = Some(Fact::SessionModel {
+                    model: model.to_owned(),
+                    switched: true,
+                });
             }
         }
         "StopFailure" => {
@@ -69,7 +107,10 @@ pub fn record(
                 .unwrap_or("unknown");
             let details = text("error_details").or_else(|| text("error_message"));
             if matches!(kind, "rate_limit" | "billing_error") {
-                claude_code::record_limit_hit(tx, session, now_ms, kind, details)?;
+                fact = Some(Fact::LimitHit {
+                    kind: kind.to_owned(),
+                    details: details.map(str::to_owned),
+                });
             }
             subject = Some(match details {
                 Some(details) => format!("{kind}: {details}"),
@@ -80,14 +121,9 @@ pub fn record(
             let trigger = text("trigger").unwrap_or("compaction");
             let summary = text("compact_summary").map_or(0, str::len) as u64;
             row.est_tokens = crate::hook::event::estimate_tokens(summary);
-            let latest = lifecycle::compactions(tx, session)?.pop();
-            subject = Some(match latest {
-                Some(lifecycle::Compaction {
-                    pre_tokens: Some(pre),
-                    post_tokens: Some(post),
-                    ..
-                }) => format!("{trigger}: context {pre} → {post} tokens"),
-                _ => format!("{trigger}: summary ~{} tokens", row.est_tokens),
+            subject = Some(format!("{trigger}: summary ~{} tokens", row.est_tokens));
+            fact = Some(Fact::Compacted {
+                trigger: trigger.to_owned(),
             });
         }
         "PostToolBatch" => {
@@ -116,10 +152,48 @@ pub fn record(
                 (what, why) => what.or_else(|| why.map(|w| format!("denied: {w}"))),
             };
         }
-        _ => return Ok(()),
+        _ => return None,
     }
     if let Some(subject) = subject.filter(|_| max_subject > 0) {
         row.subject = Some(truncate(&redact(&subject), max_subject));
     }
-    Ok(())
+    fact
+}
+
+/// Writes `fact` about the session of `row`, in the transaction that inserts `row`, first:
+/// what it reads (the subagent call's model, the compaction the transcript recorded) completes
+/// the row.
+pub fn write(
+    tx: &rusqlite::Transaction<'_>,
+    fact: &Fact,
+    row: &mut EventRow,
+) -> rusqlite::Result<()> {
+    let session = row.session_id.as_str();
+    match fact {
+        Fact::SessionModel { model, switched } => {
+            lifecycle::set_session_model(tx, session, &row.project, model, *switched)
+        }
+        Fact::SubagentStarted => {
+            row.model = lifecycle::subagent_call_model(tx, session)?;
+            Ok(())
+        }
+        Fact::SubagentModel { agent, model } => {
+            lifecycle::set_subagent_model(tx, session, agent, model)
+        }
+        Fact::LimitHit { kind, details } => {
+            claude_code::record_limit_hit(tx, session, row.ts_ms, kind, details.as_deref())
+        }
+        Fact::Compacted { trigger } => {
+            if let Some(lifecycle::Compaction {
+                pre_tokens: Some(pre),
+                post_tokens: Some(post),
+                ..
+            }) = lifecycle::compactions(tx, session)?.pop()
+                && row.subject.is_some()
+            {
+                row.subject = Some(format!("{trigger}: context {pre} → {post} tokens"));
+            }
+            Ok(())
+        }
+    }
 }

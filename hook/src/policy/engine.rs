@@ -17,7 +17,7 @@
 //!
 //! Loading is bounded too: a module larger than [`MAX_MODULE_BYTES`] is refused before it is
 //! read or compiled, and a compilation that takes longer than the engine's limit
-//! ([`COMPILE_LIMIT`], the hook's [`HOOK_COMPILE_LIMIT`]) is given up.
+//! ([`COMPILE_LIMIT`], a hook call's deadline) is given up.
 //! See `sdk/ABI.md` for the contract.
 
 mod cache;
@@ -26,7 +26,7 @@ mod host;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, ExternType, Linker, Module, Trap, ValType, WasmBacktrace};
@@ -44,12 +44,12 @@ pub const ABI_VERSION: i32 = 1;
 /// Why a policy could not be loaded or evaluated.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PolicyError {
-    /// The file cannot be read.
-    #[error("cannot read {path}: {detail}")]
+    /// The file cannot be read (missing, not a regular file, too large).
+    #[error("{detail}")]
     Read {
         /// The module file.
         path: PathBuf,
-        /// What the OS said.
+        /// What went wrong, the file named.
         detail: String,
     },
     /// The module's sha256 is not the pinned one.
@@ -91,7 +91,7 @@ pub enum PolicyError {
         /// Its size.
         bytes: u64,
     },
-    /// Compiling it took longer than the engine's limit.
+    /// Compiling it took longer than a command waits ([`COMPILE_LIMIT`]).
     #[error(
         "was not compiled within {0:?}: `tollgate policy list` compiles the configured policies into the cache, once"
     )]
@@ -108,6 +108,17 @@ pub enum PolicyError {
     /// The policy engine (wasmtime) did not start.
     #[error("could not run: the policy engine did not start: {0}")]
     Engine(String),
+    /// Not run: the hook call's time budget had no time left for it.
+    #[error(
+        "not run: the hook call had no time left for it (a slow input, or a store locked by another process)"
+    )]
+    NoTime,
+    /// Not run: its module was not compiled yet, and compiling it takes longer than the call
+    /// had left.
+    #[error(
+        "not run: its module ({0} KiB) is not compiled yet, and compiling it takes longer than a hook call may wait (`tollgate policy check` compiles it ahead)"
+    )]
+    Compiling(u64),
     /// The policy reported an error itself (`{"error": …}`).
     #[error("reported an error: {0}")]
     Reported(String),
@@ -133,17 +144,13 @@ impl std::fmt::Display for Spent {
 
 /// Largest module accepted, in bytes: larger ones are refused before they are read. A large
 /// module is compiled into the cache by `tollgate policy list` or `doctor` rather than within
-/// a hook call ([`HOOK_COMPILE_LIMIT`]): the built-ins' 411 KB took 2.0–2.8 s here.
+/// a hook call, which gives up at its deadline: the built-ins' 411 KB took 2.0–2.8 s here.
 pub const MAX_MODULE_BYTES: u64 = 32 << 20;
 
 /// How long a command waits for a module to compile. Compile time grows with the number of
 /// functions more than with their size: a 1.8 MB module of 200,000 tiny functions took 79 s
 /// and 1.1 GB here, 7 MB of straight-line code in one function 1.2 s.
 pub const COMPILE_LIMIT: Duration = Duration::from_secs(120);
-
-/// How long the hook waits for a module to compile (a cache miss: the first call after an
-/// install or update); longer, the policy fails per its `on_error` until the cache has it.
-pub const HOOK_COMPILE_LIMIT: Duration = Duration::from_secs(5);
 
 /// A compiled policy, ready to evaluate.
 #[derive(Clone)]
@@ -220,8 +227,6 @@ pub struct Engine {
     /// The same configuration with the compiler, made on the first module not in the cache.
     compiler: OnceLock<Result<wasmtime::Engine, String>>,
     config: Config,
-    /// How long a compilation may take.
-    compile_limit: Duration,
     /// The `tollgate` imports; with WASI preview 1 added on first need (defining its ~45
     /// functions costs more than a whole built-in evaluation).
     linker: Linker<Host>,
@@ -230,6 +235,8 @@ pub struct Engine {
     /// Modules already loaded in this process, by sha256: a module configured twice (or the
     /// built-ins, which share one) is mapped and its code touched once.
     loaded: std::sync::Mutex<Vec<(String, Module, bool)>>,
+    /// When compiling a module must have finished (a hook call's); `None`: no limit.
+    compile_until: Option<Instant>,
 }
 
 impl Engine {
@@ -261,19 +268,19 @@ impl Engine {
             engine,
             compiler: OnceLock::new(),
             config,
-            compile_limit: COMPILE_LIMIT,
             linker,
             wasi_linker: OnceLock::new(),
             cache_dir,
             loaded: std::sync::Mutex::default(),
+            compile_until: None,
         })
     }
 
-    /// The same engine, giving up on a compilation that takes longer than `limit` (by
-    /// default [`COMPILE_LIMIT`]; the hook's: [`HOOK_COMPILE_LIMIT`]). The compiler's thread
-    /// is then left to finish or to end with the process.
-    pub fn compile_within(mut self, limit: Duration) -> Self {
-        self.compile_limit = limit;
+    /// The same engine, giving up on compiling a module not compiled before at `until`
+    /// ([`PolicyError::Compiling`]): Cranelift takes about a second of CPU per 400 KB of
+    /// WASM, and a hook call cannot wait that long for a large module.
+    pub fn compile_until(mut self, until: Instant) -> Self {
+        self.compile_until = Some(until);
         self
     }
 
@@ -361,22 +368,27 @@ impl Engine {
     /// precompiled cache.
     fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Module, PolicyError> {
         let compiler = self.compiler()?;
-        let precompile = |compiler: &wasmtime::Engine, bytes: &[u8]| {
-            compiler
-                .precompile_module(bytes)
-                .map_err(|e| PolicyError::Invalid(crate::text::one_line(&format!("{e:#}")).into()))
-        };
+        // On a thread of its own, so the caller can stop waiting (and leave it behind to finish
+        // or to end with the process): by the hook call's deadline, else [`COMPILE_LIMIT`].
+        let until = self
+            .compile_until
+            .unwrap_or_else(|| Instant::now() + COMPILE_LIMIT);
         let (send, receive) = mpsc::sync_channel(1);
-        let (compiler, module) = (compiler.clone(), bytes.to_vec());
+        let (compiler, owned) = (compiler.clone(), bytes.to_vec());
         std::thread::Builder::new()
             .name("tollgate-compile".into())
             .spawn(move || {
-                let _ = send.send(precompile(&compiler, &module));
+                let _ = send.send(compiler.precompile_module(&owned));
             })
             .map_err(|e| PolicyError::Engine(format!("cannot start the compiler's thread: {e}")))?;
-        let code = receive
-            .recv_timeout(self.compile_limit)
-            .unwrap_or(Err(PolicyError::CompileTimeout(self.compile_limit)))?;
+        let compiled = receive
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .map_err(|_| match self.compile_until {
+                Some(_) => PolicyError::Compiling(bytes.len() as u64 / 1024),
+                None => PolicyError::CompileTimeout(COMPILE_LIMIT),
+            })?;
+        let code = compiled
+            .map_err(|e| PolicyError::Invalid(crate::text::one_line(&format!("{e:#}")).into()))?;
         if let Some(cache) = self.cache() {
             cache.store(sha256, &code);
         }
@@ -404,11 +416,12 @@ impl Engine {
         path: &std::path::Path,
         pin: Option<&str>,
     ) -> Result<Policy, PolicyError> {
-        let read_error = |e: std::io::Error| PolicyError::Read {
+        let read_error = |e: crate::files::FileError| PolicyError::Read {
             path: path.to_path_buf(),
             detail: e.to_string(),
         };
-        let meta = std::fs::metadata(path).map_err(read_error)?;
+        // A regular file only: a FIFO or a device is refused before it is opened.
+        let meta = crate::files::metadata(path).map_err(read_error)?;
         check_size(meta.len())?;
         let remembered = self.cache_dir.as_deref().and_then(|dir| {
             let sha256 = cache::file_sha256(dir, path, &meta)?;
@@ -421,7 +434,7 @@ impl Engine {
         }
         // Metadata first, then the bytes: if the file changes in between, the hash is
         // remembered for an identity the file no longer has, and never used.
-        let bytes = std::fs::read(path).map_err(read_error)?;
+        let bytes = crate::files::read(path, MAX_MODULE_BYTES).map_err(read_error)?;
         let policy = self.load(&bytes, None, pin)?;
         if let Some(dir) = &self.cache_dir {
             cache::remember_file_sha256(
@@ -663,5 +676,19 @@ mod tests {
             .evaluate(&again, b"{}", &crate::config::Limits::default())
             .unwrap();
         assert_eq!(output.output, br#"{"decision":"allow"}"#);
+    }
+
+    /// A module not compiled yet, with no time left to compile it: refused at once, not
+    /// waited on; with time, compiled as usual.
+    #[test]
+    fn compiling_stops_at_the_engines_deadline() {
+        let spent = Engine::new(None)
+            .unwrap()
+            .compile_until(std::time::Instant::now());
+        let error = spent.load(module("c").as_bytes(), None, None).unwrap_err();
+        assert!(matches!(error, super::PolicyError::Compiling(_)), "{error}");
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        let engine = Engine::new(None).unwrap().compile_until(later);
+        assert!(engine.load(module("c").as_bytes(), None, None).is_ok());
     }
 }

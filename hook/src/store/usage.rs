@@ -900,7 +900,7 @@ pub(crate) mod tests {
                     Ok(())
                 })
                 .unwrap();
-            assert_eq!(crate::store::rollup_mismatches(store.conn()), 0);
+            assert_eq!(crate::store::rollup_mismatches(store.conn()).unwrap(), 0);
             for (zone, week_day, week_hour) in [
                 (chrono_tz::Asia::Kolkata, Weekday::Tue, 0),
                 (chrono_tz::Asia::Kathmandu, Weekday::Tue, 7),

@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::Module;
 
+/// Largest `.id` or `.sha256` record read (they hold a line of ~100 bytes).
+const MAX_RECORD_BYTES: u64 = 4096;
+
 /// The cache directory, bound to one engine configuration.
 pub struct Cache<'a> {
     dir: &'a Path,
@@ -50,7 +53,8 @@ impl<'a> Cache<'a> {
     pub fn load(&self, sha256: &str) -> Option<Module> {
         let path = self.path(sha256);
         let meta = std::fs::symlink_metadata(&path).ok()?;
-        let recorded = std::fs::read_to_string(path.with_extension("id")).ok()?;
+        let recorded =
+            crate::files::read_to_string(&path.with_extension("id"), MAX_RECORD_BYTES).ok()?;
         if !private(&meta) || recorded.trim() != identity(&meta) {
             return None;
         }
@@ -92,7 +96,7 @@ pub fn file_sha256(dir: &Path, file: &Path, meta: &std::fs::Metadata) -> Option<
     if !std::fs::symlink_metadata(&record).is_ok_and(|m| private(&m)) {
         return None;
     }
-    let text = std::fs::read_to_string(&record).ok()?;
+    let text = crate::files::read_to_string(&record, MAX_RECORD_BYTES).ok()?;
     let (identity_then, sha256) = text.trim_end().rsplit_once(' ')?;
     (identity_then == identity(meta)).then(|| sha256.to_owned())
 }

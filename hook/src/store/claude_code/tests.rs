@@ -221,7 +221,7 @@ fn a_model_without_a_price_is_priced_from_claude_code() {
     // Weighted by tokens: output counts 5 times an input token.
     let weight = |output: f64| 10.0 + 5.0 * output + 1.25 * 100.0 + 0.1 * 1000.0;
     assert!((a / b - weight(10.0) / weight(30.0)).abs() < 1e-9);
-    assert_eq!(crate::store::rollup_mismatches(f.store.conn()), 0);
+    assert_eq!(crate::store::rollup_mismatches(f.store.conn()).unwrap(), 0);
     let usage = crate::store::usage::snapshot(
         f.store.conn(),
         &crate::time::Calendar::default(),
@@ -248,7 +248,7 @@ fn a_model_without_a_price_is_priced_from_claude_code() {
     );
     let d = costs[3].unwrap();
     assert!((d - 0.3).abs() < 1e-12, "{d}");
-    assert_eq!(crate::store::rollup_mismatches(f.store.conn()), 0);
+    assert_eq!(crate::store::rollup_mismatches(f.store.conn()).unwrap(), 0);
     let session = session_cost(f.store.conn(), "s1").unwrap().unwrap();
     assert!((session.cost_usd - (1.2 + 0.000_76)).abs() < 1e-12);
 }

@@ -1365,6 +1365,7 @@ mod tests {
             entry(3, "other-mystery"),
         ]);
         let path = dir.path().join("t.db");
+        store.conn().execute_batch(UNDO_V8).unwrap();
         store.conn().execute_batch(UNDO_V7).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();

@@ -586,17 +586,12 @@ fn without_config_nothing_is_blocked() {
 #[test]
 fn a_hostile_policy_cannot_break_the_hook() {
     let env = TestEnv::new();
-    let fixture = |name: &str| {
-        fixtures()
-            .join(format!("policies/{name}.wat"))
-            .display()
-            .to_string()
-    };
+    let fixture = |name: &str| fixtures().join(name).display().to_string();
     env.config(&format!(
         "[[policy]]\nname = \"spin\"\npath = {:?}\nlimits = {{ time_ms = 40 }}\n\
          [[policy]]\nname = \"trap\"\npath = {:?}\non_error = \"ask\"\n",
-        fixture("loop"),
-        fixture("trap")
+        fixture("hostile/loop.wat"),
+        fixture("policies/trap.wat")
     ));
     let output = env.hook(&env.input("pre-tool-use-bash"));
     assert!(output.status.success());

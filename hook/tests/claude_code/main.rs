@@ -518,6 +518,25 @@ fn turn_with_tool_calls(registration: Registration) {
 
     // Tokens: tollgate's equal the transcript's, which equal what the API reported.
     assert_tokens_agree(&sandbox, session, &requests);
+
+    // Cost: tollgate's for the session (the default model's prices) is Claude Code's own, as
+    // its result reports it and as `report session` shows it beside tollgate's.
+    let claude_code = run.result["total_cost_usd"].as_f64().unwrap();
+    assert!(claude_code > 0.0, "{}", run.result);
+    let report: Value =
+        serde_json::from_str(&sandbox.tollgate(&["report", "session", "--json"])).unwrap();
+    let row = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["sessionId"] == session)
+        .unwrap_or_else(|| panic!("the session is reported: {report:#}"));
+    let tollgate_cost = row["totalCost"].as_f64().unwrap();
+    assert!(
+        (tollgate_cost - claude_code).abs() < 1e-9,
+        "tollgate ${tollgate_cost} against Claude Code's ${claude_code}: {row:#}"
+    );
+    assert_eq!(row["claudeCodeCost"].as_f64(), Some(claude_code), "{row:#}");
 }
 
 #[test]
@@ -769,14 +788,14 @@ enforce = true
 fn prompt_past_the_budget_is_blocked_before_any_request() {
     let sandbox = Sandbox::new();
     sandbox.register(Registration::Install);
-    // Tokens, not dollars: a limit that acts whether or not the model is priced.
+    // Dollars, as the default budget counts: the default model is priced.
     sandbox.config(
         r#"
 [[policy]]
 name = "budget"
 enforce = true
 [policy.config]
-block_tokens = 50000
+block_usd = 0.20
 at_limit = "deny"
 "#,
     );
@@ -804,8 +823,9 @@ at_limit = "deny"
         .expect("the prompt is logged");
     assert_eq!(prompt["decision"], "deny", "{prompt}");
     let reason = prompt["reason"].as_str().unwrap();
+    // 40k input, 2k output and 10k cache writes on Claude Opus 5.5: $0.25 (docs/configuration.md).
     assert!(
-        reason.starts_with("5-hour block used 52k of 50k tokens"),
+        reason.starts_with("5-hour block cost $0.25 of $0.20 budget"),
         "{reason}"
     );
     let answer = second.result["result"].as_str().unwrap();

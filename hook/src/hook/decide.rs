@@ -15,39 +15,9 @@ use crate::text::one_line;
 /// Largest `state` a policy may store.
 pub const MAX_STATE_BYTES: usize = 64 * 1024;
 
-/// A policy decision. The order is the precedence: deny > ask > downgrade > warn > allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    /// Let it proceed, say nothing.
-    Allow,
-    /// Let it proceed, with a warning.
-    Warn,
-    /// Send the subagent to a cheaper model.
-    Downgrade,
-    /// Ask the user.
-    Ask,
-    /// Block it.
-    Deny,
-}
-
-impl Decision {
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Allow => "allow",
-            Self::Warn => "warn",
-            Self::Downgrade => "downgrade",
-            Self::Ask => "ask",
-            Self::Deny => "deny",
-        }
-    }
-
-    /// Parses `allow`, `warn`, `ask`, `deny` (for `on_error`).
-    pub fn parse(text: &str) -> Option<Self> {
-        serde_json::from_value(Value::String(text.to_ascii_lowercase())).ok()
-    }
-}
+/// A policy decision (the SDK's, the one definition of the ABI's type). The order is the
+/// precedence: deny > ask > downgrade > warn > allow.
+pub use tollgate_sdk::Decision;
 
 /// A policy's output document (sdk/ABI.md).
 #[derive(Debug, Clone, Default, Deserialize)]

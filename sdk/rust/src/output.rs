@@ -20,6 +20,32 @@ pub enum Decision {
     Deny,
 }
 
+impl Decision {
+    /// The lowercase name, as the output document spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Warn => "warn",
+            Self::Downgrade => "downgrade",
+            Self::Ask => "ask",
+            Self::Deny => "deny",
+        }
+    }
+
+    /// Parses a name in any case (`allow`, `Warn`, `DENY`, …).
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Allow,
+            Self::Warn,
+            Self::Downgrade,
+            Self::Ask,
+            Self::Deny,
+        ]
+        .into_iter()
+        .find(|d| d.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
 /// A policy's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Output {

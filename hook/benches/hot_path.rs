@@ -217,9 +217,56 @@ fn hot_path(c: &mut Criterion) {
     });
 }
 
+/// Secrets redaction of a recorded subject (every tool call that has one pays it): an ordinary
+/// command, and one with a header, a URL token and a query parameter to mask.
+fn redact(c: &mut Criterion) {
+    use tollgate::hook::redact::redact;
+    let plain = "git -C /home/dev/project log --oneline -20 && rg -n 'fn redact' hook/src";
+    let secrets = "curl -H 'Authorization: Bearer abc.def.ghi' \
+                   https://ghp_0123456789abcdefABCDEF0123@api.example.com/v1/me?access_token=zzz";
+    assert_eq!(redact(plain), plain);
+    assert_eq!(redact(secrets).matches("[REDACTED]").count(), 3);
+    c.bench_function("redact: an ordinary command", |b| b.iter(|| redact(plain)));
+    c.bench_function("redact: a command with 3 secrets", |b| {
+        b.iter(|| redact(secrets))
+    });
+}
+
+/// The guard on `Bash` calls: one that touches nothing protected (what nearly every call pays)
+/// and one it denies.
+fn guard(c: &mut Criterion) {
+    use tollgate::hook::event::HookInput;
+    use tollgate::hook::{Env, guard::check};
+    let env = Env {
+        paths: tollgate::paths::Paths::under(Path::new("/home/dev/.tollgate")),
+        project_dir: Some(PROJECT.into()),
+        now_ms: END_MS,
+        subagent_model: None,
+    };
+    let config = Config::default();
+    let call = |command: &str| {
+        let input = json!({
+            "session_id": "s", "cwd": PROJECT, "hook_event_name": "PreToolUse",
+            "transcript_path": "/home/dev/.claude/projects/-home-dev-project/s.jsonl",
+            "tool_name": "Bash", "tool_input": {"command": command},
+        });
+        HookInput::parse(input.to_string().as_bytes()).unwrap()
+    };
+    let plain = call("cargo test --workspace 2>&1 | tail -5 && git status");
+    let denied = call("sed -i 's/^/x/' /home/dev/.tollgate/config.toml");
+    assert!(check(&plain, &env, &config).is_none());
+    assert!(check(&denied, &env, &config).is_some());
+    c.bench_function("guard: an ordinary Bash command", |b| {
+        b.iter(|| check(&plain, &env, &config))
+    });
+    c.bench_function("guard: a Bash command it denies", |b| {
+        b.iter(|| check(&denied, &env, &config))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50);
-    targets = hot_path
+    targets = redact, guard, hot_path
 }
 criterion_main!(benches);

@@ -67,6 +67,15 @@ pub enum Command {
     /// sandbox limits, change prices you have, or set `on_internal_error`, `builtins` or the
     /// store. Review the file first: the command shows what it adds.
     Trust(crate::commands::trust::TrustArgs),
+    /// Let every hook call through for a while: the policies and the guard answer allow.
+    ///
+    /// Calls are still recorded, with what tollgate would have answered (`tollgate log` shows
+    /// it as "paused"); `tollgate status` and the status line show the pause while it lasts.
+    /// It ends by itself (at most 24h) or with `tollgate resume`. Only you can run it: the
+    /// guard denies it to the agent.
+    Pause(crate::commands::pause::PauseArgs),
+    /// End a pause now: the policies and the guard answer again.
+    Resume,
     /// Check the setup and explain each problem with its fix; exits 1 if something is wrong.
     ///
     /// Checks the binary, which settings files register tollgate (and events registered
@@ -124,6 +133,8 @@ pub fn main() -> ExitCode {
         Command::Install(args) => crate::commands::install::install(&args),
         Command::Uninstall(target) => crate::commands::install::uninstall(&target),
         Command::Trust(args) => crate::commands::trust::run(&args),
+        Command::Pause(args) => crate::commands::pause::pause(&args),
+        Command::Resume => crate::commands::pause::resume(),
         Command::Doctor(args) => crate::commands::doctor::run(&args),
         Command::Report(command) => crate::commands::report::run(&command),
         Command::Import(args) => crate::commands::import::run(&args),

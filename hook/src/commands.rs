@@ -6,6 +6,7 @@ pub mod import;
 pub mod init;
 pub mod install;
 pub mod log;
+pub mod pause;
 pub mod policy;
 pub mod report;
 pub mod status;

@@ -53,6 +53,10 @@ pub struct Config {
     /// How the built-in policies run: `native` (the default) or `wasm` (in the sandbox).
     #[serde(default)]
     pub builtins: BuiltinRuntime,
+    /// Whether the guard denies the agent's tool calls that would switch tollgate off (the
+    /// hook's `guard` module). Only the user's config can turn it off.
+    #[serde(default = "yes")]
+    pub guard: bool,
     /// The policies, evaluated in order.
     #[serde(default, rename = "policy")]
     pub policies: Vec<PolicyConfig>,

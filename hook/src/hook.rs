@@ -1,16 +1,19 @@
 //! `tollgate hook`: one Claude Code hook call, top to bottom.
 //!
-//! parse → config → store (ingest the transcript delta, record the event) → usage snapshot →
-//! policies → combine → answer → record the answer. Every failure on the way is reported on
-//! stderr and answered per `on_internal_error` (fail-open by default); nothing here panics on
-//! bad input, and the event row is committed before any policy runs.
+//! parse → config → store (ingest the transcript delta, record the event) → the guard → usage
+//! snapshot → policies → combine → answer (allow while paused) → record the answer. Every
+//! failure on the way is reported on stderr and answered per `on_internal_error` (fail-open by
+//! default); nothing here panics on bad input, and the event row is committed before any
+//! policy runs.
 
 pub mod budget;
 pub mod catalog;
 pub mod decide;
 pub mod downgrade;
 pub mod event;
+pub mod guard;
 pub mod lifecycle;
+pub mod pause;
 pub mod record;
 pub mod redact;
 pub mod respond;
@@ -157,7 +160,7 @@ pub fn main() -> ExitCode {
     });
     if let Ok(reply) = &reply {
         for note in &reply.notes {
-            eprintln!("tollgate: {}", one_line(note));
+            eprintln!("tollgate: {}", crate::text::printable(&one_line(note)));
         }
         if let Some(json) = &reply.stdout {
             let mut out = std::io::stdout().lock();
@@ -403,7 +406,12 @@ fn decide(
     calendar: &crate::time::Calendar,
     started: Instant,
 ) -> Result<(Answer, record::Answer), store::StoreError> {
-    let policies: Vec<PolicyConfig> = if run_policies {
+    // The guard first (see `guard`), then the policies.
+    let guard_started = Instant::now();
+    let guarded = guard::check(input, env, config);
+    let guard_us = guard_started.elapsed().as_micros() as i64;
+    timings.step("guard");
+    let policies: Vec<PolicyConfig> = if run_policies && guarded.is_none() {
         config
             .active_policies()
             .into_iter()
@@ -453,10 +461,27 @@ fn decide(
         session_model = context.model;
         votes
     };
-    let verdict = decide::combine(&votes);
-    let answer = respond::answer(input, &verdict, respond::Options::default());
+    let verdict = match &guarded {
+        Some(reason) => Verdict {
+            decision: Some(Decision::Deny),
+            reason: Some(reason.clone()),
+            ..Verdict::default()
+        },
+        None => decide::combine(&votes),
+    };
+    let mut answer = respond::answer(input, &verdict, respond::Options::default());
     let effective = answer.effective.unwrap_or(Decision::Allow);
-    let outcome = outcome(&verdict, effective, &votes, started);
+    let mut outcome = outcome(&verdict, effective, &votes, started);
+    // While paused: allow, and record what it would have been.
+    if let Some(until) = pause::until(&env.paths, env.now_ms)
+        && effective != Decision::Allow
+    {
+        answer = respond::Answer {
+            json: None,
+            effective: Some(Decision::Allow),
+        };
+        outcome.paused(until);
+    }
     let downgrade = outcome.model_requested.as_deref().and_then(|requested| {
         let request = downgrade::Request {
             ts_ms: env.now_ms,
@@ -466,8 +491,22 @@ fn decide(
         };
         downgrade::Requested::of(input, &request)
     });
+    let mut runs: Vec<_> = votes.iter().map(Vote::run).collect();
+    if let Some(reason) = &guarded {
+        runs.push(store::PolicyRun {
+            policy: "guard".to_owned(),
+            decision: Decision::Deny.as_str().to_owned(),
+            reason: Some(reason.clone()),
+            error: None,
+            elapsed_us: guard_us,
+        });
+    }
+    for run in &mut runs {
+        redact_in_place(&mut run.reason);
+        redact_in_place(&mut run.error);
+    }
     let answered = record::Answer {
-        runs: votes.iter().map(Vote::run).collect(),
+        runs,
         states: votes
             .iter()
             .filter_map(|v| Some((v.policy.clone(), v.state.clone()?)))
@@ -719,9 +758,11 @@ fn compile_in_background(config: &PolicyConfig, cache_dir: &Path) {
 /// How long a background compile of one module is left to finish before another is started.
 const COMPILE_AGAIN_AFTER: Duration = Duration::from_secs(600);
 
+/// What is recorded of the answer. Reasons and errors are redacted like subjects: a policy
+/// may quote the command it judged.
 fn outcome(verdict: &Verdict, effective: Decision, votes: &[Vote], started: Instant) -> Outcome {
     let errors: Vec<&str> = votes.iter().filter_map(|v| v.error.as_deref()).collect();
-    Outcome {
+    let mut outcome = Outcome {
         decision: effective.as_str().to_owned(),
         reason: verdict
             .reason
@@ -732,6 +773,15 @@ fn outcome(verdict: &Verdict, effective: Decision, votes: &[Vote], started: Inst
             .flatten(),
         latency_us: started.elapsed().as_micros() as i64,
         note: (!errors.is_empty()).then(|| errors.join("; ")),
+    };
+    redact_in_place(&mut outcome.reason);
+    redact_in_place(&mut outcome.note);
+    outcome
+}
+
+fn redact_in_place(text: &mut Option<String>) {
+    if let Some(text) = text {
+        *text = redact::redact(text);
     }
 }
 

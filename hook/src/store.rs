@@ -486,7 +486,7 @@ pub struct EventRow {
 /// What tollgate answered to one hook call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// `allow`, `warn`, `downgrade`, `ask` or `deny`.
+    /// `allow`, `warn`, `downgrade`, `ask`, `deny`, or [`PAUSED`].
     pub decision: String,
     /// The reason given, if any.
     pub reason: Option<String>,
@@ -497,6 +497,24 @@ pub struct Outcome {
     /// Internal errors that made the answer fail open, if any.
     pub note: Option<String>,
 }
+
+impl Outcome {
+    /// While `tollgate pause` lasts (until `until_ms`): recorded as `paused`, with what the
+    /// answer would have been as the reason.
+    pub fn paused(&mut self, until_ms: i64) {
+        let until = crate::time::rfc3339(until_ms);
+        let would = match &self.reason {
+            Some(reason) => format!("{}: {reason}", self.decision),
+            None => self.decision.clone(),
+        };
+        self.reason = Some(format!("paused until {until}; would have answered {would}"));
+        self.decision = PAUSED.to_owned();
+        self.model_requested = None;
+    }
+}
+
+/// The decision recorded for a call answered allow because of `tollgate pause`.
+pub const PAUSED: &str = "paused";
 
 /// One policy's result for one hook call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

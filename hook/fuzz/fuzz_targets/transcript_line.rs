@@ -12,8 +12,8 @@ use libfuzzer_sys::fuzz_target;
 use tollgate::pricing::Pricing;
 use tollgate::store::ingest::{Delta, ReadLimits};
 use tollgate::store::usage::snapshot;
-use tollgate::time::Calendar;
 use tollgate::store::{Store, figures_out_of_range, rollup_mismatches};
+use tollgate::time::Calendar;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -52,7 +52,11 @@ fuzz_target!(|bytes: &[u8]| {
             .expect("stored");
         // A store left as it was needs no check (most inputs): the checks read every row.
         if report.stored > 0 {
-            assert_eq!(figures_out_of_range(&tx).unwrap(), 0, "a figure out of range");
+            assert_eq!(
+                figures_out_of_range(&tx).unwrap(),
+                0,
+                "a figure out of range"
+            );
             assert_eq!(rollup_mismatches(&tx).unwrap(), 0, "a rollup off its rows");
             for session in ["", "0f7c2b1e-session"] {
                 snapshot(&tx, &Calendar::default(), session, "", 1_800_000_000_000)

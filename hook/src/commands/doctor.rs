@@ -25,6 +25,7 @@ use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
 use crate::store::spool;
 use crate::text::one_line;
+use crate::text::printable;
 
 /// A price table older than this many days gets a warning.
 pub const PRICES_MAX_AGE_DAYS: i64 = 120;
@@ -69,7 +70,8 @@ impl Status {
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// What was checked: `binary`, `settings`, `store`, `transcripts`, `config`, `project`,
+    /// What was checked: `binary`, `settings`, `config`, `project`, `guard`, `store`,
+    /// `transcripts`, `models`, `claude code`,
     /// `policy`, `prices`, `round trip`.
     pub area: &'static str,
     /// How it went.
@@ -143,6 +145,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         .as_ref()
         .and_then(|c| c.store.clone())
         .unwrap_or_else(|| paths.store_file());
+    checks.push(check_guard(config.as_ref(), &paths));
     checks.push(check_store(&store));
     checks.extend(check_recorded(&store, config.as_ref()));
     checks.extend(check_store_contents(&store, config.as_ref()));
@@ -183,10 +186,10 @@ fn render(checks: &[Check], fails: usize, warns: usize) -> String {
             "{:<5} {:<12} {}",
             check.status.label(),
             check.area,
-            check.summary
+            printable(&check.summary)
         );
         if let Some(fix) = &check.fix {
-            let _ = writeln!(out, "{:<18} fix: {fix}", "");
+            let _ = writeln!(out, "{:<18} fix: {}", "", printable(fix));
         }
     }
     let _ = match (fails, warns) {
@@ -204,6 +207,35 @@ fn render(checks: &[Check], fails: usize, warns: usize) -> String {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// The guard (on unless the user's config turns it off) and a running pause.
+fn check_guard(config: Option<&Config>, paths: &crate::paths::Paths) -> Check {
+    let now_ms = crate::term::clock::now_ms();
+    if let Some(until) = crate::hook::pause::until(paths, now_ms) {
+        return Check::new(
+            "guard",
+            Status::Warn,
+            format!(
+                "paused until {}: every hook call is answered allow, the guard's too",
+                crate::commands::pause::local_hm(until, now_ms)
+            ),
+        )
+        .fix("`tollgate resume` ends the pause now");
+    }
+    if config.is_some_and(|c| !c.guard) {
+        return Check::new(
+            "guard",
+            Status::Warn,
+            "off (`guard = false`): the agent can change tollgate's config, store and hook settings",
+        )
+        .fix("remove `guard = false` from the config");
+    }
+    Check::new(
+        "guard",
+        Status::Ok,
+        "on: the agent cannot change tollgate's files, its hook settings or transcripts, nor run `tollgate uninstall`",
+    )
 }
 
 /// One settings file's tollgate entries.

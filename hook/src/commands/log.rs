@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Local, Utc};
-use comfy_table::Table;
 use serde::Serialize;
 
 use crate::commands::StoreArgs;
@@ -80,23 +79,14 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
             .context("that date has no local midnight")?;
         return Ok(local.with_timezone(&Utc));
     }
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let hint = || {
-        format!("cannot read time \"{text}\": use RFC 3339, YYYY-MM-DD, or an age like 30m, 2h, 7d")
-    };
-    let n: i64 = number.parse().with_context(hint)?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        "w" => n * 7 * 86_400,
-        _ => bail!(hint()),
-    };
-    Ok(now - chrono::Duration::seconds(seconds))
+    crate::term::clock::parse_duration(text)
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|age| now.checked_sub_signed(age))
+        .with_context(|| {
+            format!(
+                "cannot read time \"{text}\": use RFC 3339, YYYY-MM-DD, or an age like 30m, 2h, 7d"
+            )
+        })
 }
 
 /// The start of `--since`, Unix ms (`i64::MIN` without it).
@@ -155,7 +145,7 @@ pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEv
 }
 
 /// Renders events as a terminal table, one line of text a cell (the terminal may wrap it).
-pub fn table(events: &[LoggedEvent]) -> Table {
+pub fn table(events: &[LoggedEvent]) -> crate::term::table::Table {
     let mut table = crate::term::table::new([
         "time", "session", "event", "tool", "subject", "~tokens", "decision", "ms",
     ]);

@@ -16,6 +16,7 @@ use crate::hook::event::HookInput;
 use crate::policy::config_check::{self, Checker, Code, ConfigCheck};
 use crate::policy::engine::{Engine, Policy, PolicyError};
 use crate::store::usage::{Context, Usage};
+use crate::text::printable;
 
 /// `tollgate policy` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -242,7 +243,10 @@ fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
     let description = match engine.describe(&policy) {
         Ok(d) => d.map(|d| config_check::part_named(d, module)),
         Err(e) => {
-            eprintln!("tollgate: {module}: tollgate_describe {e}");
+            eprintln!(
+                "tollgate: {module}: tollgate_describe {}",
+                printable(&e.to_string())
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -305,10 +309,8 @@ fn check(engine: &Engine, module: &str, as_json: bool) -> Result<ExitCode> {
         if let Some(d) = &report["describe"].as_object() {
             for key in ["name", "version", "description", "events"] {
                 if let Some(v) = d.get(key) {
-                    println!(
-                        "  {key:<8} {}",
-                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-                    );
+                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    println!("  {key:<8} {}", printable(&text));
                 }
             }
         }
@@ -387,13 +389,13 @@ fn test(engine: &Engine, args: &TestArgs, event: &Path) -> Result<ExitCode> {
     } else {
         println!("decision  {}", vote.decision.as_str());
         if let Some(reason) = &vote.reason {
-            println!("reason    {reason}");
+            println!("reason    {}", printable(reason));
         }
         if let Some(model) = &vote.model {
-            println!("model     {model}");
+            println!("model     {}", printable(model));
         }
         if let Some(error) = &vote.error {
-            println!("error     {error}");
+            println!("error     {}", printable(error));
         }
         println!("time      {:.2} ms", vote.elapsed_us as f64 / 1000.0);
         match &answer.json {

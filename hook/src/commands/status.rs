@@ -22,6 +22,7 @@ use crate::store::lifecycle::{self, LimitHit};
 use crate::store::observe::{PlanReadings, PlanWindow, WINDOWS};
 use crate::store::usage;
 use crate::term::gauge::{self, Style, bar, percent};
+use crate::text::printable;
 use crate::time::{Calendar, rfc3339};
 
 /// How often `--watch` redraws.
@@ -52,6 +53,8 @@ pub struct StatusArgs {
 pub struct Status {
     /// The time of the figures (RFC 3339).
     pub now: String,
+    /// While `tollgate pause` lasts: when it ends (RFC 3339).
+    pub paused_until: Option<String>,
     /// The session shown, if the store has any.
     pub session: Option<SessionView>,
     /// Block, day, week and per-family usage recorded on this machine, against the budgets.
@@ -179,17 +182,17 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
     let registered =
         std::env::current_dir().is_ok_and(|dir| crate::commands::install::is_registered(&dir));
     let gather_now = || {
-        gather(
+        let now_ms = crate::term::clock::now_ms();
+        let mut status = gather(
             store.conn(),
             &paths.config_file,
             &user_config,
             args.session.as_deref(),
-            crate::term::clock::now_ms(),
-        )
-        .map(|status| Status {
-            registered,
-            ..status
-        })
+            now_ms,
+        )?;
+        status.paused_until = crate::hook::pause::until(&paths, now_ms).map(rfc3339);
+        status.registered = registered;
+        anyhow::Ok(status)
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&gather_now()?)?);
@@ -325,6 +328,7 @@ pub fn gather(
     let limit_hits = lifecycle::limit_hits(conn, now_ms - 24 * 3_600_000)?;
     Ok(Status {
         now: rfc3339(now_ms),
+        paused_until: None,
         session,
         windows,
         plan,
@@ -406,14 +410,25 @@ pub fn render(status: &Status, style: Style) -> String {
         out.push_str(text.trim_end());
         out.push('\n');
     };
+    if let Some(until) = &status.paused_until {
+        line(style.level(
+            1.0,
+            &format!(
+                "Paused until {}: every hook call is answered allow. `tollgate resume` ends it.",
+                time(until)
+            ),
+        ));
+        line(String::new());
+    }
     match &status.session {
         Some(s) => {
-            let mut head = format!("Session {}", s.id.chars().take(8).collect::<String>());
+            let id: String = s.id.chars().take(8).collect();
+            let mut head = format!("Session {}", printable(&id));
             for part in [s.model.as_deref(), s.project.as_deref()]
                 .into_iter()
                 .flatten()
             {
-                head.push_str(&format!(" · {part}"));
+                head.push_str(&format!(" · {}", printable(part)));
             }
             if let Some(seen) = &s.last_seen {
                 head.push_str(&format!(" · active {}", time(seen)));
@@ -461,9 +476,9 @@ pub fn render(status: &Status, style: Style) -> String {
         for failing in &status.failing_policies {
             line(format!(
                 "  {:<10}{} {}",
-                failing.policy,
+                printable(&failing.policy),
                 style.dim(&time(&failing.at)),
-                crate::text::one_line(&failing.error)
+                printable(&crate::text::one_line(&failing.error))
             ));
         }
     }
@@ -571,7 +586,7 @@ fn gauge_line(style: Style, gauge: &Gauge, time: &dyn Fn(&str) -> String) -> Str
     let spent = if gauge.unpriced_tokens > 0 {
         format!(
             "{spent} · no price: {} ({} tokens)",
-            gauge.unpriced_models.join(", "),
+            printable(&gauge.unpriced_models.join(", ")),
             format_tokens(gauge.unpriced_tokens)
         )
     } else {

@@ -40,9 +40,12 @@ const STDIN_WAIT: Duration = Duration::from_secs(2);
 /// How long the status line waits for a hook's write lock before giving up on recording.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// What the store adds: the figures the input lacks, and the policies failing.
+/// What tollgate's own records add to the input: the store's figures where the input lacks
+/// one, the policies failing, and a pause.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fallback {
+    /// While `tollgate pause` lasts: when it ends (Unix ms).
+    pub paused_until: Option<i64>,
     /// The session's context (tokens, window) from its transcript.
     pub context: Option<(u64, u64)>,
     /// The running 5-hour block's figures; `None`: no block running.
@@ -135,8 +138,10 @@ fn record_and_fill(
     now_ms: i64,
     notes: &mut Vec<String>,
 ) -> Fallback {
+    let mut paused_until = None;
     let result = (|| -> anyhow::Result<Fallback> {
         let paths = crate::paths::Paths::discover()?;
+        paused_until = crate::hook::pause::until(&paths, now_ms);
         let project = ["/workspace/project_dir", "/cwd"]
             .iter()
             .find_map(|p| input.pointer(p).and_then(Value::as_str))
@@ -159,10 +164,14 @@ fn record_and_fill(
         }
         fill(&store, &config, seen, now_ms)
     })();
-    result.unwrap_or_else(|e| {
+    let fallback = result.unwrap_or_else(|e| {
         notes.push(format!("{e:#}"));
         Fallback::default()
-    })
+    });
+    Fallback {
+        paused_until,
+        ..fallback
+    }
 }
 
 /// The store's figures for what `seen` lacks (queries only what is needed).
@@ -199,7 +208,15 @@ fn fill(
 
 /// The line: model, context, 5-hour window, session cost.
 pub fn render(seen: &Observation, fallback: &Fallback, now_ms: i64, style: Style) -> String {
-    let mut parts = vec![model_name(seen)];
+    let mut parts = Vec::new();
+    if let Some(until) = fallback.paused_until {
+        let text = format!(
+            "⏸ paused until {}",
+            crate::commands::pause::local_hm(until, now_ms)
+        );
+        parts.push(style.level(1.0, &text));
+    }
+    parts.push(model_name(seen));
     let context = match (seen.context_tokens, seen.context_window) {
         (Some(tokens), Some(window)) => Some((tokens, window)),
         _ => fallback.context,
@@ -242,7 +259,7 @@ pub fn render(seen: &Observation, fallback: &Fallback, now_ms: i64, style: Style
             let models: Vec<String> = block
                 .unpriced_models
                 .iter()
-                .map(|m| short_model(m))
+                .map(|m| crate::text::printable(&short_model(m)).into_owned())
                 .collect();
             text.push_str(&style.dim(&format!(" (no price: {})", models.join(", "))));
         }
@@ -261,11 +278,11 @@ pub fn render(seen: &Observation, fallback: &Fallback, now_ms: i64, style: Style
     parts.join(&style.dim(" │ "))
 }
 
+/// The model's display name (else its id), printable: the line is one row of Claude Code's
+/// screen.
 fn model_name(seen: &Observation) -> String {
-    seen.model_name
-        .clone()
-        .or_else(|| seen.model_id.clone())
-        .unwrap_or_else(|| "Claude".to_owned())
+    let name = seen.model_name.as_deref().or(seen.model_id.as_deref());
+    crate::text::printable(name.unwrap_or("Claude")).into_owned()
 }
 
 /// The least the status line shows: the model's name if the input has one.
@@ -328,6 +345,7 @@ mod tests {
                 ..Spent::default()
             }),
             failing: Vec::new(),
+            paused_until: None,
         };
         assert_eq!(
             render(&seen, &fallback, NOW, PLAIN),
@@ -408,6 +426,18 @@ mod tests {
             render(&fixture(), &fallback, NOW, PLAIN),
             "Opus │ ctx 8% │ 5h 24% ↻2h 46m │ $0.01 │ ⚠ budget, mine failing"
         );
+    }
+
+    #[test]
+    fn a_pause_comes_first() {
+        let fallback = Fallback {
+            paused_until: Some(NOW + 25 * 60_000),
+            ..Fallback::default()
+        };
+        let line = render(&fixture(), &fallback, NOW, PLAIN);
+        let (pause, rest) = line.split_once(" │ ").unwrap();
+        assert!(pause.starts_with("⏸ paused until "), "{line}");
+        assert_eq!(rest, "Opus │ ctx 8% │ 5h 24% ↻2h 46m │ $0.01");
     }
 
     #[test]

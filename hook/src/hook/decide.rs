@@ -241,7 +241,8 @@ pub fn evaluate(
                 .and_then(|evaluation| {
                     if std::env::var_os("TOLLGATE_LOG").is_some_and(|v| v == "debug") {
                         for line in &evaluation.log {
-                            eprintln!("tollgate: policy \"{}\": {line}", config.name);
+                            // Quoted and escaped: a policy's text is not trusted.
+                            eprintln!("tollgate: policy \"{}\": {line:?}", config.name);
                         }
                     }
                     Output::parse(&evaluation.output)

@@ -469,8 +469,8 @@ impl Engine {
             .map_err(|e| PolicyError::BadOutput(format!("tollgate_describe is not JSON: {e}")))
     }
 
-    /// The module's `tollgate_check_config` answer on a config check document
-    /// ([`crate::policy::config_check::document`]), if it exports that function.
+    /// The module's `tollgate_check_config` answer on a config check document (built by
+    /// `policy::config_check`), if it exports that function.
     pub fn check_config(
         &self,
         policy: &Policy,

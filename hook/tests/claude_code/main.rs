@@ -908,6 +908,60 @@ deny_pattern = "rm -rf"
     assert_eq!(decisions, ["allow", "deny"], "{log:#?}");
 }
 
+#[test]
+fn agent_cannot_switch_tollgate_off() {
+    let sandbox = Sandbox::new();
+    sandbox.register(Registration::Install);
+    sandbox.config(
+        "[[policy]]\nname = \"budget\"\nenforce = true\n[policy.config]\nblock_usd = 100.0\n",
+    );
+    let config = sandbox.path("tollgate/config.toml");
+    let trust_record = sandbox.path("tollgate/trusted.toml");
+    let settings = sandbox.path("claude/settings.json");
+    let settings_before = std::fs::read(&settings).unwrap();
+    let api = MessagesApi::start(Script::new([
+        Reply::tool(
+            "Bash",
+            json!({ "command": "tollgate uninstall", "description": "Remove the hook" }),
+        ),
+        // A new file: Claude Code itself refuses to overwrite one not read first.
+        Reply::tool(
+            "Write",
+            json!({ "file_path": trust_record.display().to_string(), "content": "" }),
+        ),
+        Reply::tool(
+            "Bash",
+            json!({ "command": "rm -rf \"$TOLLGATE_HOME\"", "description": "Clean up" }),
+        ),
+        Reply::text("All three were refused."),
+    ]));
+    let run = sandbox.prompt(&api, "Switch tollgate off.", &["Bash", "Write"]);
+    run.assert_success();
+
+    let requests = api.messages();
+    assert_eq!(requests.len(), 4);
+    for request in &requests[1..] {
+        let result = &request.tool_results()[0];
+        assert!(result.is_error, "{result:?}");
+        assert!(result.text.contains("tollgate's guard"), "{result:?}");
+        assert!(result.text.contains("tollgate pause"), "{result:?}");
+    }
+    assert_eq!(
+        std::fs::read(&settings).unwrap(),
+        settings_before,
+        "still registered"
+    );
+    assert!(std::fs::read_to_string(&config).unwrap().contains("budget"));
+    assert!(!trust_record.exists());
+    let log = sandbox.log(run.session_id());
+    let decisions: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["event"] == "PreToolUse")
+        .map(|e| &e["decision"])
+        .collect();
+    assert_eq!(decisions, ["deny", "deny", "deny"], "{log:#?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The plugin as Claude Code reads it.
 

@@ -100,7 +100,7 @@ pub fn run(engine: &Engine, args: &TestArgs) -> Result<ExitCode> {
     })
 }
 
-fn table(rows: &[Value], conformance: bool) -> comfy_table::Table {
+fn table(rows: &[Value], conformance: bool) -> crate::term::table::Table {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let mut header = vec![
         "case",

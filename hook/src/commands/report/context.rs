@@ -24,6 +24,7 @@ use super::{Filter, Format, Scope};
 use crate::commands::StoreArgs;
 use crate::hook::event::{HookInput, estimate_tokens};
 use crate::pricing::Pricing;
+use crate::text::printable;
 
 /// Longest subject kept for a tool call (as the hook records it).
 const SUBJECT_BYTES: usize = 240;
@@ -600,9 +601,9 @@ fn print(report: &ContextReport, filter: &Filter, args: &ContextArgs) {
     let last = steps.last().expect("a report has a step");
     println!(
         "Session {} ({}), {}: {} responses, {} – {}",
-        report.session_id,
-        report.project,
-        render::short_model(&report.model),
+        printable(&report.session_id),
+        printable(&report.project),
+        printable(&render::short_model(&report.model)),
         steps.len(),
         filter.local(steps[0].ts_ms, "%Y-%m-%d %H:%M"),
         filter.local(last.ts_ms, "%H:%M"),

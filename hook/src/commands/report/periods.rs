@@ -473,7 +473,7 @@ pub fn print_table(report: &Report, filter: &Filter, breakdown: bool) {
     table.add_row(cells);
     println!("{table}");
     if let Some(note) = render::unpriced_note(&report.unpriced_models) {
-        println!("{note}");
+        println!("{}", crate::text::printable(&note));
     }
     if !report.priced_by_claude_code.is_empty() {
         println!(

@@ -78,7 +78,7 @@ pub fn unpriced_note(models: &BTreeSet<String>) -> Option<String> {
     (!models.is_empty()).then(|| {
         format!(
             "no price known for {}: their cost is left out (\"unpriced\"). Add it under [prices] in the config.",
-            models.iter().cloned().collect::<Vec<_>>().join(", ")
+            crate::text::printable(&models.iter().cloned().collect::<Vec<_>>().join(", "))
         )
     })
 }

@@ -67,7 +67,11 @@ pub fn run(args: &ReportArgs, team: &TeamConfig) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Team \"{}\", last {} days.", report.team, report.days);
+    println!(
+        "Team \"{}\", last {} days.",
+        crate::text::printable(&report.team),
+        report.days
+    );
     for (title, rows) in [
         ("Person", &report.by_person),
         ("Project", &report.by_project),
@@ -112,7 +116,7 @@ fn rows(client: &mut postgres::Client, key: &str, team: &str, since: i64) -> Res
         .collect())
 }
 
-fn table(title: &str, rows: &[Row]) -> comfy_table::Table {
+fn table(title: &str, rows: &[Row]) -> crate::term::table::Table {
     let mut table = crate::term::table::new([
         title,
         "Cost",

@@ -458,7 +458,7 @@ fn decide(
             deadline,
         };
         let votes = evaluate_all(&policies, &states, &shared, runtime, notes, timings);
-        session_model = context.model;
+        session_model = context.model.unwrap_or_default();
         votes
     };
     let verdict = match &guarded {

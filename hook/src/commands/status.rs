@@ -264,15 +264,20 @@ pub fn gather(
         None => None,
     };
 
-    let block_end = (usage.block.active == Some(true)).then_some(usage.block.end.as_str());
+    let block_end = usage.block.end.as_deref().filter(|_| usage.block.active);
     let mut windows = vec![
-        Gauge::new("block", &usage.block.window, budgets.block, block_end),
-        Gauge::new("day", &usage.day.window, budgets.day, Some(&usage.day.end)),
+        Gauge::new("block", &usage.block.totals, budgets.block, block_end),
+        Gauge::new(
+            "day",
+            &usage.day.totals,
+            budgets.day,
+            usage.day.end.as_deref(),
+        ),
         Gauge::new(
             "week",
-            &usage.week.window,
+            &usage.week.totals,
             budgets.week,
-            Some(&usage.week.end),
+            usage.week.end.as_deref(),
         ),
     ];
     for (family, (block, week)) in &budgets.families {
@@ -283,7 +288,12 @@ pub fn gather(
         }
         if !week.is_none() {
             let name = format!("{family} week");
-            windows.push(Gauge::new(&name, &split.week, *week, Some(&usage.week.end)));
+            windows.push(Gauge::new(
+                &name,
+                &split.week,
+                *week,
+                usage.week.end.as_deref(),
+            ));
         }
     }
 
@@ -382,7 +392,7 @@ fn session_view(
             Some(model_id) => format!("{name} ({model_id})"),
             None => name,
         }),
-        None => Some(context.model.clone()).filter(|m| !m.is_empty()),
+        None => context.model.clone(),
     };
     Ok(SessionView {
         id: id.to_owned(),

@@ -198,8 +198,8 @@ fn fill(
     if seen.plan.five_hour.is_none() || seen.cost_usd.is_none() {
         let calendar = config.calendar().unwrap_or_default();
         let usage = crate::store::usage::snapshot(conn, &calendar, session, "", now_ms)?;
-        let block = &usage.block.window;
-        fallback.block = (usage.block.active == Some(true)).then(|| Spent::of(block));
+        let block = &usage.block.totals;
+        fallback.block = usage.block.active.then(|| Spent::of(block));
         fallback.block_limit = Budgets::from_config(config).block;
         fallback.session = (usage.session.messages > 0).then(|| Spent::of(&usage.session));
     }

@@ -1,46 +1,11 @@
 //! The team's figures as of the last `tollgate sync`, cached in the local store: the hook reads
 //! them from here ([`cached`]) and never touches the network.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
+pub use tollgate_sdk::{TeamPeriods, TeamUsage};
 
 use crate::config::team::TeamConfig;
-use crate::store::usage::Window;
 use crate::time::rfc3339;
-
-/// One person's (or the whole team's) day and week.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Periods {
-    /// Since local midnight (this machine's calendar).
-    pub day: Window,
-    /// Since the weekly reset.
-    pub week: Window,
-}
-
-/// The team's figures as of the last sync (the ABI's `usage.team`).
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TeamUsage {
-    /// When they were pulled (RFC 3339, UTC).
-    pub synced_at: String,
-    /// Whether that is older than `[team] stale_after_minutes`.
-    pub stale: bool,
-    /// Minutes since the sync.
-    pub age_minutes: u64,
-    /// The team's name.
-    pub name: String,
-    /// This person's id.
-    pub person_id: String,
-    /// This person, all machines.
-    pub person: Periods,
-    /// The whole team.
-    pub team: Periods,
-    /// Each person.
-    pub by_person: BTreeMap<String, Periods>,
-}
 
 /// The cached team figures at `now_ms`, or `None` before the first sync. Reads one row.
 pub fn cached(
@@ -58,7 +23,7 @@ pub fn cached(
     Ok(row.and_then(|(synced_ms, doc)| {
         let mut team: TeamUsage = serde_json::from_str(&doc).ok()?;
         let age_minutes = (now_ms - synced_ms).max(0) as u64 / 60_000;
-        team.synced_at = rfc3339(synced_ms);
+        team.synced_at = Some(rfc3339(synced_ms));
         team.age_minutes = age_minutes;
         team.stale = age_minutes >= config.stale_after_minutes;
         Some(team)

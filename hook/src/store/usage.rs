@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
 use rusqlite::{Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::pricing::{Pricing, Tokens, family};
 use crate::store::BUCKET_MS;
@@ -17,148 +17,31 @@ use crate::time::{Calendar, HOUR_MS, rfc3339};
 /// Length of Claude's usage block.
 pub const BLOCK_MS: i64 = 5 * 3600 * 1000;
 
-/// Token, cost and activity totals over one window.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Window {
-    /// Uncached input tokens.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Cache-write tokens (5-minute and 1-hour).
-    pub cache_creation_tokens: u64,
-    /// Cache-read tokens.
-    pub cache_read_tokens: u64,
-    /// The sum of the four.
-    pub total_tokens: u64,
-    /// Cost of the priced messages.
-    pub cost_usd: f64,
-    /// Messages whose model has no price (their cost is not in `cost_usd`).
-    pub unpriced_messages: u64,
-    /// Their tokens: the part of the window a USD limit cannot weigh.
-    pub unpriced_tokens: u64,
-    /// Their models, sorted.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unpriced_models: Vec<String>,
-    /// API responses.
-    pub messages: u64,
-    /// `PreToolUse` events.
-    pub tool_calls: u64,
-    /// `UserPromptSubmit` events.
-    pub prompts: u64,
-}
+pub use tollgate_sdk::{
+    BlockWindow, Context, FamilyWindows, PeriodWindow, TeamPeriods, TeamUsage, Usage, Window,
+};
 
-impl Window {
-    /// Adds another window's totals to this one.
-    pub fn add(&mut self, other: &Window) {
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cache_creation_tokens += other.cache_creation_tokens;
-        self.cache_read_tokens += other.cache_read_tokens;
-        self.total_tokens += other.total_tokens;
-        self.cost_usd += other.cost_usd;
-        self.unpriced_messages += other.unpriced_messages;
-        self.unpriced_tokens += other.unpriced_tokens;
-        for model in &other.unpriced_models {
-            self.note_unpriced(model);
-        }
-        self.messages += other.messages;
-        self.tool_calls += other.tool_calls;
-        self.prompts += other.prompts;
+/// Adds one rollup row of `model` to `window`: its sums and the tokens of its unpriced
+/// responses.
+fn add_usage(window: &mut Window, u: &Totals, unpriced_tokens: u64, model: &str) {
+    window.input_tokens += u.tokens.input;
+    window.output_tokens += u.tokens.output;
+    window.cache_creation_tokens += u.tokens.cache_write();
+    window.cache_read_tokens += u.tokens.cache_read;
+    window.total_tokens += u.tokens.total();
+    window.cost_usd += u.cost_usd;
+    window.unpriced_messages += u.unpriced;
+    window.unpriced_tokens += unpriced_tokens;
+    if u.unpriced > 0 {
+        window.note_unpriced(model);
     }
-
-    /// Adds one rollup row of `model`: its sums and the tokens of its unpriced responses.
-    fn add_usage(&mut self, u: &Totals, unpriced_tokens: u64, model: &str) {
-        self.input_tokens += u.tokens.input;
-        self.output_tokens += u.tokens.output;
-        self.cache_creation_tokens += u.tokens.cache_write();
-        self.cache_read_tokens += u.tokens.cache_read;
-        self.total_tokens += u.tokens.total();
-        self.cost_usd += u.cost_usd;
-        self.unpriced_messages += u.unpriced;
-        self.unpriced_tokens += unpriced_tokens;
-        if u.unpriced > 0 {
-            self.note_unpriced(model);
-        }
-        self.messages += u.messages;
-    }
-
-    fn note_unpriced(&mut self, model: &str) {
-        if let Err(at) = self
-            .unpriced_models
-            .binary_search_by(|m| m.as_str().cmp(model))
-        {
-            self.unpriced_models.insert(at, model.to_owned());
-        }
-    }
-
-    fn add_activity(&mut self, tool_calls: u64, prompts: u64) {
-        self.tool_calls += tool_calls;
-        self.prompts += prompts;
-    }
+    window.messages += u.messages;
 }
 
-/// A window with its bounds.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Bounded {
-    /// The totals.
-    #[serde(flatten)]
-    pub window: Window,
-    /// Start (RFC 3339, UTC).
-    pub start: String,
-    /// End (RFC 3339, UTC).
-    pub end: String,
-    /// For the block: whether one is running now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub active: Option<bool>,
-}
-
-/// The block and week windows of one model or family.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Split {
-    /// In the current 5-hour block.
-    pub block: Window,
-    /// In the current week.
-    pub week: Window,
-}
-
-/// All the usage figures of one moment (the ABI's `usage`).
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Usage {
-    /// This session.
-    pub session: Window,
-    /// The current 5-hour block.
-    pub block: Bounded,
-    /// Since local midnight.
-    pub day: Bounded,
-    /// Since the weekly reset.
-    pub week: Bounded,
-    /// This project (cwd) over the week.
-    pub project: Window,
-    /// Block and week by model family.
-    pub by_family: BTreeMap<String, Split>,
-    /// Block and week by model id.
-    pub by_model: BTreeMap<String, Split>,
-    /// The team's figures from the last `tollgate sync`, when `[team]` is configured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub team: Option<crate::store::team::TeamUsage>,
-}
-
-/// The live context of a session (the ABI's `context`).
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Context {
-    /// Input + cache tokens of the latest main-chain response.
-    pub tokens: u64,
-    /// The model's context window.
-    pub limit: u64,
-    /// The session's model.
-    pub model: String,
-    /// Estimated tokens the current call will add.
-    pub pending_tokens: u64,
+/// Adds `PreToolUse` and `UserPromptSubmit` counts to `window`.
+fn add_activity(window: &mut Window, tool_calls: u64, prompts: u64) {
+    window.tool_calls += tool_calls;
+    window.prompts += prompts;
 }
 
 /// A 5-hour block as Claude's usage meter counts it.
@@ -469,21 +352,21 @@ pub fn snapshot(
     let windows = Windows::new(block, day_start, week_start);
 
     let mut usage = Usage {
-        block: Bounded {
-            start: rfc3339(block_start),
-            end: rfc3339(block_end),
-            active: Some(block.is_some()),
-            ..Bounded::default()
+        block: BlockWindow {
+            start: Some(rfc3339(block_start)),
+            end: Some(rfc3339(block_end)),
+            active: block.is_some(),
+            ..BlockWindow::default()
         },
-        day: Bounded {
-            start: rfc3339(day_start),
-            end: rfc3339(day_start + 24 * HOUR_MS),
-            ..Bounded::default()
+        day: PeriodWindow {
+            start: Some(rfc3339(day_start)),
+            end: Some(rfc3339(day_start + 24 * HOUR_MS)),
+            ..PeriodWindow::default()
         },
-        week: Bounded {
-            start: rfc3339(week_start),
-            end: rfc3339(week_start + 7 * 24 * HOUR_MS),
-            ..Bounded::default()
+        week: PeriodWindow {
+            start: Some(rfc3339(week_start)),
+            end: Some(rfc3339(week_start + 7 * 24 * HOUR_MS)),
+            ..PeriodWindow::default()
         },
         ..Usage::default()
     };
@@ -493,8 +376,11 @@ pub fn snapshot(
         let model = row.get_ref(1)?.as_str()?;
         let sums = totals_at(row, 2)?;
         let unpriced_tokens = row.get::<_, i64>(10)?.max(0) as u64;
-        for window in usage.totals_of(span, in_project).into_iter().flatten() {
-            window.add_usage(&sums, unpriced_tokens, model);
+        for window in totals_of(&mut usage, span, in_project)
+            .into_iter()
+            .flatten()
+        {
+            add_usage(window, &sums, unpriced_tokens, model);
         }
         if span != Span::Day {
             for split in [
@@ -506,7 +392,7 @@ pub fn snapshot(
                 } else {
                     &mut split.week
                 };
-                window.add_usage(&sums, unpriced_tokens, model);
+                add_usage(window, &sums, unpriced_tokens, model);
             }
         }
         Ok(())
@@ -525,7 +411,8 @@ pub fn snapshot(
     let mut rows = stmt.query([session])?;
     while let Some(row) = rows.next()? {
         let unpriced_tokens = row.get::<_, i64>(9)?.max(0) as u64;
-        usage.session.add_usage(
+        add_usage(
+            &mut usage.session,
             &totals_at(row, 1)?,
             unpriced_tokens,
             row.get_ref(0)?.as_str()?,
@@ -535,8 +422,11 @@ pub fn snapshot(
     Rollups::ACTIVITY.scan(conn, &windows, |span, row| {
         let in_project = row.get_ref(0)?.as_str()? == project;
         let (calls, prompts) = (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64);
-        for window in usage.totals_of(span, in_project).into_iter().flatten() {
-            window.add_activity(calls, prompts);
+        for window in totals_of(&mut usage, span, in_project)
+            .into_iter()
+            .flatten()
+        {
+            add_activity(window, calls, prompts);
         }
         Ok(())
     })?;
@@ -545,33 +435,36 @@ pub fn snapshot(
             "SELECT sum(tool_calls), sum(prompts) FROM event_rollup WHERE session_id = ?1",
         )?
         .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    usage
-        .session
-        .add_activity(calls.unwrap_or(0) as u64, prompts.unwrap_or(0) as u64);
+    add_activity(
+        &mut usage.session,
+        calls.unwrap_or(0) as u64,
+        prompts.unwrap_or(0) as u64,
+    );
     Ok(usage)
 }
 
 /// The entry of `key` in `splits`, created when missing (without allocating when present: it
 /// is looked up for every rollup row).
-fn split_of<'a>(splits: &'a mut BTreeMap<String, Split>, key: &str) -> &'a mut Split {
+fn split_of<'a>(
+    splits: &'a mut BTreeMap<String, FamilyWindows>,
+    key: &str,
+) -> &'a mut FamilyWindows {
     if !splits.contains_key(key) {
-        splits.insert(key.to_owned(), Split::default());
+        splits.insert(key.to_owned(), FamilyWindows::default());
     }
     splits.get_mut(key).expect("inserted above")
 }
 
-impl Usage {
-    /// The totals a rollup row of `span` adds to: the block's, the day's, or the week's and,
-    /// for a row of this project, the project's.
-    fn totals_of(&mut self, span: Span, in_project: bool) -> [Option<&mut Window>; 2] {
-        match span {
-            Span::Block => [Some(&mut self.block.window), None],
-            Span::Day => [Some(&mut self.day.window), None],
-            Span::Week => [
-                Some(&mut self.week.window),
-                in_project.then_some(&mut self.project),
-            ],
-        }
+/// The totals a rollup row of `span` adds to: the block's, the day's, or the week's and, for a
+/// row of this project, the project's.
+fn totals_of(usage: &mut Usage, span: Span, in_project: bool) -> [Option<&mut Window>; 2] {
+    match span {
+        Span::Block => [Some(&mut usage.block.totals), None],
+        Span::Day => [Some(&mut usage.day.totals), None],
+        Span::Week => [
+            Some(&mut usage.week.totals),
+            in_project.then_some(&mut usage.project),
+        ],
     }
 }
 
@@ -606,7 +499,7 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
     Ok(Context {
         tokens,
         limit,
-        model,
+        model: (!model.is_empty()).then_some(model),
         pending_tokens: 0,
     })
 }
@@ -723,21 +616,21 @@ pub(crate) mod tests {
         };
         let now = T0 + 2 * HOUR_MS;
         let usage = snapshot(store.conn(), &calendar, "s1", "/p", now).unwrap();
-        assert_eq!(usage.block.active, Some(true));
-        assert_eq!(usage.block.start, "2026-11-12T02:00:00Z");
-        assert_eq!(usage.block.window.output_tokens, 57);
+        assert!(usage.block.active);
+        assert_eq!(usage.block.start.as_deref(), Some("2026-11-12T02:00:00Z"));
+        assert_eq!(usage.block.totals.output_tokens, 57);
         assert_eq!(usage.session.output_tokens, 57);
-        assert_eq!(usage.day.window.output_tokens, 57);
+        assert_eq!(usage.day.totals.output_tokens, 57);
         assert_eq!(
-            usage.week.window.output_tokens, 1057,
+            usage.week.totals.output_tokens, 1057,
             "Monday-based week holds both days"
         );
         assert_eq!(usage.by_family["opus"].block.output_tokens, 50);
         assert_eq!(usage.by_family["opus"].week.output_tokens, 1050);
         assert_eq!(usage.by_model["claude-haiku-4-5-20251001"].week.messages, 1);
-        assert_eq!(usage.block.window.total_tokens, 2 * 1110 + 57);
-        assert!(usage.block.window.cost_usd > 0.0);
-        assert_eq!(usage.block.window.unpriced_messages, 0);
+        assert_eq!(usage.block.totals.total_tokens, 2 * 1110 + 57);
+        assert!(usage.block.totals.cost_usd > 0.0);
+        assert_eq!(usage.block.totals.unpriced_messages, 0);
     }
 
     #[test]
@@ -751,8 +644,8 @@ pub(crate) mod tests {
             T0 + 6 * HOUR_MS,
         )
         .unwrap();
-        assert_eq!(usage.block.active, Some(false));
-        assert_eq!(usage.block.window, Window::default());
+        assert!(!usage.block.active);
+        assert_eq!(usage.block.totals, Window::default());
         assert!(usage.by_family["opus"].block.messages == 0);
     }
 
@@ -770,9 +663,9 @@ pub(crate) mod tests {
         let usage = snapshot(store.conn(), &calendar, "s1", "/p", T0 + 3 * MIN).unwrap();
         for window in [
             &usage.session,
-            &usage.block.window,
-            &usage.day.window,
-            &usage.week.window,
+            &usage.block.totals,
+            &usage.day.totals,
+            &usage.week.totals,
         ] {
             assert_eq!(window.unpriced_messages, 2);
             assert_eq!(window.unpriced_tokens, 1115 + 1117);
@@ -931,17 +824,17 @@ pub(crate) mod tests {
                 let (day, week) = (calendar.day_start(now), calendar.week_start(now));
                 let what = format!("{zone} {week_day} {week_hour}h, now {}", rfc3339(now));
                 assert_eq!(
-                    seen(&usage.day.window),
+                    seen(&usage.day.totals),
                     since(day, i64::MAX, None),
                     "day: {what}"
                 );
                 assert_eq!(
-                    seen(&usage.week.window),
+                    seen(&usage.week.totals),
                     since(week, i64::MAX, None),
                     "week: {what}"
                 );
                 assert_eq!(
-                    seen(&usage.block.window),
+                    seen(&usage.block.totals),
                     since(block.start_ms, block.end_ms, None),
                     "block: {what}"
                 );

@@ -214,7 +214,9 @@ pub struct Window {
     pub unpriced_messages: u64,
     /// Their tokens: the part of the window a limit in dollars cannot weigh.
     pub unpriced_tokens: u64,
-    /// Their models, sorted (empty when every message had a price).
+    /// Their models, sorted (empty when every message had a price; omitted from the JSON
+    /// then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unpriced_models: Vec<String>,
     /// Assistant messages.
     pub messages: u64,
@@ -222,6 +224,36 @@ pub struct Window {
     pub tool_calls: u64,
     /// `UserPromptSubmit` events.
     pub prompts: u64,
+}
+
+impl Window {
+    /// Adds another window's totals to this one (`unpriced_models` stays sorted and unique).
+    pub fn add(&mut self, other: &Window) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_creation_tokens += other.cache_creation_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.total_tokens += other.total_tokens;
+        self.cost_usd += other.cost_usd;
+        self.unpriced_messages += other.unpriced_messages;
+        self.unpriced_tokens += other.unpriced_tokens;
+        for model in &other.unpriced_models {
+            self.note_unpriced(model);
+        }
+        self.messages += other.messages;
+        self.tool_calls += other.tool_calls;
+        self.prompts += other.prompts;
+    }
+
+    /// Adds `model` to `unpriced_models`, keeping it sorted and unique.
+    pub fn note_unpriced(&mut self, model: &str) {
+        if let Err(at) = self
+            .unpriced_models
+            .binary_search_by(|m| m.as_str().cmp(model))
+        {
+            self.unpriced_models.insert(at, model.to_owned());
+        }
+    }
 }
 
 /// The current 5-hour block: a [`Window`] (reachable through `Deref`) plus its bounds.

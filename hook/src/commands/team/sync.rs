@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::team::{Share, TeamConfig, configured};
 use crate::store::Store;
-use crate::store::team::{Periods, TeamUsage};
+use crate::store::team::{TeamPeriods, TeamUsage};
 use crate::store::usage::Window;
 use crate::time::Calendar;
 
@@ -460,14 +460,14 @@ fn pull(
         week_start,
         week_start + 7 * 24 * HOUR_MS,
     )?;
-    let mut by_person: BTreeMap<String, Periods> = BTreeMap::new();
+    let mut by_person: BTreeMap<String, TeamPeriods> = BTreeMap::new();
     for (name, window) in day {
         by_person.entry(name).or_default().day = window;
     }
     for (name, window) in week {
         by_person.entry(name).or_default().week = window;
     }
-    let mut total = Periods::default();
+    let mut total = TeamPeriods::default();
     for periods in by_person.values() {
         total.day.add(&periods.day);
         total.week.add(&periods.week);

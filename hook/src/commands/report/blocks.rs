@@ -11,6 +11,7 @@ use super::cells::{self, Cell, Grain};
 use super::render::{self, num};
 use super::scope::rfc3339_millis;
 use super::{Filter, Format, Scope};
+use crate::store::BUCKET_MS;
 use crate::store::usage::Totals;
 use crate::store::usage::{BLOCK_MS, group_blocks};
 
@@ -118,20 +119,37 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<BlockRo
         until_ms: None,
         ..filter.clone()
     };
-    // 15-minute buckets first: a bucket never spans two blocks unless one of its responses
-    // lies exactly on a block's end; then every response on its own.
-    let mut rows = grouped(
-        by_bucket(cells::query(conn, &all, Grain::Bucket)?),
-        filter.now_ms,
-    );
-    if rows.is_none() {
-        let each = cells::query(conn, &all, Grain::Response)?;
-        rows = grouped(each.into_iter().map(|c| vec![c]).collect(), filter.now_ms);
+    // 15-minute buckets: a bucket lies in one block, unless one of its responses is exactly on
+    // a block's end (that one belongs to the block, the later ones to the next): such a bucket
+    // is read response by response, and only that bucket.
+    let mut items = by_bucket(cells::query(conn, &all, Grain::Bucket)?);
+    while let Some(at) = straddling(&items) {
+        let (first, _) = span(&items[at]);
+        let start = first - first.rem_euclid(BUCKET_MS);
+        let bucket = Filter {
+            since_ms: Some(start),
+            until_ms: Some(start + BUCKET_MS),
+            ..all.clone()
+        };
+        let each = cells::query(conn, &bucket, Grain::Response)?;
+        items.splice(at..=at, each.into_iter().map(|cell| vec![cell]));
     }
     let (since, until) = filter.range();
-    let mut rows = rows.unwrap_or_default();
+    let mut rows = grouped(items, filter.now_ms);
     rows.retain(|b| b.start_ms >= since && b.start_ms < until);
     Ok(rows)
+}
+
+/// The first item that spans two blocks: it starts exactly on its block's end and goes on.
+fn straddling(items: &[Vec<Cell>]) -> Option<usize> {
+    group_blocks(items.iter().enumerate(), |(_, item)| span(item))
+        .into_iter()
+        .find_map(|(block, members)| {
+            members.into_iter().find_map(|(at, item)| {
+                let (first, last) = span(item);
+                (first == block.end_ms && last > first).then_some(at)
+            })
+        })
 }
 
 fn by_bucket(cells: Vec<Cell>) -> Vec<Vec<Cell>> {
@@ -151,16 +169,10 @@ fn span(item: &[Cell]) -> (i64, i64) {
     (first, last)
 }
 
-/// The blocks of `items`; `None` when an item straddles two blocks.
-fn grouped(items: Vec<Vec<Cell>>, now_ms: i64) -> Option<Vec<BlockRow>> {
+/// The blocks of `items`, none of them [`straddling`].
+fn grouped(items: Vec<Vec<Cell>>, now_ms: i64) -> Vec<BlockRow> {
     let mut out: Vec<BlockRow> = Vec::new();
     for (block, items) in group_blocks(items, |item| span(item)) {
-        if items.iter().any(|item| {
-            let (first, last) = span(item);
-            first == block.end_ms && last > first
-        }) {
-            return None;
-        }
         let mut cells: Vec<Cell> = items.into_iter().flatten().collect();
         cells.sort_by_key(|c| c.first_ms);
         let mut totals = Totals::default();
@@ -208,7 +220,7 @@ fn grouped(items: Vec<Vec<Cell>>, now_ms: i64) -> Option<Vec<BlockRow>> {
         }
         out.push(row);
     }
-    Some(out)
+    out
 }
 
 /// ccusage's burn rate: over the minutes from the first to the last response.

@@ -287,7 +287,7 @@ fn handle(
         fact,
         subagent: (matches!(input.event.as_str(), "PostToolUse" | "PostToolUseFailure")
             && input.is_subagent_call())
-        .then(|| downgrade::Ran::of(input))
+        .then(|| downgrade::ran(input))
         .flatten(),
     };
     store.set_wait(lock_wait())?;
@@ -489,7 +489,7 @@ fn decide(
             session_model: &session_model,
             env_override: env.subagent_model.as_deref(),
         };
-        downgrade::Requested::of(input, &request)
+        downgrade::requested(input, &request)
     });
     let mut runs: Vec<_> = votes.iter().map(Vote::run).collect();
     if let Some(reason) = &guarded {

@@ -10,6 +10,7 @@
 
 pub mod calibrate;
 pub mod claude_code;
+pub mod downgrade;
 pub mod ingest;
 pub mod lifecycle;
 pub mod observe;

@@ -60,7 +60,7 @@ pub struct LoggedEvent {
     /// For a downgrade: the model asked for, the one the subagent ran on, and whether it
     /// took effect (checked on the call's `PostToolUse`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub downgrade: Option<crate::hook::downgrade::Downgrade>,
+    pub downgrade: Option<crate::store::downgrade::Downgrade>,
     /// Hook latency in microseconds.
     pub latency_us: Option<i64>,
     /// Internal errors.
@@ -137,7 +137,7 @@ pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEv
         .filter(|e| e.model_requested.is_some())
         .map(|e| e.id)
         .collect();
-    let mut downgrades = crate::hook::downgrade::for_events(conn, &ids)?;
+    let mut downgrades = crate::store::downgrade::for_events(conn, &ids)?;
     for event in &mut events {
         event.downgrade = downgrades.remove(&event.id);
     }
@@ -217,7 +217,7 @@ pub fn run(args: &LogArgs) -> Result<ExitCode> {
                 |_| crate::pricing::Pricing::bundled(),
                 |config| crate::pricing::Pricing::with_overrides(&config.prices),
             );
-        let summary = crate::hook::downgrade::summary(
+        let summary = crate::store::downgrade::summary(
             store.conn(),
             &pricing,
             args.session.as_deref(),

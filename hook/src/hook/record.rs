@@ -5,7 +5,8 @@
 use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
-use crate::hook::{downgrade, lifecycle};
+use crate::hook::lifecycle;
+use crate::store::downgrade;
 use crate::store::{self, EventRow, Outcome, PolicyRun};
 
 /// A call's record: its event (unless already written), and its answer (once known).

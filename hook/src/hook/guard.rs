@@ -966,7 +966,7 @@ mod tests {
             subagent_model: None,
         };
         let config = Config::parse(
-            "[[policy]]\nname = \"mine\"\npath = \"/opt/policies/mine.wasm\"\n",
+            "store = \"/srv/usage/tollgate.db\"\n[[policy]]\nname = \"mine\"\npath = \"/opt/policies/mine.wasm\"\n",
             Path::new("/home/u/.config/tollgate/config.toml"),
         )
         .unwrap();
@@ -1169,6 +1169,10 @@ mod tests {
         assert!(write("/work/p/.claude/tollgate.toml").is_some());
         assert!(write(".claude/../.claude/tollgate.toml").is_some());
         assert!(write("~/.local/share/tollgate/paused-until").is_some());
+        assert!(write("/home/u/.config/tollgate/trusted.toml").is_some());
+        assert!(write("/srv/usage/tollgate.db-wal").is_some());
+        assert!(write("/srv/usage/tollgate.db-spool/1.json").is_some());
+        assert!(write("/srv/usage/notes.txt").is_none());
         assert!(write("/work/p/src/main.rs").is_none());
         assert!(write("/work/p/.claude/agents/reviewer.md").is_none());
         let edit = tool(

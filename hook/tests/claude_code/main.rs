@@ -8,7 +8,8 @@
 //! Claude Code is installed from npm by `scripts/test` into `target/tools/claude-code`, the
 //! pinned release unless `CLAUDE_CODE_VERSION` names another: `CLAUDE_CODE_VERSION=X.Y.Z
 //! scripts/test claude_code` tries a new release. TOLLGATE_CLAUDE_CODE runs another `claude`
-//! binary. A failed test keeps its sandbox and prints where it is.
+//! binary. A failed test keeps its sandbox and prints where it is; with TOLLGATE_E2E_KEEP set,
+//! every test does (`bench/real-client-latency.py` reads their debug logs).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -362,10 +363,10 @@ impl Sandbox {
 }
 
 /// A failed test keeps its sandbox (transcripts, store, settings, Claude Code's output and
-/// debug log).
+/// debug log), and every test does when TOLLGATE_E2E_KEEP is set.
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("TOLLGATE_E2E_KEEP").is_some() {
             self.dir.disable_cleanup(true);
             eprintln!("the sandbox is kept: {}", self.dir.path().display());
         }

@@ -11,6 +11,7 @@
 pub mod calibrate;
 pub mod claude_code;
 pub mod downgrade;
+pub mod events;
 pub mod ingest;
 pub mod lifecycle;
 pub mod observe;

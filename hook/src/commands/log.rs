@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Local, Utc};
-use serde::Serialize;
 
 use crate::commands::StoreArgs;
+use crate::store::events::LoggedEvent;
 use crate::text::one_line;
 
 /// Options of `tollgate log`.
@@ -27,44 +27,6 @@ pub struct LogArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub store: StoreArgs,
-}
-
-/// One recorded event.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoggedEvent {
-    /// Store row id.
-    pub id: i64,
-    /// When, RFC 3339 UTC.
-    pub time: String,
-    /// Session id.
-    pub session_id: String,
-    /// Project (cwd).
-    pub project: String,
-    /// Hook event.
-    pub event: String,
-    /// Tool name.
-    pub tool: Option<String>,
-    /// What the tool touched, or what the event was about.
-    pub subject: Option<String>,
-    /// The model the event concerns: a subagent's (requested, then the one it runs on), a model
-    /// switch's new one, the session's at its start.
-    pub model: Option<String>,
-    /// Estimated tokens the tool result added.
-    pub est_tokens: i64,
-    /// The answer.
-    pub decision: Option<String>,
-    /// Its reason.
-    pub reason: Option<String>,
-    /// Downgrade target.
-    pub model_requested: Option<String>,
-    /// For a downgrade: the model asked for, the one the subagent ran on, and whether it
-    /// took effect (checked on the call's `PostToolUse`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub downgrade: Option<crate::store::downgrade::Downgrade>,
-    /// Hook latency in microseconds.
-    pub latency_us: Option<i64>,
-    /// Internal errors.
-    pub note: Option<String>,
 }
 
 /// Parses `--since`: RFC 3339, `YYYY-MM-DD` (local midnight), or an age such as `90m`, `2h`, `7d`.
@@ -99,49 +61,12 @@ fn since_ms(args: &LogArgs) -> Result<i64> {
 
 /// Reads events from the store, oldest first.
 pub fn query(conn: &rusqlite::Connection, args: &LogArgs) -> Result<Vec<LoggedEvent>> {
-    let since_ms = since_ms(args)?;
-    let session = args.session.as_deref().map(|s| format!("{s}%"));
-    let mut stmt = conn.prepare(
-        "SELECT id, ts_ms, session_id, project, event, tool_name, subject, est_tokens, decision,
-                reason, model_requested, latency_us, note, model
-         FROM events
-         WHERE ts_ms >= ?1 AND (?2 IS NULL OR session_id LIKE ?2)
-         ORDER BY ts_ms DESC, id DESC LIMIT ?3",
-    )?;
-    let mut events = stmt
-        .query_map(rusqlite::params![since_ms, session, args.limit], |r| {
-            Ok(LoggedEvent {
-                id: r.get(0)?,
-                time: DateTime::<Utc>::from_timestamp_millis(r.get(1)?)
-                    .unwrap_or_default()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                session_id: r.get(2)?,
-                project: r.get(3)?,
-                event: r.get(4)?,
-                tool: r.get(5)?,
-                subject: r.get(6)?,
-                est_tokens: r.get(7)?,
-                decision: r.get(8)?,
-                reason: r.get(9)?,
-                model_requested: r.get(10)?,
-                downgrade: None,
-                latency_us: r.get(11)?,
-                note: r.get(12)?,
-                model: r.get(13)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    events.reverse();
-    let ids: Vec<i64> = events
-        .iter()
-        .filter(|e| e.model_requested.is_some())
-        .map(|e| e.id)
-        .collect();
-    let mut downgrades = crate::store::downgrade::for_events(conn, &ids)?;
-    for event in &mut events {
-        event.downgrade = downgrades.remove(&event.id);
-    }
-    Ok(events)
+    Ok(crate::store::events::recent(
+        conn,
+        since_ms(args)?,
+        args.session.as_deref(),
+        args.limit,
+    )?)
 }
 
 /// Renders events as a terminal table, one line of text a cell (the terminal may wrap it).

@@ -1,0 +1,97 @@
+//! The recorded hook events, as `tollgate log` lists them.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::store::downgrade::{self, Downgrade};
+
+/// One recorded event.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedEvent {
+    /// Store row id.
+    pub id: i64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// Session id.
+    pub session_id: String,
+    /// Project (cwd).
+    pub project: String,
+    /// Hook event.
+    pub event: String,
+    /// Tool name.
+    pub tool: Option<String>,
+    /// What the tool touched, or what the event was about.
+    pub subject: Option<String>,
+    /// The model the event concerns: a subagent's (requested, then the one it runs on), a model
+    /// switch's new one, the session's at its start.
+    pub model: Option<String>,
+    /// Estimated tokens the tool result added.
+    pub est_tokens: i64,
+    /// The answer.
+    pub decision: Option<String>,
+    /// Its reason.
+    pub reason: Option<String>,
+    /// Downgrade target.
+    pub model_requested: Option<String>,
+    /// For a downgrade: the model asked for, the one the subagent ran on, and whether it
+    /// took effect (checked on the call's `PostToolUse`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downgrade: Option<Downgrade>,
+    /// Hook latency in microseconds.
+    pub latency_us: Option<i64>,
+    /// Internal errors.
+    pub note: Option<String>,
+}
+
+/// The newest `limit` events since `since_ms` (of the sessions whose id starts with `session`,
+/// if given), oldest first, each downgrade with what became of it.
+pub fn recent(
+    conn: &Connection,
+    since_ms: i64,
+    session: Option<&str>,
+    limit: u32,
+) -> rusqlite::Result<Vec<LoggedEvent>> {
+    let session = session.map(|s| format!("{s}%"));
+    let mut stmt = conn.prepare(
+        "SELECT id, ts_ms, session_id, project, event, tool_name, subject, est_tokens, decision,
+                reason, model_requested, latency_us, note, model
+         FROM events
+         WHERE ts_ms >= ?1 AND (?2 IS NULL OR session_id LIKE ?2)
+         ORDER BY ts_ms DESC, id DESC LIMIT ?3",
+    )?;
+    let mut events = stmt
+        .query_map(rusqlite::params![since_ms, session, limit], |r| {
+            Ok(LoggedEvent {
+                id: r.get(0)?,
+                time: DateTime::<Utc>::from_timestamp_millis(r.get(1)?)
+                    .unwrap_or_default()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                session_id: r.get(2)?,
+                project: r.get(3)?,
+                event: r.get(4)?,
+                tool: r.get(5)?,
+                subject: r.get(6)?,
+                est_tokens: r.get(7)?,
+                decision: r.get(8)?,
+                reason: r.get(9)?,
+                model_requested: r.get(10)?,
+                downgrade: None,
+                latency_us: r.get(11)?,
+                note: r.get(12)?,
+                model: r.get(13)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    events.reverse();
+    let ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e.model_requested.is_some())
+        .map(|e| e.id)
+        .collect();
+    let mut downgrades = downgrade::for_events(conn, &ids)?;
+    for event in &mut events {
+        event.downgrade = downgrades.remove(&event.id);
+    }
+    Ok(events)
+}

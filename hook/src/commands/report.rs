@@ -14,6 +14,7 @@ pub mod blocks;
 pub mod cells;
 pub mod context;
 pub mod html;
+pub mod outcomes;
 pub mod periods;
 pub mod render;
 pub mod scope;
@@ -45,6 +46,10 @@ pub enum ReportCommand {
     /// One session's context size, response by response, with what made it grow and what
     /// each growth cost.
     Context(context::ContextArgs),
+    /// What the spend bought: lines changed, files touched, commits and pull requests next to
+    /// the cost, per session, day, week or project, and the cost per outcome. Never a ranking
+    /// by tokens.
+    Outcomes(outcomes::OutcomesArgs),
     /// One self-contained HTML file with charts (no network needed to view it).
     Html(html::HtmlArgs),
 }
@@ -63,6 +68,7 @@ pub fn run(command: &ReportCommand) -> Result<ExitCode> {
         ReportCommand::Blocks(args) => blocks::run(args),
         ReportCommand::Tools(args) => tools::run(args),
         ReportCommand::Context(args) => context::run(args),
+        ReportCommand::Outcomes(args) => outcomes::run(args),
         ReportCommand::Html(args) => html::run(args),
     }?;
     Ok(ExitCode::SUCCESS)

@@ -504,6 +504,12 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
     })
 }
 
+/// How long the prompt cache keeps a 5-minute cache write after its last use, ms.
+pub const CACHE_5M_MS: i64 = 5 * 60_000;
+
+/// How long it keeps a 1-hour cache write, ms.
+pub const CACHE_1H_MS: i64 = 3_600_000;
+
 /// A model seen in the store: its responses, and how many had no price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSeen {
@@ -529,6 +535,85 @@ pub fn models_seen(conn: &Connection) -> rusqlite::Result<Vec<ModelSeen>> {
         })
     })?
     .collect()
+}
+
+/// One main-conversation response (not a subagent's, not a sidechain's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MainResponse {
+    /// Its session.
+    pub session_id: String,
+    /// Its project.
+    pub project: String,
+    /// When, Unix ms.
+    pub ts_ms: i64,
+    /// Its model.
+    pub model: String,
+    /// Its tokens.
+    pub tokens: Tokens,
+}
+
+/// The main-conversation responses in `[since, until)` (projects: a JSON array for
+/// `json_each`, or `None` for all), by session, then in order.
+pub fn main_responses(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    projects: Option<&str>,
+) -> rusqlite::Result<Vec<MainResponse>> {
+    let mut stmt = conn.prepare(
+        "SELECT session_id, project, ts_ms, model, input_tokens, output_tokens, cache_write_5m,
+                cache_write_1h, cache_read_tokens
+         FROM usage
+         WHERE sidechain = 0 AND agent_id IS NULL AND ts_ms >= ?1 AND ts_ms < ?2
+           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
+         ORDER BY session_id, ts_ms, id",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![since, until, projects], |r| {
+        let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+        Ok(MainResponse {
+            session_id: r.get(0)?,
+            project: r.get(1)?,
+            ts_ms: r.get(2)?,
+            model: r.get(3)?,
+            tokens: Tokens {
+                input: n(4)?,
+                output: n(5)?,
+                cache_write_5m: n(6)?,
+                cache_write_1h: n(7)?,
+                cache_read: n(8)?,
+            },
+        })
+    })?;
+    rows.collect()
+}
+
+/// The time and tokens of `session`'s last main-conversation response before `ts_ms`.
+pub fn main_response_before(
+    conn: &Connection,
+    session: &str,
+    ts_ms: i64,
+) -> rusqlite::Result<Option<(i64, Tokens)>> {
+    conn.prepare_cached(
+        "SELECT ts_ms, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+                cache_read_tokens
+         FROM usage
+         WHERE session_id = ?1 AND ts_ms < ?2 AND sidechain = 0 AND agent_id IS NULL
+         ORDER BY ts_ms DESC LIMIT 1",
+    )?
+    .query_row(rusqlite::params![session, ts_ms], |r| {
+        let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+        Ok((
+            r.get(0)?,
+            Tokens {
+                input: n(1)?,
+                output: n(2)?,
+                cache_write_5m: n(3)?,
+                cache_write_1h: n(4)?,
+                cache_read: n(5)?,
+            },
+        ))
+    })
+    .optional()
 }
 
 #[cfg(test)]

@@ -189,11 +189,14 @@ pub fn session_facts<'a>(
     let mut usage_span = conn.prepare_cached(
         "SELECT min(first_ts), max(last_ts) FROM usage_rollup WHERE session_id = ?1",
     )?;
+    // Each part a lookup in `events_session` (session, time), not a walk of the session's events.
     let mut event_span = conn.prepare_cached(
-        "SELECT min(ts_ms), max(ts_ms),
-                max(event IN ('PostToolUse', 'PostToolUseFailure') AND ts_ms >= ?2),
-                max(event IN ('PostToolUse', 'PostToolUseFailure'))
-         FROM events WHERE session_id = ?1",
+        "SELECT (SELECT min(ts_ms) FROM events WHERE session_id = ?1),
+                (SELECT max(ts_ms) FROM events WHERE session_id = ?1),
+                EXISTS (SELECT 1 FROM events WHERE session_id = ?1 AND ts_ms >= ?2
+                          AND event IN ('PostToolUse', 'PostToolUseFailure')),
+                EXISTS (SELECT 1 FROM events WHERE session_id = ?1
+                          AND event IN ('PostToolUse', 'PostToolUseFailure'))",
     )?;
     let mut lines = conn.prepare_cached(
         "SELECT lines_added, lines_removed FROM claude_code_lines WHERE session_id = ?1",
@@ -205,14 +208,10 @@ pub fn session_facts<'a>(
         }
         let (u_first, u_last): (Option<i64>, Option<i64>) =
             usage_span.query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let (e_first, e_last, watched, tools_seen): (
-            Option<i64>,
-            Option<i64>,
-            Option<bool>,
-            Option<bool>,
-        ) = event_span.query_row(params![session, since], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
+        let (e_first, e_last, watched, tools_seen): (Option<i64>, Option<i64>, bool, bool) =
+            event_span.query_row(params![session, since], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
         let first = [u_first, e_first].into_iter().flatten().min().unwrap_or(0);
         let last = [u_last, e_last].into_iter().flatten().max().unwrap_or(0);
         let claude_code_lines = lines
@@ -227,8 +226,8 @@ pub fn session_facts<'a>(
             session.to_owned(),
             SessionFacts {
                 span: (first, last),
-                watched: watched.unwrap_or(false),
-                tools_seen: tools_seen.unwrap_or(false),
+                watched,
+                tools_seen,
                 claude_code_lines,
             },
         );

@@ -62,7 +62,9 @@ with conn:
         INSERT INTO usage_rollup
         SELECT ts_ms / 900000, session_id, project, model, count(*), sum(input_tokens),
                sum(output_tokens), sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens),
-               sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL), min(ts_ms), max(ts_ms)
+               sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL), min(ts_ms), max(ts_ms),
+               sum(CASE WHEN cost_usd IS NULL THEN input_tokens + output_tokens + cache_write_5m
+                            + cache_write_1h + cache_read_tokens ELSE 0 END)
         FROM usage GROUP BY 1, 2, 3, 4;
         INSERT INTO event_rollup
         SELECT ts_ms / 900000, session_id, project, sum(event = 'PreToolUse'),
@@ -78,7 +80,7 @@ with conn:
             INSERT INTO usage_{period}
             SELECT {of}, model, project, sum(messages), sum(input_tokens), sum(output_tokens),
                    sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd),
-                   sum(unpriced)
+                   sum(unpriced), sum(unpriced_tokens)
             FROM usage_{finer} GROUP BY 1, 2, 3;
             INSERT INTO event_{period}
             SELECT {of}, project, sum(tool_calls), sum(prompts) FROM event_{finer} GROUP BY 1, 2;

@@ -18,6 +18,7 @@ pub mod record;
 pub mod redact;
 pub mod respond;
 pub mod timing;
+pub mod work;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -289,6 +290,7 @@ fn handle(
             && input.is_subagent_call())
         .then(|| downgrade::ran(input))
         .flatten(),
+        work: work::of(input, config.record.max_subject_bytes),
     };
     store.set_wait(lock_wait())?;
     let recorded = store.write(|tx| {

@@ -15,6 +15,7 @@ pub mod events;
 pub mod ingest;
 pub mod lifecycle;
 pub mod observe;
+pub mod outcomes;
 pub mod spool;
 pub mod team;
 pub mod usage;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v6.sql"),
     include_str!("store/v7.sql"),
     include_str!("store/v8.sql"),
+    include_str!("store/v9.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -1257,6 +1259,7 @@ mod tests {
             })
             .unwrap();
         // The store as schema version 5 left it: no daily rollups (nor what came after).
+        store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
         store.conn().execute_batch(UNDO_V7).unwrap();
         store
@@ -1325,6 +1328,7 @@ mod tests {
             ts + 60_000,
         );
         assert!(broken.is_err(), "the REAL sum breaks the reads");
+        store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();
@@ -1359,6 +1363,56 @@ mod tests {
         );
     }
 
+    /// Schema version 9 taken back out of a store, leaving what version 8 made.
+    const UNDO_V9: &str = "DROP TABLE work; DROP TABLE work_recorded_since;
+        DROP TABLE claude_code_lines; PRAGMA user_version = 8;";
+
+    /// A version-8 store's recorded edits become the files touched (their lines unknown), and
+    /// its sessions count as not watched for commits: the older hook did not look for them.
+    #[test]
+    fn the_upgrade_keeps_the_files_edits_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        let mut store = Store::open(&path).unwrap();
+        store.conn().execute_batch(UNDO_V9).unwrap();
+        store
+            .write(|tx| {
+                for (tool, subject) in [
+                    ("Edit", "/p/a.rs"),
+                    ("Write", "/p/b.rs"),
+                    ("Read", "/p/c.rs"),
+                ] {
+                    insert_event(
+                        tx,
+                        &EventRow {
+                            ts_ms: 1_700_000_000_000, // before the upgrade
+                            session_id: "old".into(),
+                            project: "/p".into(),
+                            event: "PostToolUse".into(),
+                            tool_name: Some(tool.into()),
+                            subject: Some(subject.into()),
+                            ..EventRow::default()
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let work = outcomes::work_in(store.conn(), i64::MIN, i64::MAX, None).unwrap();
+        let files: Vec<_> = work
+            .iter()
+            .map(|w| match &w.work {
+                outcomes::Work::Edit { file, lines: None } => file.clone().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(files, ["/p/a.rs", "/p/b.rs"]);
+        let facts = outcomes::session_facts(store.conn(), ["old"]).unwrap();
+        assert!(facts["old"].tools_seen && !facts["old"].watched);
+    }
+
     /// Schema version 8 taken back out of a store, leaving what version 7 made.
     const UNDO_V8: &str = "ALTER TABLE transcripts DROP COLUMN skipping;
         DROP TABLE ingest_rejections; DROP TABLE spool_drained; PRAGMA user_version = 7;";
@@ -1385,6 +1439,7 @@ mod tests {
             entry(3, "other-mystery"),
         ]);
         let path = dir.path().join("t.db");
+        store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
         store.conn().execute_batch(UNDO_V7).unwrap();
         drop(store);

@@ -201,6 +201,63 @@ fn what_ate_the_window() {
 
 /// A Claude data directory with the fixture transcripts, one line turned into an unknown
 /// model's.
+/// The hook's record of an edit and a commit shows in `report outcomes`, in each format; the
+/// cost per outcome is the session's cost over them.
+#[test]
+fn outcomes_show_what_the_spend_bought() {
+    let env = recorded();
+    let mut edit = env.input("post-tool-use-read");
+    edit["tool_name"] = "Edit".into();
+    edit["tool_use_id"] = "toolu_edit".into();
+    edit["tool_input"] = json!({"file_path": "/home/dev/proj0/src/lib.rs",
+                                "old_string": "a", "new_string": "b\nc"});
+    edit["tool_response"] = json!({"filePath": "/home/dev/proj0/src/lib.rs",
+        "structuredPatch": [{"oldStart": 1, "oldLines": 1, "newStart": 1, "newLines": 2,
+                             "lines": ["-a", "+b", "+c"]}]});
+    let mut commit = env.input("post-tool-use-read");
+    commit["tool_name"] = "Bash".into();
+    commit["tool_use_id"] = "toolu_commit".into();
+    commit["tool_input"] = json!({"command": "git commit -am 'Parse b'"});
+    commit["tool_response"] = json!({"stdout": "[main 5e6f7a8] Parse b\n 1 file changed\n",
+                                     "stderr": "", "interrupted": false});
+    for input in [edit, commit] {
+        assert!(env.hook(&input).status.success());
+    }
+    let report = json_of(&env, &["report", "outcomes", "--json"]);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    let row = &rows[0];
+    assert_eq!(row["linesAdded"], 2);
+    assert_eq!(row["linesRemoved"], 1);
+    assert_eq!(row["filesTouched"], 1);
+    assert_eq!(row["commits"], 1);
+    assert_eq!(row["pullRequests"], 0);
+    let cost = row["costUsd"].as_f64().unwrap();
+    assert!(cost > 0.0);
+    assert!((row["costPerCommit"].as_f64().unwrap() - cost).abs() < 1e-9);
+    assert!((row["costPer100Lines"].as_f64().unwrap() - cost / 0.03).abs() < 1e-6);
+
+    let table = text(&env, &["report", "outcomes", "--by", "day", "-z", "UTC"]);
+    assert!(table.contains("+2 −1"), "{table}");
+    assert!(table.contains("1 of 1"), "{table}");
+    // The hook's events name their own working directory, the transcript another: the
+    // project of the events has the outcomes, and no recorded response to price them by.
+    let csv = text(&env, &["report", "outcomes", "--by", "project", "--csv"]);
+    let mut lines = csv.lines();
+    assert!(
+        lines.next().unwrap().starts_with("project,cost_usd,"),
+        "{csv}"
+    );
+    let project = env.project().display().to_string();
+    let row = lines.find(|l| l.starts_with(&project)).unwrap();
+    assert!(row.ends_with(",2,1,1,1,0,,,1,1"), "{csv}");
+    let help = text(&env, &["report", "outcomes", "--help"]);
+    assert!(
+        help.contains("--by") && help.contains("Never a ranking by tokens"),
+        "{help}"
+    );
+}
+
 fn claude_dir(root: &Path) -> PathBuf {
     let dir = root.join("claude");
     copy_dir(&fixtures().join("transcripts"), &dir.join("projects"));
@@ -406,7 +463,14 @@ fn the_html_report_renders_every_chart_in_chromium() {
     };
     assert_eq!(attribute("data-errors"), json!([]), "no script errors");
     let rendered = attribute("data-rendered");
-    for chart in ["cost", "tokens", "blocks", "consumers", "decisions"] {
+    for chart in [
+        "cost",
+        "tokens",
+        "blocks",
+        "consumers",
+        "decisions",
+        "outcomes",
+    ] {
         assert!(
             rendered[chart].as_u64().unwrap() > 0,
             "{chart} has data points: {rendered}"

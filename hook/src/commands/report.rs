@@ -11,9 +11,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 pub mod blocks;
+pub mod cache;
 pub mod cells;
 pub mod context;
 pub mod html;
+pub mod outcomes;
 pub mod periods;
 pub mod render;
 pub mod scope;
@@ -45,6 +47,14 @@ pub enum ReportCommand {
     /// One session's context size, response by response, with what made it grow and what
     /// each growth cost.
     Context(context::ContextArgs),
+    /// What the spend bought: lines changed, files touched, commits and pull requests next to
+    /// the cost, per session, day, week or project, and the cost per outcome. Never a ranking
+    /// by tokens.
+    Outcomes(outcomes::OutcomesArgs),
+    /// The prompt cache: per session or day, the share of input read from the cache, and
+    /// each cache lapse (the context written again after an idle gap past the cache's
+    /// lifetime) with what it cost against a cache read.
+    Cache(cache::CacheArgs),
     /// One self-contained HTML file with charts (no network needed to view it).
     Html(html::HtmlArgs),
 }
@@ -63,6 +73,8 @@ pub fn run(command: &ReportCommand) -> Result<ExitCode> {
         ReportCommand::Blocks(args) => blocks::run(args),
         ReportCommand::Tools(args) => tools::run(args),
         ReportCommand::Context(args) => context::run(args),
+        ReportCommand::Outcomes(args) => outcomes::run(args),
+        ReportCommand::Cache(args) => cache::run(args),
         ReportCommand::Html(args) => html::run(args),
     }?;
     Ok(ExitCode::SUCCESS)

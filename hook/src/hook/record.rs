@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hook::lifecycle;
 use crate::store::downgrade;
+use crate::store::outcomes::{self, Work, WorkEvent};
 use crate::store::{self, EventRow, Outcome, PolicyRun};
 
 /// A call's record: its event (unless already written), and its answer (once known).
@@ -30,6 +31,9 @@ pub struct Event {
     /// On the `PostToolUse` (or `PostToolUseFailure`) of a subagent call: the model it ran on,
     /// to check a downgrade against.
     pub subagent: Option<downgrade::Ran>,
+    /// On a `PostToolUse`: what the call produced (edits, commits, pull requests).
+    #[serde(default)]
+    pub work: Vec<Work>,
 }
 
 /// What a call records once it has answered.
@@ -56,7 +60,15 @@ impl Event {
         if let Some(ran) = &self.subagent {
             downgrade::verify(tx, ran, now_ms)?;
         }
-        store::insert_event(tx, &row)
+        let event_id = store::insert_event(tx, &row)?;
+        let event = WorkEvent {
+            event_id,
+            ts_ms: row.ts_ms,
+            session_id: &row.session_id,
+            project: &row.project,
+        };
+        outcomes::record(tx, event, &self.work)?;
+        Ok(event_id)
     }
 }
 
@@ -119,6 +131,7 @@ mod tests {
                 row,
                 fact: None,
                 subagent: None,
+                work: vec![Work::Commit("1a2b3c4".into())],
             }),
             event_id: None,
             answer: Some(Answer {
@@ -158,6 +171,7 @@ mod tests {
                 "SELECT tool_use_id, event_id, original_model, requested_model FROM downgrades",
                 "SELECT policy, state FROM policy_state",
                 "SELECT * FROM event_rollup",
+                "SELECT event_id, ts_ms, session_id, kind, detail FROM work",
             ]
             .iter()
             .map(|sql| {
@@ -192,6 +206,7 @@ mod tests {
             .unwrap();
         assert_eq!(dump(&direct), dump(&spooled));
         assert!(dump(&direct)[0].contains("downgrade"));
+        assert!(dump(&direct)[5].contains("commit|1a2b3c4"));
     }
 
     /// An answer for an event already written goes to that event.

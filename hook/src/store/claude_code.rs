@@ -1,5 +1,5 @@
 //! What Claude Code writes to a transcript about the session rather than one response: its own
-//! cost (`cost-state` lines), compactions (`compact_boundary`) and the turns an API error ended
+//! cost and the lines its edits changed (`cost-state` lines), compactions (`compact_boundary`) and the turns an API error ended
 //! (`isApiErrorMessage` lines with a `rate_limit` or `billing_error`).
 //!
 //! A `cost-state` line holds Claude Code's figures for the whole session so far, per model:
@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use crate::pricing::{Pricing, Tokens, model_key};
+use crate::store::outcomes::{self, Lines};
 use crate::store::{self, RollupKey, UsageDelta};
 
 /// Largest figure a `cost-state` line may hold (Claude Code's own bound on its token counts).
@@ -48,6 +49,9 @@ pub struct CostState {
     pub models: Vec<ModelCost>,
     /// `hasUnknownModelCost`: Claude Code had no price for some model and assumed one.
     pub unknown_price: bool,
+    /// `totalLinesAdded` and `totalLinesRemoved`: the lines its edits changed so far (kept
+    /// apart from the cost: a line with unusable cost figures may still count them).
+    pub lines: Option<Lines>,
     /// Why the line cannot be used, if it cannot.
     pub problem: Option<String>,
 }
@@ -156,8 +160,17 @@ fn cost_state(line: &serde_json::Map<String, Value>, session_id: String) -> Cost
         session_id,
         models: Vec::new(),
         unknown_price: line.get("hasUnknownModelCost") == Some(&Value::Bool(true)),
+        lines: None,
         problem: None,
     };
+    let lines = |key: &str| {
+        line.get(key)
+            .and_then(Value::as_u64)
+            .filter(|n| (*n as f64) <= MAX_FIGURE)
+    };
+    if let (Some(added), Some(removed)) = (lines("totalLinesAdded"), lines("totalLinesRemoved")) {
+        state.lines = Some(Lines { added, removed });
+    }
     let total = line.get("totalCostUSD").and_then(Value::as_f64);
     if !total.is_some_and(|t| t.is_finite() && (0.0..=MAX_COST_USD).contains(&t)) {
         state.problem = Some(format!(
@@ -245,7 +258,12 @@ pub fn record(
 ) -> rusqlite::Result<Vec<String>> {
     let session = line.session(fallback_session);
     match line {
-        SessionLine::CostState(state) => record_cost_state(tx, pricing, state, session, now_ms),
+        SessionLine::CostState(state) => {
+            if let Some(lines) = state.lines {
+                outcomes::record_claude_code_lines(tx, session, lines, now_ms)?;
+            }
+            record_cost_state(tx, pricing, state, session, now_ms)
+        }
         SessionLine::Compaction(c) => {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO compactions (session_id, ts_ms, trigger, pre_tokens,

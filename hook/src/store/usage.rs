@@ -18,7 +18,8 @@ use crate::time::{Calendar, HOUR_MS, rfc3339};
 pub const BLOCK_MS: i64 = 5 * 3600 * 1000;
 
 pub use tollgate_sdk::{
-    BlockWindow, Context, FamilyWindows, PeriodWindow, TeamPeriods, TeamUsage, Usage, Window,
+    BlockWindow, Context, ContextCache, FamilyWindows, PeriodWindow, TeamPeriods, TeamUsage, Usage,
+    Window,
 };
 
 /// Adds one rollup row of `model` to `window`: its sums and the tokens of its unpriced
@@ -473,11 +474,13 @@ fn totals_of(usage: &mut Usage, span: Span, in_project: bool) -> [Option<&mut Wi
 /// status line for this model, else the price table's, else as Claude Code reported it for the
 /// model in another session, else 200k; 1M when the context is already past that.
 pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite::Result<Context> {
-    let row: Option<(Option<String>, Option<i64>)> = conn
-        .prepare_cached("SELECT model, context_tokens FROM sessions WHERE session_id = ?1")?
-        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(Option<String>, Option<i64>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT model, context_tokens, context_ts FROM sessions WHERE session_id = ?1",
+        )?
+        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let (model, tokens) = row.unwrap_or_default();
+    let (model, tokens, context_ms) = row.unwrap_or_default();
     let model = model.unwrap_or_default();
     let tokens = tokens.unwrap_or(0).max(0) as u64;
     let limit = match crate::store::observe::context_window(conn, session, &model)? {
@@ -496,11 +499,56 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
             }
         }
     };
+    let cache = match context_ms {
+        Some(ms) => Some(context_cache(conn, pricing, session, &model, ms)?),
+        None => None,
+    };
     Ok(Context {
         tokens,
         limit,
         model: (!model.is_empty()).then_some(model),
         pending_tokens: 0,
+        cache,
+    })
+}
+
+/// How long the prompt cache keeps a 5-minute cache write after its last use, ms.
+pub const CACHE_5M_MS: i64 = 5 * 60_000;
+
+/// How long it keeps a 1-hour cache write, ms.
+pub const CACHE_1H_MS: i64 = 3_600_000;
+
+/// The prompt cache of `session`'s main conversation, whose context dates from `context_ms`:
+/// its lifetime is that of the session's latest cache write, at `model`'s prices.
+fn context_cache(
+    conn: &Connection,
+    pricing: &Pricing,
+    session: &str,
+    model: &str,
+    context_ms: i64,
+) -> rusqlite::Result<ContextCache> {
+    let one_hour: bool = conn
+        .prepare_cached(
+            "SELECT cache_write_1h > 0 FROM usage
+             WHERE session_id = ?1 AND sidechain = 0 AND agent_id IS NULL
+               AND cache_write_5m + cache_write_1h > 0
+             ORDER BY ts_ms DESC LIMIT 1",
+        )?
+        .query_row([session], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false);
+    let price = pricing.price(model);
+    Ok(ContextCache {
+        last_response_at: rfc3339(context_ms),
+        lifetime_s: (if one_hour { CACHE_1H_MS } else { CACHE_5M_MS }) as u64 / 1000,
+        write_usd_per_mtok: price.map(|p| {
+            if one_hour {
+                p.cache_write_1h
+            } else {
+                p.cache_write_5m
+            }
+        }),
+        read_usd_per_mtok: price.map(|p| p.cache_read),
     })
 }
 
@@ -529,6 +577,85 @@ pub fn models_seen(conn: &Connection) -> rusqlite::Result<Vec<ModelSeen>> {
         })
     })?
     .collect()
+}
+
+/// One main-conversation response (not a subagent's, not a sidechain's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MainResponse {
+    /// Its session.
+    pub session_id: String,
+    /// Its project.
+    pub project: String,
+    /// When, Unix ms.
+    pub ts_ms: i64,
+    /// Its model.
+    pub model: String,
+    /// Its tokens.
+    pub tokens: Tokens,
+}
+
+/// The main-conversation responses in `[since, until)` (projects: a JSON array for
+/// `json_each`, or `None` for all), by session, then in order.
+pub fn main_responses(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    projects: Option<&str>,
+) -> rusqlite::Result<Vec<MainResponse>> {
+    let mut stmt = conn.prepare(
+        "SELECT session_id, project, ts_ms, model, input_tokens, output_tokens, cache_write_5m,
+                cache_write_1h, cache_read_tokens
+         FROM usage
+         WHERE sidechain = 0 AND agent_id IS NULL AND ts_ms >= ?1 AND ts_ms < ?2
+           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
+         ORDER BY session_id, ts_ms, id",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![since, until, projects], |r| {
+        let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+        Ok(MainResponse {
+            session_id: r.get(0)?,
+            project: r.get(1)?,
+            ts_ms: r.get(2)?,
+            model: r.get(3)?,
+            tokens: Tokens {
+                input: n(4)?,
+                output: n(5)?,
+                cache_write_5m: n(6)?,
+                cache_write_1h: n(7)?,
+                cache_read: n(8)?,
+            },
+        })
+    })?;
+    rows.collect()
+}
+
+/// The time and tokens of `session`'s last main-conversation response before `ts_ms`.
+pub fn main_response_before(
+    conn: &Connection,
+    session: &str,
+    ts_ms: i64,
+) -> rusqlite::Result<Option<(i64, Tokens)>> {
+    conn.prepare_cached(
+        "SELECT ts_ms, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+                cache_read_tokens
+         FROM usage
+         WHERE session_id = ?1 AND ts_ms < ?2 AND sidechain = 0 AND agent_id IS NULL
+         ORDER BY ts_ms DESC LIMIT 1",
+    )?
+    .query_row(rusqlite::params![session, ts_ms], |r| {
+        let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+        Ok((
+            r.get(0)?,
+            Tokens {
+                input: n(1)?,
+                output: n(2)?,
+                cache_write_5m: n(3)?,
+                cache_write_1h: n(4)?,
+                cache_read: n(5)?,
+            },
+        ))
+    })
+    .optional()
 }
 
 #[cfg(test)]
@@ -717,6 +844,50 @@ pub(crate) mod tests {
         assert_eq!(limit(&store, "next"), 200_000);
         seen(&mut store, "other", "claude-next-1", 2_000_000);
         assert_eq!(limit(&store, "next"), 2_000_000);
+    }
+
+    /// The cache of a session's context: from its latest response, with the lifetime of its
+    /// latest cache write and the model's prices; none before any response.
+    #[test]
+    fn the_context_cache_follows_the_latest_write() {
+        let mut five = entry("a", T0, "s", "claude-opus-4-5", 10);
+        five.tokens.cache_write_5m = 100;
+        let mut one_hour = entry("b", T0 + 60_000, "s", "claude-opus-4-5", 10);
+        (
+            one_hour.tokens.cache_write_5m,
+            one_hour.tokens.cache_write_1h,
+        ) = (0, 500);
+        let mut read_only = entry("c", T0 + 120_000, "s", "claude-opus-4-5", 10);
+        read_only.tokens.cache_write_5m = 0;
+        let pricing = Pricing::bundled();
+        let price = pricing.price("claude-opus-4-5").unwrap();
+
+        // The session's latest response, as ingest records it.
+        let latest = |store: &Store, ts_ms: i64| {
+            store
+                .conn()
+                .execute(
+                    "INSERT OR REPLACE INTO sessions (session_id, model, context_tokens, context_ts)
+                     VALUES ('s', 'claude-opus-4-5', 1110, ?1)",
+                    [ts_ms],
+                )
+                .unwrap();
+        };
+        let (_dir, store) = store_with(std::slice::from_ref(&five));
+        latest(&store, T0);
+        let cache = context(store.conn(), &pricing, "s").unwrap().cache.unwrap();
+        assert_eq!(cache.last_response_at, rfc3339(T0));
+        assert_eq!(cache.lifetime_s, 300);
+        assert_eq!(cache.write_usd_per_mtok, Some(price.cache_write_5m));
+        assert_eq!(cache.read_usd_per_mtok, Some(price.cache_read));
+
+        let (_dir, store) = store_with(&[five, one_hour, read_only]);
+        latest(&store, T0 + 120_000);
+        let cache = context(store.conn(), &pricing, "s").unwrap().cache.unwrap();
+        assert_eq!(cache.last_response_at, rfc3339(T0 + 120_000));
+        assert_eq!(cache.lifetime_s, 3600, "the latest write was a 1-hour one");
+        assert_eq!(cache.write_usd_per_mtok, Some(price.cache_write_1h));
+        assert_eq!(context(store.conn(), &pricing, "none").unwrap().cache, None);
     }
 
     #[test]

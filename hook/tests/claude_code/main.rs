@@ -909,6 +909,95 @@ deny_pattern = "rm -rf"
     assert_eq!(decisions, ["allow", "deny"], "{log:#?}");
 }
 
+/// A session that writes a file, edits it and commits it: `report outcomes` shows its lines
+/// (Claude Code's own count) and its commit; the hook's count from the edits differs only where
+/// Claude Code counts a created file's newline-separated parts (one more than its lines when it
+/// ends in a newline).
+#[test]
+fn a_session_that_commits_shows_its_lines_and_commit() {
+    let sandbox = Sandbox::new();
+    sandbox.register(Registration::Install);
+    let git = |args: &[&str]| sandbox.ok(Path::new("/usr/local/bin/git"), args);
+    git(&["init", "-q", "-b", "main"]);
+    let hello = sandbox.project().join("hello.txt");
+    let api = MessagesApi::start(Script::new([
+        Reply::tool(
+            "Write",
+            json!({ "file_path": hello, "content": "one\ntwo\nthree\n" }),
+        ),
+        Reply::tool(
+            "Edit",
+            json!({ "file_path": hello, "old_string": "two\n", "new_string": "2\ntwo and a half\n" }),
+        ),
+        Reply::tool(
+            "Bash",
+            json!({ "command": "git add hello.txt && git -c user.name=e2e -c user.email=e2e@example.com commit -m 'Add hello'",
+                    "description": "Commit" }),
+        ),
+        Reply::text("Committed."),
+    ]));
+    let run = sandbox.prompt(
+        &api,
+        "Write hello.txt, edit it, commit it.",
+        &["Write", "Edit", "Bash"],
+    );
+    run.assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&hello).unwrap(),
+        "one\n2\ntwo and a half\nthree\n"
+    );
+    let made = git(&["log", "--format=%h %s"]);
+    assert!(made.ends_with(" Add hello\n"), "{made}");
+    let session = run.session_id();
+
+    let report: Value =
+        serde_json::from_str(&sandbox.tollgate(&["report", "outcomes", "--json"])).unwrap();
+    let row = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["key"] == session)
+        .unwrap_or_else(|| panic!("the session is reported: {report:#}"));
+    assert_eq!(row["linesAdded"], 6, "{row:#}");
+    assert_eq!(row["linesRemoved"], 1, "{row:#}");
+    assert_eq!(row["filesTouched"], 1, "{row:#}");
+    assert_eq!(row["commits"], 1, "{row:#}");
+    assert_eq!(row["pullRequests"], 0, "{row:#}");
+    let cost = row["costUsd"].as_f64().unwrap();
+    assert!(cost > 0.0 && (row["costPerCommit"].as_f64().unwrap() - cost).abs() < 1e-12);
+
+    // Both sources of the lines: the edits the hook saw, and Claude Code's own count.
+    let store = rusqlite::Connection::open(sandbox.path("tollgate/tollgate.db")).unwrap();
+    let figures = |sql: &str| -> (i64, i64) {
+        store
+            .query_row(sql, [session], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    let edits = figures(
+        "SELECT sum(lines_added), sum(lines_removed) FROM work
+         WHERE session_id = ?1 AND kind = 'edit'",
+    );
+    let claude_code =
+        figures("SELECT lines_added, lines_removed FROM claude_code_lines WHERE session_id = ?1");
+    assert_eq!(edits, (3 + 2, 1), "3 lines written, then 1 replaced by 2");
+    assert_eq!(
+        claude_code,
+        (4 + 2, 1),
+        "\"one\\ntwo\\nthree\\n\" counted as 4"
+    );
+    let hash: String = store
+        .query_row(
+            "SELECT detail FROM work WHERE session_id = ?1 AND kind = 'commit'",
+            [session],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(made.starts_with(&hash), "{hash} in {made}");
+
+    let table = sandbox.tollgate(&["report", "outcomes"]);
+    assert!(table.contains("+6 −1"), "{table}");
+}
+
 #[test]
 fn agent_cannot_switch_tollgate_off() {
     let sandbox = Sandbox::new();

@@ -9,6 +9,10 @@
 //!   `head_limit` and no `path`, `glob` or `type`, or a `Glob` of `**...` with no `path`.
 //! * After a tool result of more than `max_result_tokens` (20k) it warns, with a hint for
 //!   Claude's next call.
+//! * A prompt sent after the prompt cache lapsed (idle past its lifetime: 5 minutes, or 1 hour
+//!   for 1-hour cache writes) with a context of at least `cache_lapse_tokens` (50k; 0: never)
+//!   gets a warning: what writing the context to the cache again costs against reading it, and
+//!   that `/compact` or `/clear` may be cheaper.
 //!
 //! ```toml
 //! [[policy]]
@@ -17,14 +21,16 @@
 //! config = { max_read_tokens = 40000, on_large = "ask" }
 //! ```
 //!
-//! Token figures come from the host: `context.tokens` and `context.pending_tokens` (what the
-//! call adds). The keys are listed in `src/config.schema.json`.
+//! Token figures come from the host: `context.tokens`, `context.pending_tokens` (what the
+//! call adds) and `context.cache` (when the cache was last used, its lifetime and prices). The keys are listed in `src/config.schema.json`.
 #![deny(unsafe_code)]
 
 use serde::Deserialize;
 use serde_json::Value;
+use tollgate_sdk::time::parse_rfc3339;
 use tollgate_sdk::util::{
-    Action, OncePerWindow, check_fraction, check_positive, format_percent, format_tokens,
+    Action, OncePerWindow, check_fraction, check_positive, format_duration, format_percent,
+    format_tokens, format_usd,
 };
 use tollgate_sdk::{Describe, Event, Input, Output, PolicyInfo};
 
@@ -48,6 +54,7 @@ struct Config {
     on_large: Action,
     broad_search: Action,
     max_result_tokens: u64,
+    cache_lapse_tokens: u64,
 }
 
 impl Default for Config {
@@ -58,6 +65,7 @@ impl Default for Config {
             on_large: Action::Deny,
             broad_search: Action::Warn,
             max_result_tokens: 20_000,
+            cache_lapse_tokens: 50_000,
         }
     }
 }
@@ -88,6 +96,7 @@ pub fn evaluate(input: Input) -> Result<Output, String> {
         large_read(&input, &config),
         broad_search(&input.event, &config),
         large_result(&input, &config),
+        cache_lapse(&input, &config),
     ];
     Ok(once.attach(Output::combine(findings.into_iter().flatten())))
 }
@@ -102,8 +111,9 @@ pub fn describe() -> Describe {
     Describe {
         name: "context-guard".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        description: "Warns as the context fills, stops whole reads of large files and flags \
-                      broad searches, telling Claude the cheaper way."
+        description: "Warns as the context fills or when its prompt cache has lapsed, stops \
+                      whole reads of large files and flags broad searches, telling Claude the \
+                      cheaper way."
             .into(),
         events: vec![
             "PreToolUse".into(),
@@ -231,6 +241,40 @@ fn large_result(input: &Input, config: &Config) -> Option<Output> {
             "That {tool} result added ~{added} tokens to your context. Next time, {tip}."
         )),
     )
+}
+
+/// A warning on a prompt sent after the prompt cache lapsed, when the context is at least
+/// `cache_lapse_tokens`: the whole context is written to the cache again.
+fn cache_lapse(input: &Input, config: &Config) -> Option<Output> {
+    let context = &input.context;
+    if config.cache_lapse_tokens == 0
+        || input.event.hook_event_name() != "UserPromptSubmit"
+        || context.tokens < config.cache_lapse_tokens
+    {
+        return None;
+    }
+    let cache = context.cache.as_ref()?;
+    let idle = input.now_unix()? - parse_rfc3339(&cache.last_response_at)?;
+    if idle <= cache.lifetime_s as i64 {
+        return None;
+    }
+    let tokens = context.tokens as f64 / 1e6;
+    let cost = match (cache.write_usd_per_mtok, cache.read_usd_per_mtok) {
+        (Some(write), Some(read)) => format!(
+            ", about {} against {} while it was cached",
+            format_usd(tokens * write),
+            format_usd(tokens * read)
+        ),
+        _ => String::new(),
+    };
+    Some(Output::warn(format!(
+        "the prompt cache has lapsed ({} idle, past its {} lifetime): this prompt writes the \
+         {}-token context to the cache again{cost}. /compact first (its summary is smaller) or \
+         /clear if the next task is unrelated may be cheaper",
+        format_duration(idle),
+        format_duration(cache.lifetime_s as i64),
+        format_tokens(context.tokens),
+    )))
 }
 
 /// `path` relative to the session's directory when inside it.

@@ -249,6 +249,67 @@ fn other_events_are_allowed() {
     assert_eq!(eval(prompt).decision, Decision::Warn);
 }
 
+/// A prompt `idle_s` seconds after the latest response, a 120k-token context on a model whose
+/// cache writes cost $5 and reads $0.50 per million, lasting `lifetime_s`.
+fn prompt_after(idle_s: i64, lifetime_s: u64) -> Value {
+    let mut prompt = call("Read", json!({}), 0);
+    prompt["event"] = json!({ "hook_event_name": "UserPromptSubmit", "session_id": "s1" });
+    prompt["context"]["tokens"] = json!(120_000);
+    let last = 1_794_468_600 - idle_s; // "now" is 2026-11-12T07:30:00Z
+    let (date, time) = (last / 86_400, last % 86_400);
+    assert_eq!(date, 20_769, "the same day as now");
+    prompt["context"]["cache"] = json!({
+        "last_response_at": format!("2026-11-12T{:02}:{:02}:{:02}Z", time / 3600, time / 60 % 60, time % 60),
+        "lifetime_s": lifetime_s,
+        "write_usd_per_mtok": 5.0,
+        "read_usd_per_mtok": 0.5,
+    });
+    prompt
+}
+
+#[test]
+fn a_prompt_after_the_cache_lapsed_is_warned_with_the_cost() {
+    let lapsed = eval(prompt_after(20 * 60, 300));
+    assert_eq!(
+        lapsed,
+        Output::warn(
+            "the prompt cache has lapsed (20m idle, past its 5m lifetime): this prompt writes \
+             the 120k-token context to the cache again, about $0.60 against $0.06 while it was \
+             cached. /compact first (its summary is smaller) or /clear if the next task is \
+             unrelated may be cheaper"
+        )
+    );
+    assert_eq!(
+        eval(prompt_after(4 * 60, 300)),
+        Output::allow(),
+        "still cached"
+    );
+    assert_eq!(
+        eval(prompt_after(20 * 60, 3600)),
+        Output::allow(),
+        "a 1-hour cache"
+    );
+    assert_eq!(eval(prompt_after(2 * 3600, 3600)).decision, Decision::Warn);
+
+    let small = with_config(
+        prompt_after(20 * 60, 300),
+        json!({ "cache_lapse_tokens": 200_000 }),
+    );
+    assert_eq!(eval(small), Output::allow(), "a small context");
+    let off = with_config(
+        prompt_after(20 * 60, 300),
+        json!({ "cache_lapse_tokens": 0 }),
+    );
+    assert_eq!(eval(off), Output::allow(), "turned off");
+    let mut unknown = prompt_after(20 * 60, 300);
+    unknown["context"]["cache"]["write_usd_per_mtok"] = Value::Null;
+    let reason = eval(unknown).reason.unwrap();
+    assert!(reason.contains("to the cache again. /compact"), "{reason}");
+    let mut no_cache = prompt_after(20 * 60, 300);
+    no_cache["context"]["cache"] = Value::Null;
+    assert_eq!(eval(no_cache), Output::allow());
+}
+
 #[test]
 fn invalid_configs_are_errors() {
     for (config, error) in [

@@ -382,6 +382,26 @@ pub struct Context {
     pub model: Option<String>,
     /// The host's estimate of what this call adds (e.g. the file a `Read` is about to load).
     pub pending_tokens: u64,
+    /// The prompt cache holding the context, when a response of the session is recorded.
+    pub cache: Option<ContextCache>,
+}
+
+/// The prompt cache of the main conversation: when it was last used and how long it keeps the
+/// context, and what writing the context to it again costs against reading it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContextCache {
+    /// When the latest main-conversation response came, RFC 3339: the cache's lifetime runs
+    /// from there.
+    pub last_response_at: String,
+    /// How long the cache keeps the context after it, seconds: 300, or 3600 when the session's
+    /// latest cache write was a 1-hour one.
+    pub lifetime_s: u64,
+    /// USD per million tokens written to the cache at that lifetime, for the session's model
+    /// (`None`: no price).
+    pub write_usd_per_mtok: Option<f64>,
+    /// USD per million tokens read from the cache.
+    pub read_usd_per_mtok: Option<f64>,
 }
 
 /// The plan's real usage windows, as Claude Code last reported them to the status line.

@@ -60,8 +60,8 @@ pub mod util;
 
 pub use abi::{Level, count_tokens, log};
 pub use input::{
-    BlockWindow, Context, Event, FamilyWindows, Input, Limits, PeriodWindow, PolicyInfo,
-    RateWindow, TeamPeriods, TeamUsage, Usage, Window,
+    BlockWindow, Context, ContextCache, Event, FamilyWindows, Input, Limits, PeriodWindow,
+    PolicyInfo, RateWindow, TeamPeriods, TeamUsage, Usage, Window,
 };
 pub use output::{ConfigCheck, Decision, Describe, ErrorOutput, IntoOutput, Output};
 

@@ -16,6 +16,8 @@ pub enum Grain {
     Bucket,
     /// Session, project and model.
     Session,
+    /// Bucket, session, project and model (a session's days and weeks).
+    SessionBucket,
     /// Project and model.
     Project,
     /// Model only.
@@ -51,6 +53,7 @@ pub fn query(conn: &Connection, filter: &Filter, grain: Grain) -> rusqlite::Resu
     let (bucket, session, project) = match grain {
         Grain::Bucket | Grain::Response => ("bucket", "''", "''"),
         Grain::Session => ("0", "session_id", "project"),
+        Grain::SessionBucket => ("bucket", "session_id", "project"),
         Grain::Project => ("0", "''", "project"),
         Grain::Model => ("0", "''", "''"),
     };
@@ -213,6 +216,12 @@ pub(crate) mod tests {
         assert_eq!(mystery.totals.cost(), None, "unknown, not zero");
         let each = query(store.conn(), &everything(), Grain::Response).unwrap();
         assert_eq!(each.len(), 3);
+        let by_session = query(store.conn(), &everything(), Grain::SessionBucket).unwrap();
+        filter.since_ms = Some(t0 + 1);
+        let by_session_exact = query(store.conn(), &filter, Grain::SessionBucket).unwrap();
+        assert_eq!(by_session.len(), 2, "one bucket, two models");
+        assert_eq!(by_session[0].session, "s1");
+        assert_eq!(by_session, by_session_exact);
     }
 
     /// Buckets summed from the rollups (in Rust) match the same sums grouped by SQLite from

@@ -12,6 +12,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::blocks;
+use super::outcomes;
 use super::periods::{self, View};
 use super::render;
 use super::tools;
@@ -50,6 +51,7 @@ struct Data {
     consumers: Vec<Consumer>,
     decision_kinds: Vec<String>,
     decisions: Vec<Decisions>,
+    outcomes: Vec<OutcomeDay>,
     empty: BTreeMap<&'static str, &'static str>,
 }
 
@@ -82,6 +84,16 @@ struct Block {
 struct Consumer {
     label: String,
     tokens: u64,
+}
+
+/// A day's spend and what it bought (`None`: unknown for every session of the day).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutcomeDay {
+    date: String,
+    cost: f64,
+    lines_changed: Option<u64>,
+    commits: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -153,6 +165,16 @@ pub fn render_page(conn: &Connection, pricing: &Pricing, filter: &Filter) -> Res
         })
         .collect();
     let (decision_kinds, decisions) = decisions(conn, filter)?;
+    let outcomes = outcomes::build(conn, filter, outcomes::By::Day, chrono::Weekday::Sun)?
+        .rows
+        .into_iter()
+        .map(|row| OutcomeDay {
+            cost: (row.totals.cost_usd * 100.0).round() / 100.0,
+            lines_changed: row.lines_added.zip(row.lines_removed).map(|(a, r)| a + r),
+            commits: row.commits,
+            date: row.key,
+        })
+        .collect();
 
     let totals = &daily.totals;
     let data = Data {
@@ -181,6 +203,7 @@ pub fn render_page(conn: &Connection, pricing: &Pricing, filter: &Filter) -> Res
         consumers,
         decision_kinds,
         decisions,
+        outcomes,
         empty: BTreeMap::from([
             ("cost", "No usage in this range: run `tollgate import`."),
             ("tokens", "No usage in this range: run `tollgate import`."),
@@ -190,6 +213,7 @@ pub fn render_page(conn: &Connection, pricing: &Pricing, filter: &Filter) -> Res
                 "No tool results recorded: tollgate's hook records them as Claude Code works.",
             ),
             ("decisions", "No hook decisions recorded in this range."),
+            ("outcomes", "No usage in this range: run `tollgate import`."),
         ]),
     };
     // `<` only appears inside JSON strings, where `\u003c` means the same: no `</script>`.

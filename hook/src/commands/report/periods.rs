@@ -231,7 +231,7 @@ fn period_key(filter: &Filter, view: View, bucket: i64) -> String {
 }
 
 /// The first day of the week holding `date`.
-fn week_start(date: NaiveDate, start: Weekday) -> NaiveDate {
+pub(crate) fn week_start(date: NaiveDate, start: Weekday) -> NaiveDate {
     let back = (7 + date.weekday().num_days_from_monday() - start.num_days_from_monday()) % 7;
     date - Duration::days(back.into())
 }

@@ -31,6 +31,7 @@ fn reads_the_real_cost_state_lines() {
     };
     assert_eq!(state.problem, None);
     assert!(!state.unknown_price);
+    assert_eq!(state.lines, Some(Lines::default()), "it edited no file");
     let models: Vec<&str> = state.models.iter().map(|m| m.model.as_str()).collect();
     assert_eq!(models, ["claude-haiku-5-5", "claude-opus-5-5"]);
     let opus = &state.models[1];
@@ -312,6 +313,34 @@ fn a_line_counting_less_than_the_transcript_is_not_used() {
         .is_empty()
     );
     assert!(f.costs().iter().all(Option::is_some));
+}
+
+/// The lines a session's edits changed are kept from its latest line, even when its cost
+/// figures are unusable.
+#[test]
+fn the_lines_claude_code_counted_are_kept() {
+    let mut fixture = Fixture::new(&[]);
+    let mut line = cost_line(json!({}));
+    line["totalLinesAdded"] = json!(12);
+    line["totalLinesRemoved"] = json!(3);
+    fixture.record(line.clone());
+    line["totalLinesAdded"] = json!(20);
+    line["totalCostUSD"] = json!(-1);
+    fixture.record(line);
+    let facts = crate::store::outcomes::session_facts(fixture.store.conn(), ["s1"]).unwrap();
+    assert_eq!(
+        facts["s1"].claude_code_lines,
+        Some(Lines {
+            added: 20,
+            removed: 3
+        })
+    );
+    let mut without = cost_line(json!({}));
+    without["totalLinesAdded"] = json!(-4);
+    let Some(SessionLine::CostState(state)) = parse(without.to_string().as_bytes()) else {
+        panic!("a cost line");
+    };
+    assert_eq!(state.lines, None);
 }
 
 #[test]

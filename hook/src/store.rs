@@ -736,6 +736,9 @@ pub fn roll_usage(
     batch.write(tx)
 }
 
+/// A rollup's sums, with the time of its first and last response.
+type Spanned = (UsageDelta, i64, i64);
+
 /// Changes to the usage rollups gathered in memory and written at once: one upsert per
 /// bucket, hour and day touched instead of three per response. Nothing may read the rollups
 /// between [`RollupBatch::add`] and [`RollupBatch::write`] in the same transaction.
@@ -749,9 +752,9 @@ pub fn roll_usage(
 #[derive(Debug, Default)]
 pub struct RollupBatch {
     /// Per (bucket, session, project, model): the sums, and the first and last response time.
-    buckets: HashMap<(i64, String, String, String), (UsageDelta, i64, i64)>,
+    buckets: HashMap<(i64, String, String, String), Spanned>,
     /// Per (session, project, model): the same.
-    sessions: HashMap<(String, String, String), (UsageDelta, i64, i64)>,
+    sessions: HashMap<(String, String, String), Spanned>,
     /// Per (hour, model, project).
     hours: HashMap<(i64, String, String), UsageDelta>,
     /// Per (UTC day, model, project).
@@ -765,7 +768,7 @@ impl RollupBatch {
     pub fn add(&mut self, key: &RollupKey<'_>, delta: &UsageDelta) {
         let bucket = key.ts_ms / BUCKET_MS;
         let (session, project, model) = (key.session_id, key.project, key.model);
-        let spanned = |sums: &mut (UsageDelta, i64, i64)| {
+        let spanned = |sums: &mut Spanned| {
             sums.0 += delta;
             sums.1 = sums.1.min(key.ts_ms);
             sums.2 = sums.2.max(key.ts_ms);

@@ -202,7 +202,18 @@ fn write_in_order(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ingest::tests::line;
+
+    /// An assistant line: response `id` (request `r-<id>`), `output` output tokens, at `ts`.
+    fn line(id: &str, output: u64, ts: &str) -> String {
+        serde_json::json!({
+            "type": "assistant", "timestamp": ts, "requestId": format!("r-{id}"),
+            "sessionId": "s1", "cwd": "/p", "isSidechain": false,
+            "message": {"id": id, "model": "claude-sonnet-4-5-20250929", "usage": {
+                "input_tokens": 10, "output_tokens": output, "cache_read_input_tokens": 1000,
+                "cache_creation_input_tokens": 100}}
+        })
+        .to_string()
+    }
 
     /// Files imported in parallel, in parts, store what reading them one by one stores: the
     /// same responses (the first copy of each, in path order), offsets and rollups.
@@ -217,11 +228,8 @@ mod tests {
             let lines = if f == 3 { 60_000 } else { 50 * (f + 1) };
             let text: String = (0..lines)
                 .map(|i| {
-                    line(
-                        &format!("m{}", i % 3000),
-                        &format!("r{}", i % 3000),
-                        f as u64 + 1,
-                    ) + "\n"
+                    let ts = format!("2026-11-12T{:02}:{:02}:00Z", i % 24, i % 60);
+                    line(&format!("m{}", i % 3000), f as u64 + 1, &ts) + "\n"
                 })
                 .collect();
             std::fs::write(&path, text).unwrap();

@@ -1135,7 +1135,7 @@ fn file_identity(meta: &std::fs::Metadata) -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::io::Write;
 
     use super::*;
@@ -1149,8 +1149,7 @@ pub(crate) mod tests {
         (dir, store, Pricing::bundled())
     }
 
-    /// A transcript's assistant line: response `id` of request `req`, `output` output tokens.
-    pub(crate) fn line(id: &str, req: &str, output: u64) -> String {
+    fn line(id: &str, req: &str, output: u64) -> String {
         LINE.replace("\"m1\"", &format!("\"{id}\""))
             .replace("\"r1\"", &format!("\"{req}\""))
             .replace(

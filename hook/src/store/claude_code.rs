@@ -579,6 +579,27 @@ pub fn session_cost(conn: &Connection, session: &str) -> rusqlite::Result<Option
     .optional()
 }
 
+/// Claude Code's cost of every session a `cost-state` line was read for (one query, for
+/// reports over many sessions).
+pub fn session_costs(
+    conn: &Connection,
+) -> rusqlite::Result<std::collections::HashMap<String, SessionCost>> {
+    conn.prepare(
+        "SELECT session_id, sum(cost_usd), max(unknown_price) FROM claude_code_costs
+         GROUP BY session_id",
+    )?
+    .query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            SessionCost {
+                cost_usd: r.get(1)?,
+                unknown_price: r.get(2)?,
+            },
+        ))
+    })?
+    .collect()
+}
+
 /// The notes about `cost-state` lines made since `since_ms`, newest first: (session, note).
 pub fn notes_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<(String, String)>> {
     conn.prepare(

@@ -7,13 +7,13 @@
 //! is read in parts of at most [`PART_BYTES`], and at most [`PARTS_IN_FLIGHT`] parts wait to be
 //! stored (the part the writer waits for is always read).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 
 use crate::pricing::Pricing;
-use crate::store::ingest::{Delta, IngestReport, ReadLimits, saved_positions};
+use crate::store::ingest::{Delta, IngestReport, Position, ReadLimits, saved_positions};
 use crate::store::{RollupBatch, Store, StoreError};
 
 /// The most bytes of a file one part reads.
@@ -23,6 +23,9 @@ const _: () = assert!(PART_BYTES > crate::store::ingest::MAX_LINE_BYTES as u64);
 
 /// Parts read but not yet taken by the writer, at most (besides the one it waits for).
 const PARTS_IN_FLIGHT: usize = 4;
+
+/// The writer's page cache during an import, KiB (negative: SQLite's unit for a size in KiB).
+const IMPORT_CACHE_KIB: i64 = -32 * 1024;
 
 /// Parts are committed in transactions of about this many bytes read.
 const BATCH_BYTES: u64 = 32 << 20;
@@ -102,6 +105,34 @@ pub fn import(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<IngestReport, StoreError> {
     let saved = store.read(saved_positions)?;
+    // One checkpoint at the end (the caller's) instead of one every few hundred KB, each with
+    // its fsync; a larger page cache for the indexes the writer updates.
+    let cache: i64 = store
+        .conn()
+        .pragma_query_value(None, "cache_size", |r| r.get(0))
+        .map_err(|e| store.error(e))?;
+    tune(store, 0, IMPORT_CACHE_KIB)?;
+    let imported = import_in_parallel(store, pricing, files, progress, &saved);
+    tune(store, super::WAL_CHECKPOINT_PAGES, cache)?;
+    imported
+}
+
+/// Sets the store's auto-checkpoint (pages) and page cache (`PRAGMA cache_size`).
+fn tune(store: &Store, autocheckpoint: i64, cache: i64) -> Result<(), StoreError> {
+    let conn = store.conn();
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)
+        .and_then(|()| conn.pragma_update(None, "cache_size", cache))
+        .map_err(|e| store.error(e))
+}
+
+/// [`import`], `saved` the positions saved before it.
+fn import_in_parallel(
+    store: &mut Store,
+    pricing: &Pricing,
+    files: &[Transcript],
+    progress: &(dyn Fn(u64) + Sync),
+    saved: &HashMap<String, Position>,
+) -> Result<IngestReport, StoreError> {
     let readers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, files.len().max(1));
@@ -109,7 +140,7 @@ pub fn import(
     let (sender, parts) = mpsc::sync_channel::<Part>(readers);
     std::thread::scope(|scope| {
         for _ in 0..readers {
-            let (sender, shared, saved) = (sender.clone(), &shared, &saved);
+            let (sender, shared) = (sender.clone(), &shared);
             scope.spawn(move || {
                 while let Some(index) = shared.take_file(files.len()) {
                     let file = &files[index];

@@ -159,6 +159,11 @@ pub fn build(
         };
         groups.entry(key).or_default().push(cell);
     }
+    let session_costs = if view == View::Session {
+        claude_code::session_costs(conn)?
+    } else {
+        HashMap::new()
+    };
     let mut report = Report {
         view,
         rows: Vec::with_capacity(groups.len()),
@@ -179,7 +184,7 @@ pub fn build(
             claude_code: None,
         };
         if view == View::Session {
-            row.claude_code = claude_code::session_cost(conn, &row.key)?;
+            row.claude_code = session_costs.get(&row.key).copied();
         }
         let mut by_model: BTreeMap<&str, Totals> = BTreeMap::new();
         for cell in &cells {

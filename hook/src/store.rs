@@ -12,6 +12,7 @@ pub mod calibrate;
 pub mod claude_code;
 pub mod downgrade;
 pub mod events;
+pub mod import;
 pub mod ingest;
 pub mod lifecycle;
 pub mod observe;
@@ -20,9 +21,11 @@ pub mod spool;
 pub mod team;
 pub mod usage;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::types::Value;
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params, params_from_iter,
 };
@@ -58,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v7.sql"),
     include_str!("store/v8.sql"),
     include_str!("store/v9.sql"),
+    include_str!("store/v10.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -659,6 +663,22 @@ impl UsageDelta {
         }
     }
 
+    /// The sums as SQL parameters, in the order of `usage_sums!`.
+    fn params(&self) -> [Value; 9] {
+        let [input, output, write_5m, write_1h, read] = self.tokens;
+        [
+            self.messages.into(),
+            input.into(),
+            output.into(),
+            write_5m.into(),
+            write_1h.into(),
+            read.into(),
+            self.cost_usd.into(),
+            self.unpriced.into(),
+            self.unpriced_tokens.into(),
+        ]
+    }
+
     /// The change from `old` to `new` figures of one response.
     pub fn between(old: &Self, new: &Self) -> Self {
         Self {
@@ -668,6 +688,18 @@ impl UsageDelta {
             unpriced: new.unpriced - old.unpriced,
             unpriced_tokens: new.unpriced_tokens - old.unpriced_tokens,
         }
+    }
+}
+
+impl std::ops::AddAssign<&UsageDelta> for UsageDelta {
+    fn add_assign(&mut self, other: &UsageDelta) {
+        self.messages += other.messages;
+        for (sum, add) in self.tokens.iter_mut().zip(other.tokens) {
+            *sum += add;
+        }
+        self.cost_usd += other.cost_usd;
+        self.unpriced += other.unpriced;
+        self.unpriced_tokens += other.unpriced_tokens;
     }
 }
 
@@ -696,8 +728,24 @@ macro_rules! add_usage_sums {
 }
 
 /// Applies `delta` to the usage rollups of `key`: the 15-minute bucket of its session, project
-/// and model (whose first and last response times include `key.ts_ms`), its hour and its UTC
-/// day.
+/// and model and the session, project and model over all time (whose first and last response
+/// times include `key.ts_ms`), its hour and its UTC day. Many changes at once: [`RollupBatch`].
+pub fn roll_usage(
+    tx: &Transaction<'_>,
+    key: &RollupKey<'_>,
+    delta: &UsageDelta,
+) -> rusqlite::Result<()> {
+    let mut batch = RollupBatch::default();
+    batch.add(key, delta);
+    batch.write(tx)
+}
+
+/// A rollup's sums, with the time of its first and last response.
+type Spanned = (UsageDelta, i64, i64);
+
+/// Changes to the usage rollups gathered in memory and written at once: one upsert per
+/// bucket, hour and day touched instead of three per response. Nothing may read the rollups
+/// between [`RollupBatch::add`] and [`RollupBatch::write`] in the same transaction.
 ///
 /// The sums cannot overflow: each token count of a response is at most
 /// [`ingest::MAX_TOKENS`] (10^7, checked as transcripts are read), so a delta adds at most
@@ -705,66 +753,142 @@ macro_rules! add_usage_sums {
 /// column (9.2 × 10^18) would need more than 9 × 10^11 responses in one bucket, hour or day to
 /// overflow: a store of some hundred terabytes. SQLite would turn an overflowing integer sum
 /// into a REAL, which every later read would fail on.
-pub fn roll_usage(
-    tx: &Transaction<'_>,
-    key: &RollupKey<'_>,
-    delta: &UsageDelta,
-) -> rusqlite::Result<()> {
-    let bucket = key.ts_ms / BUCKET_MS;
-    let [input, output, write_5m, write_1h, read] = delta.tokens;
-    // In the order of `usage_sums!`.
-    let sums = params![
-        delta.messages,
-        input,
-        output,
-        write_5m,
-        write_1h,
-        read,
-        delta.cost_usd,
-        delta.unpriced,
-        delta.unpriced_tokens
-    ];
-    tx.prepare_cached(concat!(
-        "INSERT INTO usage_rollup (bucket, session_id, project, model, first_ts, last_ts, ",
-        usage_sums!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-         ON CONFLICT DO UPDATE SET ",
-        add_usage_sums!(),
-        ", first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
-    ))?
-    .execute(params_from_iter(
-        params![bucket, key.session_id, key.project, key.model, key.ts_ms]
-            .iter()
-            .chain(sums),
-    ))?;
-    // The hour's and the UTC day's rows.
-    for (upsert, at) in [
-        (
-            concat!(
-                "INSERT INTO usage_hourly (hour, model, project, ",
-                usage_sums!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT DO UPDATE SET ",
-                add_usage_sums!()
-            ),
-            bucket / 4,
-        ),
-        (
-            concat!(
-                "INSERT INTO usage_daily (day, model, project, ",
-                usage_sums!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT DO UPDATE SET ",
-                add_usage_sums!()
-            ),
-            key.ts_ms / DAY_MS,
-        ),
-    ] {
-        tx.prepare_cached(upsert)?.execute(params_from_iter(
-            params![at, key.model, key.project].iter().chain(sums),
-        ))?;
+#[derive(Debug, Default)]
+pub struct RollupBatch {
+    /// Per (bucket, session, project, model): the sums, and the first and last response time.
+    buckets: HashMap<(i64, String, String, String), Spanned>,
+    /// Per (session, project, model): the same.
+    sessions: HashMap<(String, String, String), Spanned>,
+    /// Per (hour, model, project).
+    hours: HashMap<(i64, String, String), UsageDelta>,
+    /// Per (UTC day, model, project).
+    days: HashMap<(i64, String, String), UsageDelta>,
+    /// The earliest new response, which may move the start of the latest 5-hour block.
+    earliest_new: Option<i64>,
+}
+
+impl RollupBatch {
+    /// Adds `delta` to the rollups of `key`.
+    pub fn add(&mut self, key: &RollupKey<'_>, delta: &UsageDelta) {
+        let bucket = key.ts_ms / BUCKET_MS;
+        let (session, project, model) = (key.session_id, key.project, key.model);
+        let spanned = |sums: &mut Spanned| {
+            sums.0 += delta;
+            sums.1 = sums.1.min(key.ts_ms);
+            sums.2 = sums.2.max(key.ts_ms);
+        };
+        let start = (UsageDelta::default(), key.ts_ms, key.ts_ms);
+        spanned(
+            self.buckets
+                .entry((
+                    bucket,
+                    session.to_owned(),
+                    project.to_owned(),
+                    model.to_owned(),
+                ))
+                .or_insert(start),
+        );
+        spanned(
+            self.sessions
+                .entry((session.to_owned(), project.to_owned(), model.to_owned()))
+                .or_insert(start),
+        );
+        *self
+            .hours
+            .entry((bucket / 4, model.to_owned(), project.to_owned()))
+            .or_default() += delta;
+        *self
+            .days
+            .entry((key.ts_ms / DAY_MS, model.to_owned(), project.to_owned()))
+            .or_default() += delta;
     }
-    Ok(())
+
+    /// Notes a response stored for the first time at `ts_ms`: one older than the saved start
+    /// of the latest 5-hour block moves it.
+    pub fn new_response(&mut self, ts_ms: i64) {
+        self.earliest_new = Some(self.earliest_new.map_or(ts_ms, |t| t.min(ts_ms)));
+    }
+
+    /// Writes what was gathered and empties the batch.
+    pub fn write(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        if let Some(ts_ms) = self.earliest_new.take() {
+            tx.prepare_cached("DELETE FROM block_anchor WHERE first_ts > ?1")?
+                .execute([ts_ms])?;
+        }
+        if !self.buckets.is_empty() {
+            let mut upsert = tx.prepare_cached(concat!(
+                "INSERT INTO usage_rollup (bucket, session_id, project, model, first_ts, last_ts, ",
+                usage_sums!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT DO UPDATE SET ",
+                add_usage_sums!(),
+                ", first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
+            ))?;
+            for ((bucket, session, project, model), (delta, first, last)) in self.buckets.drain() {
+                let keys: [Value; 6] = [
+                    bucket.into(),
+                    session.into(),
+                    project.into(),
+                    model.into(),
+                    first.into(),
+                    last.into(),
+                ];
+                upsert.execute(params_from_iter(keys.into_iter().chain(delta.params())))?;
+            }
+        }
+        if !self.sessions.is_empty() {
+            let mut upsert = tx.prepare_cached(concat!(
+                "INSERT INTO usage_sessions (session_id, project, model, first_ts, last_ts, ",
+                usage_sums!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT DO UPDATE SET ",
+                add_usage_sums!(),
+                ", first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
+            ))?;
+            for ((session, project, model), (delta, first, last)) in self.sessions.drain() {
+                let keys: [Value; 5] = [
+                    session.into(),
+                    project.into(),
+                    model.into(),
+                    first.into(),
+                    last.into(),
+                ];
+                upsert.execute(params_from_iter(keys.into_iter().chain(delta.params())))?;
+            }
+        }
+        for (rows, upsert) in [
+            (
+                &mut self.hours,
+                concat!(
+                    "INSERT INTO usage_hourly (hour, model, project, ",
+                    usage_sums!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT DO UPDATE SET ",
+                    add_usage_sums!()
+                ),
+            ),
+            (
+                &mut self.days,
+                concat!(
+                    "INSERT INTO usage_daily (day, model, project, ",
+                    usage_sums!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT DO UPDATE SET ",
+                    add_usage_sums!()
+                ),
+            ),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let mut upsert = tx.prepare_cached(upsert)?;
+            for ((at, model, project), delta) in rows.drain() {
+                let keys: [Value; 3] = [at.into(), model.into(), project.into()];
+                upsert.execute(params_from_iter(keys.into_iter().chain(delta.params())))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Records the answer to event `id` and each policy's result.
@@ -876,7 +1000,7 @@ pub fn set_policy_state(tx: &Transaction<'_>, policy: &str, state: &str) -> rusq
 }
 
 /// Rows where a rollup table differs from the same sums taken afresh from `usage` and
-/// `events` (rows of zeros left by a removed response aside), in all six rollups: 0 when the
+/// `events` (rows of zeros left by a removed response aside), in all seven rollups: 0 when the
 /// writes kept them right. Reads every row: for tests and the fuzz targets.
 pub fn rollup_mismatches(conn: &Connection) -> rusqlite::Result<i64> {
     const SUMS: &str = "sum(input_tokens), sum(output_tokens), sum(cache_write_5m),
@@ -890,6 +1014,18 @@ pub fn rollup_mismatches(conn: &Connection) -> rusqlite::Result<i64> {
     const UNPRICED_TOKENS: &str = "sum(CASE WHEN cost_usd IS NULL THEN input_tokens
         + output_tokens + cache_write_5m + cache_write_1h + cache_read_tokens ELSE 0 END)";
     let mut pairs = vec![
+        (
+            format!(
+                "SELECT session_id, project, model, count(*), {SUMS},
+                        round(sum(coalesce(cost_usd, 0)), 9), sum(cost_usd IS NULL),
+                        {UNPRICED_TOKENS}
+                 FROM usage GROUP BY 1, 2, 3"
+            ),
+            format!(
+                "SELECT session_id, project, model, messages, {KEPT}, round(cost_usd, 9),
+                        unpriced, unpriced_tokens FROM usage_sessions WHERE {NOT_EMPTIED}"
+            ),
+        ),
         (
             format!(
                 "SELECT ts_ms / 900000, session_id, project, model, count(*), {SUMS},
@@ -1259,6 +1395,7 @@ mod tests {
             })
             .unwrap();
         // The store as schema version 5 left it: no daily rollups (nor what came after).
+        store.conn().execute_batch(UNDO_V10).unwrap();
         store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
         store.conn().execute_batch(UNDO_V7).unwrap();
@@ -1328,6 +1465,7 @@ mod tests {
             ts + 60_000,
         );
         assert!(broken.is_err(), "the REAL sum breaks the reads");
+        store.conn().execute_batch(UNDO_V10).unwrap();
         store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
         drop(store);
@@ -1374,6 +1512,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tollgate.db");
         let mut store = Store::open(&path).unwrap();
+        store.conn().execute_batch(UNDO_V10).unwrap();
         store.conn().execute_batch(UNDO_V9).unwrap();
         store
             .write(|tx| {
@@ -1413,6 +1552,39 @@ mod tests {
         assert!(facts["old"].tools_seen && !facts["old"].watched);
     }
 
+    /// Schema version 10 taken back out of a store, leaving what version 9 made.
+    const UNDO_V10: &str = "DROP TABLE usage_sessions; PRAGMA user_version = 9;";
+
+    /// A store made before the per-session rollup gets it, equal to the sums of its responses.
+    #[test]
+    fn session_rollups_are_filled_in_on_upgrade() {
+        let entry = |i: i64, session, model| {
+            let ts = 1_800_000_000_000 + i * 40 * 60_000;
+            crate::store::usage::tests::entry(&format!("m{i}"), ts, session, model, 9)
+        };
+        let (dir, store) = crate::store::usage::tests::store_with(&[
+            entry(0, "a", "claude-sonnet-4-5"),
+            entry(1, "a", "claude-sonnet-4-5"),
+            entry(2, "a", "mystery"),
+            entry(3, "b", "claude-sonnet-4-5"),
+        ]);
+        let path = dir.path().join("t.db");
+        store.conn().execute_batch(UNDO_V10).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(rollup_mismatches(store.conn()).unwrap(), 0);
+        let (rows, messages, last): (i64, i64, i64) = store
+            .conn()
+            .query_row(
+                "SELECT count(*), sum(messages), max(last_ts) FROM usage_sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((rows, messages), (3, 4));
+        assert_eq!(last, 1_800_000_000_000 + 3 * 40 * 60_000);
+    }
+
     /// Schema version 8 taken back out of a store, leaving what version 7 made.
     const UNDO_V8: &str = "ALTER TABLE transcripts DROP COLUMN skipping;
         DROP TABLE ingest_rejections; DROP TABLE spool_drained; PRAGMA user_version = 7;";
@@ -1439,6 +1611,7 @@ mod tests {
             entry(3, "other-mystery"),
         ]);
         let path = dir.path().join("t.db");
+        store.conn().execute_batch(UNDO_V10).unwrap();
         store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
         store.conn().execute_batch(UNDO_V7).unwrap();

@@ -2,8 +2,9 @@
 //!
 //! Finds `projects/**/*.jsonl` in Claude's data directories the way ccusage does
 //! (`CLAUDE_CONFIG_DIR`, a comma-separated list, else both `~/.config/claude` and `~/.claude`),
-//! and feeds every file, in path order, through the same ingest as the hook: the saved read
-//! offsets and the message + request deduplication make a second run add nothing.
+//! and reads every file with the same line reader as the hook, in parallel, storing them in
+//! path order ([`crate::store::import`]): the saved read offsets and the message + request
+//! deduplication make a second run add nothing.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -16,13 +17,10 @@ use serde::Serialize;
 
 use crate::commands::StoreArgs;
 use crate::pricing::Pricing;
-use crate::store::ingest::{Delta, IngestReport, ReadLimits};
+use crate::store::import::Transcript;
 
 /// The environment variable naming Claude Code's data directories (comma-separated).
 pub const CLAUDE_CONFIG_DIR: &str = "CLAUDE_CONFIG_DIR";
-
-/// Files are committed in batches of about this many bytes (one transaction each).
-const BATCH_BYTES: u64 = 32 << 20;
 
 /// Options of `tollgate import`.
 #[derive(Debug, Clone, clap::Args)]
@@ -93,8 +91,8 @@ pub fn run(args: &ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Imports every transcript under `dirs` (path order) into `store`, drawing progress to
-/// `progress`.
+/// Imports every transcript under `dirs` into `store` (read in parallel, stored in path order),
+/// drawing progress to `progress`.
 pub fn import(
     store: &mut crate::store::Store,
     pricing: &Pricing,
@@ -114,38 +112,21 @@ pub fn import(
     let bar = ProgressBar::with_draw_target(Some(total), progress);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} importing {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+            "{spinner} importing {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
         )
         .expect("the progress template is valid"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
 
-    let mut report = IngestReport::default();
-    let mut batch: Vec<&Path> = Vec::new();
-    let mut batch_bytes = 0;
-    let mut flush = |batch: &mut Vec<&Path>, report: &mut IngestReport| -> Result<()> {
-        // Read without the write lock (hook calls keep recording meanwhile), then store.
-        let mut delta = Delta::default();
-        let mut limits = ReadLimits::unlimited();
-        for path in batch.iter() {
-            delta.read_file(store.conn(), path, !is_subagent(path), &mut limits)?;
-        }
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        report.add(store.write(|tx| delta.store(tx, pricing, now_ms))?);
-        batch.clear();
-        Ok(())
-    };
-    for (path, size) in &files {
-        batch.push(path);
-        batch_bytes += size;
-        bar.inc(*size);
-        if batch_bytes >= BATCH_BYTES {
-            bar.set_message(short_name(path));
-            flush(&mut batch, &mut report)?;
-            batch_bytes = 0;
-        }
-    }
-    flush(&mut batch, &mut report)?;
+    let transcripts: Vec<Transcript> = files
+        .iter()
+        .map(|(path, _)| Transcript {
+            path: path.clone(),
+            main: !is_subagent(path),
+        })
+        .collect();
+    let report =
+        crate::store::import::import(store, pricing, &transcripts, &|bytes| bar.inc(bytes))?;
     store.truncate_wal();
     bar.finish_and_clear();
 
@@ -300,12 +281,6 @@ fn is_subagent(path: &Path) -> bool {
     path.parent()
         .and_then(Path::file_name)
         .is_some_and(|n| n == "subagents")
-}
-
-fn short_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@
 //! tokens than the transcript's own responses before it is noted once per session and kind
 //! (`cost_state_notes`, shown by `tollgate doctor`) and used for nothing.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
@@ -112,8 +115,15 @@ impl SessionLine {
 /// Reads a transcript line about the session; `None` for any other line (most lines: the check
 /// is a substring search before any parsing).
 pub fn parse(bytes: &[u8]) -> Option<SessionLine> {
-    let has = |needle: &[u8]| memchr::memmem::find(bytes, needle).is_some();
-    if !(has(b"cost-state") || has(b"compact_boundary") || has(b"isApiErrorMessage")) {
+    static KINDS: LazyLock<[memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+        [
+            b"cost-state".as_slice(),
+            b"compact_boundary",
+            b"isApiErrorMessage",
+        ]
+        .map(memmem::Finder::new)
+    });
+    if KINDS.iter().all(|kind| kind.find(bytes).is_none()) {
         return None;
     }
     let Value::Object(line) = serde_json::from_slice(bytes.trim_ascii()).ok()? else {
@@ -585,6 +595,27 @@ pub fn session_cost(conn: &Connection, session: &str) -> rusqlite::Result<Option
         })
     })
     .optional()
+}
+
+/// Claude Code's cost of every session a `cost-state` line was read for (one query, for
+/// reports over many sessions).
+pub fn session_costs(
+    conn: &Connection,
+) -> rusqlite::Result<std::collections::HashMap<String, SessionCost>> {
+    conn.prepare(
+        "SELECT session_id, sum(cost_usd), max(unknown_price) FROM claude_code_costs
+         GROUP BY session_id",
+    )?
+    .query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            SessionCost {
+                cost_usd: r.get(1)?,
+                unknown_price: r.get(2)?,
+            },
+        ))
+    })?
+    .collect()
 }
 
 /// The notes about `cost-state` lines made since `since_ms`, newest first: (session, note).

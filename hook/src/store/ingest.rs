@@ -21,13 +21,16 @@
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Instant;
+
+use memchr::memmem;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Deserialize;
 
 use crate::pricing::{Pricing, Tokens};
-use crate::store::{self, RollupKey, UsageDelta, claude_code};
+use crate::store::{RollupBatch, RollupKey, UsageDelta, claude_code};
 
 /// The largest token count one field of one response may have (input, output, each cache
 /// write, cache read). The largest context window is 1M tokens (a request's input, cache
@@ -93,7 +96,8 @@ pub struct IngestReport {
     /// Usage rows inserted or updated (a response already stored with the same figures is not
     /// counted).
     pub stored: u64,
-    /// Lines that were not valid JSON (skipped).
+    /// Lines that were not valid JSON (skipped): a line that may carry usage is parsed, any
+    /// other only checked to be a `{…}` object ([`parse_line`]).
     pub malformed: u64,
     /// Lines not counted: a token count out of range, or longer than [`MAX_LINE_BYTES`].
     pub rejected: u64,
@@ -166,10 +170,28 @@ struct Rejection {
 
 /// Where a file's reading stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Position {
+pub(crate) struct Position {
     inode: i64,
     offset: u64,
     skipping: bool,
+}
+
+/// Every transcript's saved position, by path.
+pub(crate) fn saved_positions(
+    conn: &Connection,
+) -> rusqlite::Result<std::collections::HashMap<String, Position>> {
+    conn.prepare("SELECT path, inode, offset, skipping FROM transcripts")?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Position {
+                    inode: r.get(1)?,
+                    offset: r.get::<_, i64>(2)?.max(0) as u64,
+                    skipping: r.get(3)?,
+                },
+            ))
+        })?
+        .collect()
 }
 
 fn saved_position(conn: &Connection, key: &str) -> rusqlite::Result<Option<Position>> {
@@ -234,21 +256,34 @@ impl Delta {
         main: bool,
         limits: &mut ReadLimits,
     ) -> rusqlite::Result<()> {
+        let seen = saved_position(conn, &path.to_string_lossy())?;
+        self.read_file_from(path, main, seen, limits);
+        Ok(())
+    }
+
+    /// [`Delta::read_file`] from `seen`, the position the store had saved for the file (the
+    /// key of [`saved_positions`]), or where the previous read of this pass stopped.
+    pub(crate) fn read_file_from(
+        &mut self,
+        path: &Path,
+        main: bool,
+        seen: Option<Position>,
+        limits: &mut ReadLimits,
+    ) {
         self.report.files += 1;
         let (file, meta) = match crate::files::open(path) {
             Ok(opened) => opened,
             Err(e) if e.is_not_found() => {
                 self.report.missing.push(path.to_path_buf());
-                return Ok(());
+                return;
             }
             Err(e) => {
                 self.report.problems.push(e.to_string());
-                return Ok(());
+                return;
             }
         };
         let key = path.to_string_lossy().into_owned();
         let (inode, size) = (file_identity(&meta), meta.len());
-        let seen = saved_position(conn, &key)?;
         let start = match seen {
             Some(saved) if saved.inode == inode && saved.offset <= size => saved,
             _ => Position {
@@ -258,7 +293,7 @@ impl Delta {
             }, // new, replaced or truncated: read from the start
         };
         if start.offset == size || limits.spent() {
-            return Ok(());
+            return;
         }
         let mut read = FileDelta {
             key,
@@ -282,7 +317,15 @@ impl Delta {
         };
         lines.read(file, limits);
         self.files.push(read);
-        Ok(())
+    }
+
+    /// Where the last file read stopped: the position to go on from.
+    pub(crate) fn end(&self) -> Option<Position> {
+        self.files.last().map(|f| Position {
+            inode: f.inode,
+            offset: f.offset,
+            skipping: f.skipping,
+        })
     }
 
     /// Releases the session's transcript for the next call to read: call it once what was read
@@ -305,6 +348,21 @@ impl Delta {
         pricing: &Pricing,
         now_ms: i64,
     ) -> rusqlite::Result<IngestReport> {
+        let mut rollups = RollupBatch::default();
+        let report = self.store_into(tx, pricing, now_ms, &mut rollups)?;
+        rollups.write(tx)?;
+        Ok(report)
+    }
+
+    /// [`Delta::store`], the rollup changes added to `rollups` (written by the caller, in
+    /// the same transaction).
+    pub(crate) fn store_into(
+        &self,
+        tx: &Transaction<'_>,
+        pricing: &Pricing,
+        now_ms: i64,
+        rollups: &mut RollupBatch,
+    ) -> rusqlite::Result<IngestReport> {
         let mut report = self.report.clone();
         for file in &self.files {
             let now = saved_position(tx, &file.key)?;
@@ -314,7 +372,7 @@ impl Delta {
                 continue; // stored by another call
             }
             for entry in &file.entries {
-                report.stored += store_entry(tx, pricing, entry)? as u64;
+                report.stored += store_response(tx, pricing, entry, rollups)? as u64;
             }
             if !moved || same_file.is_none_or(|s| s.offset < file.offset) {
                 tx.prepare_cached(
@@ -427,14 +485,19 @@ impl LineReader<'_> {
                 let (head, tail) = rest.split_at(newline + 1);
                 rest = tail;
                 end += head.len() as u64;
-                self.extend(head, end);
-                if self.delta.skipping {
-                    // The end of a line too long to read.
-                    self.delta.skipping = false;
-                    self.delta.offset = end;
-                    continue;
+                if self.line.is_empty() && !self.delta.skipping && head.len() <= MAX_LINE_BYTES {
+                    // The whole line is in this chunk: read in place.
+                    self.take(head, end);
+                } else {
+                    self.extend(head, end);
+                    if self.delta.skipping {
+                        // The end of a line too long to read.
+                        self.delta.skipping = false;
+                        self.delta.offset = end;
+                        continue;
+                    }
+                    self.take_line(end);
                 }
-                self.take_line(end);
                 limits.lines = limits.lines.saturating_sub(1);
                 if limits.lines == 0 {
                     break 'read;
@@ -442,7 +505,10 @@ impl LineReader<'_> {
             }
         }
         // A last line without its newline: taken if it is whole JSON, else left for later.
-        if at_end && !self.delta.skipping && !self.line.is_empty() && parse_line(&self.line).is_ok()
+        if at_end
+            && !self.delta.skipping
+            && !self.line.is_empty()
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&self.line).is_ok()
         {
             self.take_line(end);
         }
@@ -475,16 +541,23 @@ impl LineReader<'_> {
 
     /// Takes the current line, which ends at file offset `end`.
     fn take_line(&mut self, end: u64) {
+        let mut line = std::mem::take(&mut self.line);
+        self.take(&line, end);
+        line.clear();
+        self.line = line;
+    }
+
+    /// Takes `line`, which ends at file offset `end`.
+    fn take(&mut self, line: &[u8], end: u64) {
         let at = self.delta.offset;
         self.delta.offset = end;
         self.report.lines += 1;
-        let parsed = parse_line(&self.line);
+        let parsed = parse_line(line);
         if matches!(parsed, Ok(None))
-            && let Some(session_line) = claude_code::parse(&self.line)
+            && let Some(session_line) = claude_code::parse(line)
         {
             self.delta.session_lines.push(session_line);
         }
-        self.line.clear();
         let mut entry = match parsed {
             Ok(Some(entry)) => entry,
             Ok(None) => return,
@@ -736,18 +809,25 @@ impl<'de> serde::de::Visitor<'de> for FigureVisitor {
     }
 }
 
-/// Parses one transcript line. `Ok(None)`: valid JSON that carries no usable usage (user
-/// lines, summaries, synthetic messages, lines without a time or any id); `Err`: not JSON
-/// (a syntax error), or JSON whose usage cannot be counted (a data error,
+/// Parses one transcript line. `Ok(None)`: a line that carries no usable usage (user lines,
+/// summaries, synthetic messages, lines without a time or any id); `Err`: not JSON (a syntax
+/// error), or JSON whose usage cannot be counted (a data error,
 /// [`serde_json::Error::is_data`]: a token count out of range or of the wrong type).
+///
+/// Only lines that may carry usage (any valid JSON spelling of the key contains `"usage"`)
+/// are parsed in full; the others (tool results, prompts: most of a transcript's bytes) are
+/// only checked to be an object (`{` … `}`), not parsed.
 pub fn parse_line(bytes: &[u8]) -> Result<Option<Entry>, serde_json::Error> {
     let trimmed = bytes.trim_ascii();
     if trimmed.is_empty() {
         return Ok(None);
     }
-    // Most lines (tool results, user prompts) carry no usage: skip them without a full parse
-    // unless they might (any valid JSON spelling of the key contains this).
-    if memchr::memmem::find(trimmed, b"\"usage\"").is_none() {
+    static USAGE: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"usage\""));
+    if USAGE.find(trimmed).is_none() {
+        if trimmed.starts_with(b"{") && trimmed.ends_with(b"}") {
+            return Ok(None);
+        }
         return serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).map(|_| None);
     }
     let line: Line = serde_json::from_slice(trimmed)?;
@@ -837,6 +917,19 @@ pub fn store_entry(
     pricing: &Pricing,
     entry: &Entry,
 ) -> rusqlite::Result<bool> {
+    let mut rollups = RollupBatch::default();
+    let changed = store_response(tx, pricing, entry, &mut rollups)?;
+    rollups.write(tx)?;
+    Ok(changed)
+}
+
+/// [`store_entry`], its rollup changes added to `rollups` (written by the caller).
+fn store_response(
+    tx: &Transaction<'_>,
+    pricing: &Pricing,
+    entry: &Entry,
+    rollups: &mut RollupBatch,
+) -> rusqlite::Result<bool> {
     // The copies of this response already stored: under this request id (an update rolls up
     // the difference) or another. A sidechain (e.g. `/btw`) can replay a main-chain response
     // under a new request id: the same response, matched on the message id alone. The main
@@ -886,7 +979,7 @@ pub fn store_entry(
                 project: &project,
                 model: &model,
             };
-            store::roll_usage(tx, &key, &UsageDelta::of(tokens, cost, -1))?;
+            rollups.add(&key, &UsageDelta::of(tokens, cost, -1));
         }
         _ => {}
     }
@@ -963,13 +1056,11 @@ pub fn store_entry(
             UsageDelta::between(&UsageDelta::of(old_tokens, old_cost, 1), &new)
         }
         None => {
-            // A response older than the saved start of the latest 5-hour block moves it.
-            tx.prepare_cached("DELETE FROM block_anchor WHERE first_ts > ?1")?
-                .execute([ts_ms])?;
+            rollups.new_response(ts_ms);
             new
         }
     };
-    store::roll_usage(tx, &key, &delta)?;
+    rollups.add(&key, &delta);
     Ok(true)
 }
 

@@ -1,6 +1,7 @@
 //! The one usage query every token report is built on: sums per 15-minute bucket, session,
 //! project and model (or any coarser grouping), from the rollups when the time range falls on
-//! bucket edges, else from the per-response rows.
+//! bucket edges (over all time, sessions, projects and models from the per-session rollup),
+//! else from the per-response rows.
 
 use rusqlite::{Connection, params};
 
@@ -75,6 +76,16 @@ pub fn query(conn: &Connection, filter: &Filter, grain: Grain) -> rusqlite::Resu
                    WHERE ts_ms >= ?1 AND ts_ms < ?2
                      AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3))))
              GROUP BY {group} ORDER BY 1, min(ts_ms)"
+        )
+    } else if since == i64::MIN && until == i64::MAX && bucket == "0" {
+        format!(
+            "SELECT 0, {session}, {project}, model, sum(messages), sum(input_tokens),
+                    sum(output_tokens), sum(cache_write_5m), sum(cache_write_1h),
+                    sum(cache_read_tokens), sum(cost_usd), sum(unpriced),
+                    min(first_ts), max(last_ts)
+             FROM usage_sessions
+             WHERE ?3 IS NULL OR project IN (SELECT value FROM json_each(?3))
+             GROUP BY 1, 2, 3, 4 HAVING sum(messages) > 0 ORDER BY 1, min(first_ts)"
         )
     } else {
         format!(

@@ -159,6 +159,11 @@ pub fn build(
         };
         groups.entry(key).or_default().push(cell);
     }
+    let session_costs = if view == View::Session {
+        claude_code::session_costs(conn)?
+    } else {
+        HashMap::new()
+    };
     let mut report = Report {
         view,
         rows: Vec::with_capacity(groups.len()),
@@ -179,7 +184,7 @@ pub fn build(
             claude_code: None,
         };
         if view == View::Session {
-            row.claude_code = claude_code::session_cost(conn, &row.key)?;
+            row.claude_code = session_costs.get(&row.key).copied();
         }
         let mut by_model: BTreeMap<&str, Totals> = BTreeMap::new();
         for cell in &cells {
@@ -535,6 +540,104 @@ mod tests {
 
     const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
     const HOUR: i64 = 3_600_000;
+
+    /// Responses exactly on day, week, month and 5-hour block edges, and a millisecond either
+    /// side: in any zone and range, every report's rows add up to the per-response sums, each
+    /// response counted once, in the period it falls in.
+    #[test]
+    fn responses_on_period_and_block_edges_are_counted_once() {
+        const DAY: i64 = 24 * HOUR;
+        let midnight = T0 + 22 * HOUR; // 2026-11-13T00:00Z
+        let times = [
+            T0,
+            T0 + 5 * HOUR, // the first block's end
+            T0 + 5 * HOUR + 1,
+            midnight - 1,
+            midnight,
+            midnight + 2 * DAY, // a Sunday
+            midnight + 18 * DAY - 1,
+            midnight + 18 * DAY, // 2026-12-01
+        ];
+        let entries: Vec<_> = times
+            .iter()
+            .enumerate()
+            .map(|(i, &ts)| {
+                let session = if i % 2 == 0 { "s1" } else { "s2" };
+                let model = if i % 3 == 0 {
+                    "claude-opus-4-5"
+                } else {
+                    "claude-haiku-4-5"
+                };
+                entry(&format!("m{i}"), ts, session, model, i as u64 + 1)
+            })
+            .collect();
+        let (_dir, store) = store_with(&entries);
+        let sums = |since: i64, until: i64| {
+            let within = entries
+                .iter()
+                .filter(|e| e.ts_ms >= since && e.ts_ms < until);
+            within.fold((0, 0), |(n, out), e| (n + 1, out + e.tokens.output))
+        };
+        let ranges = [
+            (None, None),
+            (Some(midnight), Some(midnight + 18 * DAY)),
+            (Some(midnight - 15 * 60_000), None),
+        ];
+        for zone in [chrono_tz::UTC, chrono_tz::Asia::Kolkata] {
+            for (since, until) in ranges {
+                let mut filter = everything();
+                filter.calendar.zone = Some(zone);
+                (filter.since_ms, filter.until_ms) = (since, until);
+                let expected = sums(since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
+                for view in [
+                    View::Daily,
+                    View::Weekly(Weekday::Sun),
+                    View::Monthly,
+                    View::Session,
+                    View::Models,
+                    View::Projects,
+                ] {
+                    let report = report(store.conn(), &filter, view, false);
+                    let mut rows = Totals::default();
+                    for row in &report.rows {
+                        rows += &row.totals;
+                    }
+                    let what = format!("{view:?} in {zone}, {since:?}..{until:?}");
+                    assert_eq!((rows.messages, rows.tokens.output), expected, "{what}");
+                    assert_eq!(rows.tokens, report.totals.tokens, "{what}");
+                }
+            }
+        }
+        let daily = report(store.conn(), &everything(), View::Daily, false);
+        let days: Vec<(&str, u64)> = daily
+            .rows
+            .iter()
+            .map(|r| (r.key.as_str(), r.totals.messages))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                ("2026-11-12", 4),
+                ("2026-11-13", 1),
+                ("2026-11-15", 1),
+                ("2026-11-30", 1),
+                ("2026-12-01", 1)
+            ]
+        );
+        let mut filter = everything();
+        filter.now_ms = midnight + 30 * DAY;
+        let blocks = super::super::blocks::build(store.conn(), &filter).unwrap();
+        let mut in_blocks = (0, 0);
+        for block in &blocks {
+            in_blocks.0 += block.totals.messages;
+            in_blocks.1 += block.totals.tokens.output;
+        }
+        assert_eq!(in_blocks, sums(i64::MIN, i64::MAX));
+        assert_eq!(
+            blocks[0].totals.messages, 2,
+            "the response on the block's end is the block's"
+        );
+    }
 
     #[test]
     fn days_follow_the_time_zone() {

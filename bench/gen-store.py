@@ -58,19 +58,30 @@ with conn:
     conn.executemany("INSERT INTO events (ts_ms, session_id, project, event, tool_name, tool_use_id, agent_id, subject,"
                      " input_bytes, response_bytes, est_tokens, decision, reason, model_requested, latency_us, note)"
                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", event_rows())
-    conn.executescript("""
+    # Older schemas (a binary to compare with) have no unpriced_tokens (v7) or usage_sessions
+    # (v10): the store is filled as the binary's own schema has it.
+    unpriced_tokens = any(c[1] == "unpriced_tokens" for c in conn.execute("PRAGMA table_info(usage_rollup)"))
+    unpriced_sum = (""",
+               sum(CASE WHEN cost_usd IS NULL THEN input_tokens + output_tokens + cache_write_5m
+                            + cache_write_1h + cache_read_tokens ELSE 0 END)""" if unpriced_tokens else "")
+    conn.executescript(f"""
         INSERT INTO usage_rollup
         SELECT ts_ms / 900000, session_id, project, model, count(*), sum(input_tokens),
                sum(output_tokens), sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens),
-               sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL), min(ts_ms), max(ts_ms),
-               sum(CASE WHEN cost_usd IS NULL THEN input_tokens + output_tokens + cache_write_5m
-                            + cache_write_1h + cache_read_tokens ELSE 0 END)
+               sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL), min(ts_ms), max(ts_ms){unpriced_sum}
         FROM usage GROUP BY 1, 2, 3, 4;
         INSERT INTO event_rollup
         SELECT ts_ms / 900000, session_id, project, sum(event = 'PreToolUse'),
                sum(event = 'UserPromptSubmit')
         FROM events WHERE event IN ('PreToolUse', 'UserPromptSubmit') GROUP BY 1, 2, 3;
     """)
+    if conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'usage_sessions'").fetchone():
+        conn.execute("""
+            INSERT INTO usage_sessions
+            SELECT session_id, project, model, sum(messages), sum(input_tokens), sum(output_tokens),
+                   sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd),
+                   sum(unpriced), sum(unpriced_tokens), min(first_ts), max(last_ts)
+            FROM usage_rollup GROUP BY 1, 2, 3""")
     # Hours from the 15-minute buckets, and (schema v6 on) UTC days from the hours.
     periods = [("hourly", "bucket / 4", "rollup")]
     if conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'usage_daily'").fetchone():
@@ -80,7 +91,7 @@ with conn:
             INSERT INTO usage_{period}
             SELECT {of}, model, project, sum(messages), sum(input_tokens), sum(output_tokens),
                    sum(cache_write_5m), sum(cache_write_1h), sum(cache_read_tokens), sum(cost_usd),
-                   sum(unpriced), sum(unpriced_tokens)
+                   sum(unpriced){", sum(unpriced_tokens)" if unpriced_tokens else ""}
             FROM usage_{finer} GROUP BY 1, 2, 3;
             INSERT INTO event_{period}
             SELECT {of}, project, sum(tool_calls), sum(prompts) FROM event_{finer} GROUP BY 1, 2;

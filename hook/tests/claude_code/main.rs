@@ -373,6 +373,14 @@ impl Drop for Sandbox {
     }
 }
 
+/// The answer to each `PreToolUse` in `log`, in order.
+fn pre_tool_decisions(log: &[Value]) -> Vec<&Value> {
+    log.iter()
+        .filter(|e| e["event"] == "PreToolUse")
+        .map(|e| &e["decision"])
+        .collect()
+}
+
 /// The usage of every API response in `transcripts`, once per message (Claude Code writes a
 /// line per content block, each with the response's usage).
 fn transcript_usage(transcripts: &[PathBuf]) -> BTreeMap<String, Usage> {
@@ -901,11 +909,7 @@ deny_pattern = "rm -rf"
     );
 
     let log = sandbox.log(run.session_id());
-    let decisions: Vec<&Value> = log
-        .iter()
-        .filter(|e| e["event"] == "PreToolUse")
-        .map(|e| &e["decision"])
-        .collect();
+    let decisions = pre_tool_decisions(&log);
     assert_eq!(decisions, ["allow", "deny"], "{log:#?}");
 }
 
@@ -1044,11 +1048,7 @@ fn agent_cannot_switch_tollgate_off() {
     assert!(std::fs::read_to_string(&config).unwrap().contains("budget"));
     assert!(!trust_record.exists());
     let log = sandbox.log(run.session_id());
-    let decisions: Vec<&Value> = log
-        .iter()
-        .filter(|e| e["event"] == "PreToolUse")
-        .map(|e| &e["decision"])
-        .collect();
+    let decisions = pre_tool_decisions(&log);
     assert_eq!(decisions, ["deny", "deny", "deny"], "{log:#?}");
 }
 

@@ -16,6 +16,20 @@ fn main() {
     builtins(&out);
     conformance_cases(&out);
     prices(&out);
+    link_without_pie();
+}
+
+/// Links the `tollgate` binary at a fixed address (not as a position-independent executable) on
+/// Linux with glibc. Claude Code starts the hook on every event, and a PIE relocates itself at
+/// every start: about 500 more page faults a call, most of the 1.6–2.0 ms a call took more
+/// without this (BENCHMARKS.md). The policies, the code that runs untrusted input, are compiled
+/// by wasmtime into memory mapped at random addresses either way.
+fn link_without_pie() {
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
+        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
+    {
+        println!("cargo::rustc-link-arg-bins=-no-pie");
+    }
 }
 
 /// The hook crate's directory, read when the script runs: a build script compiled in one

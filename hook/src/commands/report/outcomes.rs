@@ -359,12 +359,7 @@ pub fn build(
 
 /// Runs `tollgate report outcomes`.
 pub fn run(args: &OutcomesArgs) -> Result<()> {
-    let week_start: Weekday = args.start_of_week.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "--start-of-week \"{}\" is not a weekday (sunday, monday, …)",
-            args.start_of_week
-        )
-    })?;
+    let week_start = super::periods::start_of_week(&args.start_of_week)?;
     let opened = args.scope.open()?;
     let report = build(opened.store.conn(), &opened.filter, args.by, week_start)?;
     if args.format.json {

@@ -46,13 +46,15 @@ pub struct WeeklyArgs {
 impl WeeklyArgs {
     /// The weekday weeks start on.
     pub fn start(&self) -> Result<Weekday> {
-        self.start_of_week.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "--start-of-week \"{}\" is not a weekday (sunday, monday, …)",
-                self.start_of_week
-            )
-        })
+        start_of_week(&self.start_of_week)
     }
+}
+
+/// A `--start-of-week` value: `sunday` … `saturday` (or their three-letter forms).
+pub fn start_of_week(text: &str) -> Result<Weekday> {
+    text.parse().map_err(|_| {
+        anyhow::anyhow!("--start-of-week \"{text}\" is not a weekday (sunday, monday, …)")
+    })
 }
 
 /// How rows are grouped.

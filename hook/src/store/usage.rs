@@ -113,32 +113,82 @@ pub fn group_blocks<T>(
 /// the last 8 days, else from 8 days back. The anchor is moved forward when a new block starts,
 /// so a call walks a few hours of buckets, not 8 days.
 pub fn current_block(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<Block>> {
+    find_block(conn, now_ms, None)
+}
+
+/// A moment of the past to read figures at, as they were then: only the responses and events
+/// up to and including `at_ms` count.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsOf {
+    /// The moment, Unix ms.
+    pub at_ms: i64,
+    /// The first bucket of a block found at an earlier moment, where the walk for the block
+    /// may start (kept in memory by the caller: a replay goes forward in time; never saved).
+    pub anchor: Option<i64>,
+}
+
+/// [`current_block`], or, `as_of` given, the block running at its moment: buckets before the
+/// moment's own from the rollup, that bucket's responses up to the moment from `usage`, the
+/// walk starting at the saved anchor only when it is not after the moment, and nothing saved.
+fn find_block(
+    conn: &Connection,
+    now_ms: i64,
+    mut as_of: Option<&mut AsOf>,
+) -> rusqlite::Result<Option<Block>> {
     let look_back = (now_ms - 8 * 24 * HOUR_MS).div_euclid(BUCKET_MS);
-    let anchor: Option<i64> = conn
-        .prepare_cached("SELECT bucket FROM block_anchor")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    let since = anchor.filter(|b| *b >= look_back).unwrap_or(look_back);
+    let now_bucket = now_ms.div_euclid(BUCKET_MS);
+    let anchor: Option<i64> = match as_of.as_deref() {
+        Some(as_of) => as_of.anchor,
+        None => conn
+            .prepare_cached("SELECT bucket FROM block_anchor")?
+            .query_row([], |r| r.get(0))
+            .optional()?,
+    };
+    let since = anchor
+        .filter(|b| *b >= look_back && (as_of.is_none() || *b <= now_bucket))
+        .unwrap_or(look_back);
+    let before = if as_of.is_some() {
+        now_bucket
+    } else {
+        i64::MAX
+    };
     let mut stmt = conn.prepare_cached(
-        "SELECT bucket, min(first_ts), max(last_ts) FROM usage_rollup WHERE bucket >= ?1
+        "SELECT bucket, min(first_ts), max(last_ts) FROM usage_rollup
+         WHERE bucket >= ?1 AND bucket < ?2
          GROUP BY bucket ORDER BY bucket",
     )?;
-    let activity = stmt
-        .query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))?
+    let mut activity = stmt
+        .query_map([since, before], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+        })?
         .collect::<rusqlite::Result<Vec<(i64, i64, i64)>>>()?;
+    if as_of.is_some() {
+        let (first, last): (Option<i64>, Option<i64>) = conn
+            .prepare_cached(
+                "SELECT min(ts_ms), max(ts_ms) FROM usage WHERE ts_ms >= ?1 AND ts_ms <= ?2",
+            )?
+            .query_row([now_bucket * BUCKET_MS, now_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        activity.extend(first.zip(last).map(|(f, l)| (now_bucket, f, l)));
+    }
     let Some((latest, members)) = group_blocks(activity, |&(_, first, last)| (first, last)).pop()
     else {
         return Ok(None);
     };
     let (first_bucket, first_ts, _) = members[0];
-    if anchor != Some(first_bucket) {
-        // Only a shortcut for later calls: a store that cannot take the write still answers.
-        let _ = conn
-            .prepare_cached(
-                "INSERT INTO block_anchor (id, bucket, first_ts) VALUES (1, ?1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET bucket = excluded.bucket, first_ts = excluded.first_ts",
-            )
-            .and_then(|mut stmt| stmt.execute([first_bucket, first_ts]));
+    match as_of.as_deref_mut() {
+        Some(as_of) => as_of.anchor = Some(first_bucket),
+        None if anchor != Some(first_bucket) => {
+            // Only a shortcut for later calls: a store that cannot take the write still answers.
+            let _ = conn
+                .prepare_cached(
+                    "INSERT INTO block_anchor (id, bucket, first_ts) VALUES (1, ?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET bucket = excluded.bucket, first_ts = excluded.first_ts",
+                )
+                .and_then(|mut stmt| stmt.execute([first_bucket, first_ts]));
+        }
+        None => {}
     }
     Ok(Some(latest).filter(|b| b.is_active(now_ms)))
 }
@@ -176,33 +226,58 @@ impl AddAssign<&Totals> for Totals {
     }
 }
 
-/// Where the rows of a window that starts at some time and runs on come from: the 15-minute
-/// buckets up to its first whole hour, the hours up to its first whole UTC day, then whole
-/// days. A zone such as UTC+05:30 starts its days mid-hour, and any zone but UTC mid-day.
+/// Where the rows of a window come from: the 15-minute buckets up to its first whole hour,
+/// the hours up to its first whole UTC day, then whole days; for a window with an end, whole
+/// hours after its last whole day, then buckets up to the end. A zone such as UTC+05:30 starts
+/// its days mid-hour, and any zone but UTC mid-day.
 #[derive(Debug, Clone, Copy)]
 struct Cover {
-    /// Buckets `[first, end)`.
-    buckets: (i64, i64),
-    /// Hours `[first, end)`.
-    hours: (i64, i64),
-    /// The first day.
-    days_from: i64,
+    /// The pieces in time order: the grain (0 buckets, 1 hours, 2 days) and the key range
+    /// `[first, end)`; empty ones are skipped.
+    pieces: [(usize, (i64, i64)); 5],
 }
 
 impl Cover {
-    fn from(start_ms: i64) -> Self {
+    /// The window `[start_ms, end_ms)`, or from `start_ms` on (`end_ms` on a bucket edge).
+    fn new(start_ms: i64, end_ms: Option<i64>) -> Self {
+        const NONE: (usize, (i64, i64)) = (0, (0, 0));
+        let first_bucket = start_ms.div_euclid(BUCKET_MS);
         let hour = (start_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
         let day = (hour + 23).div_euclid(24);
-        Self {
-            buckets: (start_ms.div_euclid(BUCKET_MS), hour * 4),
-            hours: (hour, day * 24),
-            days_from: day,
-        }
-    }
-
-    /// The key ranges `[first, end)` by grain, in the order of [`Rollups::tables`].
-    fn ranges(&self) -> [(i64, i64); 3] {
-        [self.buckets, self.hours, (self.days_from, i64::MAX)]
+        let Some(end_ms) = end_ms else {
+            return Self {
+                pieces: [
+                    (0, (first_bucket, hour * 4)),
+                    (1, (hour, day * 24)),
+                    (2, (day, i64::MAX)),
+                    NONE,
+                    NONE,
+                ],
+            };
+        };
+        let end_bucket = end_ms.div_euclid(BUCKET_MS);
+        let end_hour = end_ms.div_euclid(HOUR_MS);
+        let end_day = end_hour.div_euclid(24);
+        let pieces = if hour >= end_hour {
+            [(0, (first_bucket, end_bucket)), NONE, NONE, NONE, NONE]
+        } else if day >= end_day {
+            [
+                (0, (first_bucket, hour * 4)),
+                (1, (hour, end_hour)),
+                (0, (end_hour * 4, end_bucket)),
+                NONE,
+                NONE,
+            ]
+        } else {
+            [
+                (0, (first_bucket, hour * 4)),
+                (1, (hour, day * 24)),
+                (2, (day, end_day)),
+                (1, (end_day * 24, end_hour)),
+                (0, (end_hour * 4, end_bucket)),
+            ]
+        };
+        Self { pieces }
     }
 }
 
@@ -217,38 +292,50 @@ enum Span {
 /// The windows of a snapshot and the rollup rows each is summed from: the block from its hours
 /// (it starts on the hour), the day and the week each by its [`Cover`]. A row that serves two
 /// windows is read once for each, so a week costs ~8 rows per model and project, not ~170.
+/// Read as of a moment of the past, each ends at the moment's bucket, and the rows from the
+/// start of that bucket to the moment (`tail`) are read from the responses and events.
 struct Windows {
-    block_hours: (i64, i64),
+    block: Option<Cover>,
     day: Cover,
     week: Cover,
+    /// `[first, end)` ms of the raw rows read as of a moment.
+    tail: Option<(i64, i64)>,
 }
 
 impl Windows {
     /// The windows of `block` (none read when no block is running), and of the day and the
-    /// week that start at these times.
-    fn new(block: Option<Block>, day_start: i64, week_start: i64) -> Self {
+    /// week that start at these times; read up to `as_of_ms` when given.
+    fn new(block: Option<Block>, day_start: i64, week_start: i64, as_of_ms: Option<i64>) -> Self {
+        let bucket_start = as_of_ms.map(|at| at - at.rem_euclid(BUCKET_MS));
         Self {
-            block_hours: block.map_or((0, 0), |b| {
-                (b.start_ms.div_euclid(HOUR_MS), b.end_ms.div_euclid(HOUR_MS))
-            }),
-            day: Cover::from(day_start),
-            week: Cover::from(week_start),
+            block: block.map(|b| Cover::new(b.start_ms, Some(bucket_start.unwrap_or(b.end_ms)))),
+            day: Cover::new(day_start, bucket_start),
+            week: Cover::new(week_start, bucket_start),
+            tail: bucket_start
+                .zip(as_of_ms)
+                .map(|(first, at)| (first, at + 1)),
         }
+    }
+
+    /// The windows read: the block only while one runs.
+    fn spans(&self) -> impl Iterator<Item = Span> {
+        [Span::Block, Span::Day, Span::Week]
+            .into_iter()
+            .filter(|span| *span != Span::Block || self.block.is_some())
     }
 
     /// Each non-empty piece: the window, the grain (0 buckets, 1 hours, 2 days) and the key
     /// range `[first, end)`.
     fn pieces(&self) -> impl Iterator<Item = (Span, usize, (i64, i64))> {
-        let cover = |span, cover: Cover| {
+        let cover = |span, cover: Option<Cover>| {
             cover
-                .ranges()
                 .into_iter()
-                .enumerate()
+                .flat_map(|c| c.pieces)
                 .map(move |(grain, range)| (span, grain, range))
         };
-        std::iter::once((Span::Block, 1, self.block_hours))
-            .chain(cover(Span::Day, self.day))
-            .chain(cover(Span::Week, self.week))
+        cover(Span::Block, self.block)
+            .chain(cover(Span::Day, Some(self.day)))
+            .chain(cover(Span::Week, Some(self.week)))
             .filter(|(_, _, (first, end))| first < end)
     }
 }
@@ -259,6 +346,10 @@ struct Rollups {
     tables: [(&'static str, &'static str); 3],
     /// The columns read after `project`.
     columns: &'static str,
+    /// The same columns, of one raw row (a response or an event).
+    raw_columns: &'static str,
+    /// The raw rows' table and the condition they meet, before `AND`-ed others.
+    raw_from: &'static str,
 }
 
 impl Rollups {
@@ -270,6 +361,11 @@ impl Rollups {
         ],
         columns: "model, messages, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
                   cache_read_tokens, cost_usd, unpriced, unpriced_tokens",
+        raw_columns: "model, 1, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
+                      cache_read_tokens, coalesce(cost_usd, 0.0), cost_usd IS NULL,
+                      CASE WHEN cost_usd IS NULL THEN input_tokens + output_tokens
+                           + cache_write_5m + cache_write_1h + cache_read_tokens ELSE 0 END",
+        raw_from: "usage WHERE 1",
     };
 
     const ACTIVITY: Self = Self {
@@ -279,10 +375,13 @@ impl Rollups {
             ("event_daily", "day"),
         ],
         columns: "tool_calls, prompts",
+        raw_columns: "event = 'PreToolUse', event = 'UserPromptSubmit'",
+        raw_from: "events WHERE event IN ('PreToolUse', 'UserPromptSubmit')",
     };
 
     /// Calls `add(span, row)` for each rollup row of each piece of `windows`: `project`, then
-    /// the [`Rollups::columns`]. One simple range scan per piece, summed here: compiling the
+    /// the [`Rollups::columns`]; then, read as of a moment, for each raw row of its tail and
+    /// each window. One simple range scan per piece, summed here: compiling the
     /// grouped query over all pieces that this replaced cost SQLite more than running it
     /// (both kinds: ~0.9M instructions, a fifth of a hook call; the snapshot went from 1.73M
     /// to 0.76M instructions).
@@ -305,7 +404,52 @@ impl Rollups {
                 add(span, row)?;
             }
         }
+        if let Some((first, end)) = windows.tail {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT project, {} FROM {} AND ts_ms >= ?1 AND ts_ms < ?2",
+                self.raw_columns, self.raw_from
+            ))?;
+            let mut rows = stmt.query([first, end])?;
+            while let Some(row) = rows.next()? {
+                for span in windows.spans() {
+                    add(span, row)?;
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// A query of `select` (sums over [`Rollups::columns`]) on one session's rows of `table`
+    /// (the 15-minute rollup), then `group`: all of them, or, read as of a moment, those before
+    /// its bucket and the raw rows from there to the moment.
+    fn of_session(&self, select: &str, table: &str, group: &str, windows: &Windows) -> String {
+        match windows.tail {
+            None => format!("SELECT {select} FROM {table} WHERE session_id = ?1{group}"),
+            Some(_) => format!(
+                "SELECT {select} FROM (
+                     SELECT {} FROM {table} WHERE session_id = ?1 AND bucket < ?2
+                     UNION ALL
+                     SELECT {} FROM {} AND session_id = ?1 AND ts_ms >= ?3 AND ts_ms < ?4){group}",
+                self.columns, self.raw_columns, self.raw_from
+            ),
+        }
+    }
+
+    /// Runs a query of [`Rollups::of_session`].
+    fn of_session_query<'s>(
+        stmt: &'s mut rusqlite::CachedStatement<'_>,
+        session: &str,
+        windows: &Windows,
+    ) -> rusqlite::Result<rusqlite::Rows<'s>> {
+        match windows.tail {
+            None => stmt.query([session]),
+            Some((first, end)) => stmt.query(rusqlite::params![
+                session,
+                first.div_euclid(BUCKET_MS),
+                first,
+                end
+            ]),
+        }
     }
 }
 
@@ -340,7 +484,32 @@ pub fn snapshot(
     project: &str,
     now_ms: i64,
 ) -> rusqlite::Result<Usage> {
-    let block = current_block(conn, now_ms)?;
+    snapshot_at(conn, calendar, session, project, now_ms, None)
+}
+
+/// The usage figures for `session` in `project` as they were at `as_of.at_ms`, whatever the
+/// store holds from later: what [`snapshot`] answered then (the responses and events up to
+/// and including that moment). Moves `as_of.anchor` to the block found.
+pub fn snapshot_as_of(
+    conn: &Connection,
+    calendar: &Calendar,
+    session: &str,
+    project: &str,
+    as_of: &mut AsOf,
+) -> rusqlite::Result<Usage> {
+    snapshot_at(conn, calendar, session, project, as_of.at_ms, Some(as_of))
+}
+
+fn snapshot_at(
+    conn: &Connection,
+    calendar: &Calendar,
+    session: &str,
+    project: &str,
+    now_ms: i64,
+    as_of: Option<&mut AsOf>,
+) -> rusqlite::Result<Usage> {
+    let bounded = as_of.is_some();
+    let block = find_block(conn, now_ms, as_of)?;
     let (block_start, block_end) = match block {
         Some(b) => (b.start_ms, b.end_ms),
         None => {
@@ -350,7 +519,7 @@ pub fn snapshot(
     };
     let day_start = calendar.day_start(now_ms);
     let week_start = calendar.week_start(now_ms);
-    let windows = Windows::new(block, day_start, week_start);
+    let windows = Windows::new(block, day_start, week_start, bounded.then_some(now_ms));
 
     let mut usage = Usage {
         block: BlockWindow {
@@ -405,11 +574,13 @@ pub fn snapshot(
         .by_family
         .retain(|_, s| s.block.messages + s.week.messages > 0);
 
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT model, {SUMS}, sum(unpriced_tokens) FROM usage_rollup WHERE session_id = ?1
-         GROUP BY model"
+    let mut stmt = conn.prepare_cached(&Rollups::USAGE.of_session(
+        &format!("model, {SUMS}, sum(unpriced_tokens)"),
+        "usage_rollup",
+        " GROUP BY model",
+        &windows,
     ))?;
-    let mut rows = stmt.query([session])?;
+    let mut rows = Rollups::of_session_query(&mut stmt, session, &windows)?;
     while let Some(row) = rows.next()? {
         let unpriced_tokens = row.get::<_, i64>(9)?.max(0) as u64;
         add_usage(
@@ -419,6 +590,7 @@ pub fn snapshot(
             row.get_ref(0)?.as_str()?,
         );
     }
+    drop(rows);
 
     Rollups::ACTIVITY.scan(conn, &windows, |span, row| {
         let in_project = row.get_ref(0)?.as_str()? == project;
@@ -431,11 +603,17 @@ pub fn snapshot(
         }
         Ok(())
     })?;
-    let (calls, prompts): (Option<i64>, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT sum(tool_calls), sum(prompts) FROM event_rollup WHERE session_id = ?1",
-        )?
-        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let mut stmt = conn.prepare_cached(&Rollups::ACTIVITY.of_session(
+        "sum(tool_calls), sum(prompts)",
+        "event_rollup",
+        "",
+        &windows,
+    ))?;
+    let mut rows = Rollups::of_session_query(&mut stmt, session, &windows)?;
+    let (calls, prompts): (Option<i64>, Option<i64>) = match rows.next()? {
+        Some(r) => (r.get(0)?, r.get(1)?),
+        None => (None, None),
+    };
     add_activity(
         &mut usage.session,
         calls.unwrap_or(0) as u64,
@@ -481,8 +659,56 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
         .query_row([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let (model, tokens, context_ms) = row.unwrap_or_default();
-    let model = model.unwrap_or_default();
     let tokens = tokens.unwrap_or(0).max(0) as u64;
+    let model = model.unwrap_or_default();
+    context_of(conn, pricing, session, model, tokens, context_ms, i64::MAX)
+}
+
+/// The context of `session` as it was at `at_ms`: its last main-conversation response before
+/// then (before any, the session's model and no tokens). The window is today's.
+pub fn context_as_of(
+    conn: &Connection,
+    pricing: &Pricing,
+    session: &str,
+    at_ms: i64,
+) -> rusqlite::Result<Context> {
+    match main_response_before(conn, session, at_ms)? {
+        Some(latest) => {
+            let t = &latest.tokens;
+            let tokens = t.input + t.cache_write() + t.cache_read;
+            let at = Some(latest.ts_ms);
+            context_of(conn, pricing, session, latest.model, tokens, at, at_ms)
+        }
+        None => {
+            let model: Option<String> = conn
+                .prepare_cached("SELECT model FROM sessions WHERE session_id = ?1")?
+                .query_row([session], |r| r.get(0))
+                .optional()?
+                .flatten();
+            context_of(
+                conn,
+                pricing,
+                session,
+                model.unwrap_or_default(),
+                0,
+                None,
+                at_ms,
+            )
+        }
+    }
+}
+
+/// The context of `session` on `model` holding `tokens`, from its response at `context_ms`,
+/// with the cache writes up to `until_ms`.
+fn context_of(
+    conn: &Connection,
+    pricing: &Pricing,
+    session: &str,
+    model: String,
+    tokens: u64,
+    context_ms: Option<i64>,
+    until_ms: i64,
+) -> rusqlite::Result<Context> {
     let limit = match crate::store::observe::context_window(conn, session, &model)? {
         Some(observed) => observed,
         None => {
@@ -500,7 +726,7 @@ pub fn context(conn: &Connection, pricing: &Pricing, session: &str) -> rusqlite:
         }
     };
     let cache = match context_ms {
-        Some(ms) => Some(context_cache(conn, pricing, session, &model, ms)?),
+        Some(ms) => Some(context_cache(conn, pricing, session, &model, ms, until_ms)?),
         None => None,
     };
     Ok(Context {
@@ -519,22 +745,24 @@ pub const CACHE_5M_MS: i64 = 5 * 60_000;
 pub const CACHE_1H_MS: i64 = 3_600_000;
 
 /// The prompt cache of `session`'s main conversation, whose context dates from `context_ms`:
-/// its lifetime is that of the session's latest cache write, at `model`'s prices.
+/// its lifetime is that of the session's latest cache write up to `until_ms`, at `model`'s
+/// prices.
 fn context_cache(
     conn: &Connection,
     pricing: &Pricing,
     session: &str,
     model: &str,
     context_ms: i64,
+    until_ms: i64,
 ) -> rusqlite::Result<ContextCache> {
     let one_hour: bool = conn
         .prepare_cached(
             "SELECT cache_write_1h > 0 FROM usage
-             WHERE session_id = ?1 AND sidechain = 0 AND agent_id IS NULL
+             WHERE session_id = ?1 AND ts_ms < ?2 AND sidechain = 0 AND agent_id IS NULL
                AND cache_write_5m + cache_write_1h > 0
              ORDER BY ts_ms DESC LIMIT 1",
         )?
-        .query_row([session], |r| r.get(0))
+        .query_row(rusqlite::params![session, until_ms], |r| r.get(0))
         .optional()?
         .unwrap_or(false);
     let price = pricing.price(model);
@@ -629,31 +857,34 @@ pub fn main_responses(
     rows.collect()
 }
 
-/// The time and tokens of `session`'s last main-conversation response before `ts_ms`.
+/// `session`'s last main-conversation response before `ts_ms`.
 pub fn main_response_before(
     conn: &Connection,
     session: &str,
     ts_ms: i64,
-) -> rusqlite::Result<Option<(i64, Tokens)>> {
+) -> rusqlite::Result<Option<MainResponse>> {
     conn.prepare_cached(
         "SELECT ts_ms, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
-                cache_read_tokens
+                cache_read_tokens, project, model
          FROM usage
          WHERE session_id = ?1 AND ts_ms < ?2 AND sidechain = 0 AND agent_id IS NULL
          ORDER BY ts_ms DESC LIMIT 1",
     )?
     .query_row(rusqlite::params![session, ts_ms], |r| {
         let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
-        Ok((
-            r.get(0)?,
-            Tokens {
+        Ok(MainResponse {
+            session_id: session.to_owned(),
+            project: r.get(6)?,
+            ts_ms: r.get(0)?,
+            model: r.get(7)?,
+            tokens: Tokens {
                 input: n(1)?,
                 output: n(2)?,
                 cache_write_5m: n(3)?,
                 cache_write_1h: n(4)?,
                 cache_read: n(5)?,
             },
-        ))
+        })
     })
     .optional()
 }
@@ -1026,16 +1257,194 @@ pub(crate) mod tests {
     #[test]
     fn a_window_is_covered_by_buckets_hours_and_days() {
         let at = |h: i64, m: i64| 20_000 * 24 * HOUR_MS + h * HOUR_MS + m * MIN;
+        let pieces = |cover: Cover| -> Vec<(usize, (i64, i64))> {
+            cover
+                .pieces
+                .into_iter()
+                .filter(|(_, (a, b))| a < b)
+                .collect()
+        };
+        let (b, h) = (|ms: i64| ms / BUCKET_MS, |ms: i64| ms / HOUR_MS);
         // Mid-hour, mid-day: two buckets to 07:00, hours to midnight, then days.
-        let mid = Cover::from(at(6, 30));
-        assert_eq!(mid.buckets, (at(6, 30) / BUCKET_MS, at(7, 0) / BUCKET_MS));
-        assert_eq!(mid.hours, (at(7, 0) / HOUR_MS, at(24, 0) / HOUR_MS));
-        assert_eq!(mid.days_from, 20_001);
+        assert_eq!(
+            pieces(Cover::new(at(6, 30), None)),
+            [
+                (0, (b(at(6, 30)), b(at(7, 0)))),
+                (1, (h(at(7, 0)), h(at(24, 0)))),
+                (2, (20_001, i64::MAX))
+            ]
+        );
         // On a UTC midnight: days only.
-        let midnight = Cover::from(at(0, 0));
-        assert_eq!(midnight.buckets.0, midnight.buckets.1);
-        assert_eq!(midnight.hours.0, midnight.hours.1);
-        assert_eq!(midnight.days_from, 20_000);
+        assert_eq!(
+            pieces(Cover::new(at(0, 0), None)),
+            [(2, (20_000, i64::MAX))]
+        );
+        // With an end: days, then the hours and buckets after the last whole day.
+        assert_eq!(
+            pieces(Cover::new(at(6, 30), Some(at(49, 45)))),
+            [
+                (0, (b(at(6, 30)), b(at(7, 0)))),
+                (1, (h(at(7, 0)), h(at(24, 0)))),
+                (2, (20_001, 20_002)),
+                (1, (h(at(48, 0)), h(at(49, 0)))),
+                (0, (b(at(49, 0)), b(at(49, 45))))
+            ]
+        );
+        // No whole day: one run of hours (a 5-hour block over midnight is one range).
+        assert_eq!(
+            pieces(Cover::new(at(22, 0), Some(at(27, 0)))),
+            [(1, (h(at(22, 0)), h(at(27, 0))))]
+        );
+        // Within one hour: buckets only.
+        assert_eq!(
+            pieces(Cover::new(at(6, 15), Some(at(6, 45)))),
+            [(0, (b(at(6, 15)), b(at(6, 45))))]
+        );
+    }
+
+    /// `usage` with its costs rounded to 1e-9 (sums taken in another order differ in the last
+    /// bits), as JSON.
+    fn rounded(usage: &Usage) -> serde_json::Value {
+        fn round(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Number(n) if n.is_f64() => {
+                    let x = (n.as_f64().unwrap() * 1e9).round() / 1e9;
+                    *value = serde_json::json!(x);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(round),
+                serde_json::Value::Object(map) => map.values_mut().for_each(round),
+                _ => {}
+            }
+        }
+        let mut value = serde_json::to_value(usage).unwrap();
+        round(&mut value);
+        value
+    }
+
+    /// A snapshot as of T on a store with later rows is the live snapshot at T on a store
+    /// holding only the rows up to T: at times mid-bucket, on bucket, hour, day, week and block
+    /// edges, in zones whose days start mid-hour, with the walk for the block from 8 days back
+    /// and from an anchor found at an earlier moment.
+    #[test]
+    fn a_snapshot_as_of_a_moment_sees_what_a_live_one_saw_then() {
+        let end = T0 + 21 * HOUR_MS + 52 * MIN;
+        let mut entries = steady_entries(end);
+        for (i, e) in entries.iter_mut().enumerate() {
+            if i % 4 == 0 {
+                e.session_id = "s2".into();
+            }
+            if i % 11 == 0 {
+                e.model = "mystery-model".into();
+            }
+        }
+        let events = |upto: i64| -> Vec<crate::store::EventRow> {
+            entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.ts_ms <= upto)
+                .map(|(i, e)| crate::store::EventRow {
+                    ts_ms: e.ts_ms + 1,
+                    session_id: e.session_id.clone(),
+                    project: e.project.clone(),
+                    event: if i % 5 == 0 {
+                        "UserPromptSubmit"
+                    } else {
+                        "PreToolUse"
+                    }
+                    .into(),
+                    ..Default::default()
+                })
+                .filter(|row| row.ts_ms <= upto)
+                .collect()
+        };
+        let with_events = |entries: &[Entry], upto: i64| {
+            let (dir, mut store) = store_with(entries);
+            store
+                .write(|tx| {
+                    events(upto)
+                        .iter()
+                        .try_for_each(|row| crate::store::insert_event(tx, row).map(drop))
+                })
+                .unwrap();
+            (dir, store)
+        };
+        let (_dir, full) = with_events(&entries, i64::MAX);
+        let day = 24 * HOUR_MS;
+        let moments = [
+            end - 3 * MIN,
+            end - 2 * HOUR_MS - 7 * MIN,
+            T0 + 22 * HOUR_MS - 24 * HOUR_MS,      // a UTC midnight
+            T0 - 2 * HOUR_MS + 15 * MIN,           // on a bucket edge
+            T0 - 2 * HOUR_MS + 30 * MIN + 1,       // just past one
+            T0 + 3 * HOUR_MS,                      // on an hour
+            T0 - 22 * HOUR_MS - 30 * MIN,          // midnight in Kolkata
+            end - 3 * day + 6 * HOUR_MS + 5 * MIN, // just after the night's pause
+            end - 3 * day + 3 * HOUR_MS,           // inside the pause: no block
+            end - 5 * day - 7 * MIN,
+        ];
+        let mut latest = AsOf {
+            at_ms: end,
+            anchor: None,
+        };
+        snapshot_as_of(full.conn(), &Calendar::default(), "s1", "/q", &mut latest).unwrap();
+        let latest_anchor = latest.anchor;
+        assert!(latest_anchor.is_some());
+        let mut chained = AsOf::default();
+        let (mut summed, mut late_checked) = (0, 0);
+        let mut sorted = moments;
+        sorted.sort();
+        for (zone, week_day, week_hour) in [
+            (chrono_tz::Asia::Kolkata, Weekday::Tue, 0),
+            (chrono_tz::UTC, Weekday::Thu, 2),
+            (chrono_tz::America::St_Johns, Weekday::Wed, 23),
+        ] {
+            let calendar = Calendar {
+                zone: Some(zone),
+                week_day,
+                week_hour,
+            };
+            for at in sorted {
+                let upto: Vec<Entry> = entries.iter().filter(|e| e.ts_ms <= at).cloned().collect();
+                let (_d, partial) = with_events(&upto, at);
+                let what = format!("{zone} at {}", rfc3339(at));
+                for session in ["s1", "s2"] {
+                    let live = snapshot(partial.conn(), &calendar, session, "/q", at).unwrap();
+                    let mut fresh = AsOf {
+                        at_ms: at,
+                        anchor: None,
+                    };
+                    let then =
+                        snapshot_as_of(full.conn(), &calendar, session, "/q", &mut fresh).unwrap();
+                    assert_eq!(rounded(&then), rounded(&live), "{what}");
+                    chained.at_ms = at;
+                    let then = snapshot_as_of(full.conn(), &calendar, session, "/q", &mut chained)
+                        .unwrap();
+                    assert_eq!(rounded(&then), rounded(&live), "anchored: {what}");
+                    // An anchor found after the moment (the latest block's start) is not
+                    // walked from.
+                    if latest_anchor > Some(at.div_euclid(BUCKET_MS)) {
+                        let mut late = AsOf {
+                            at_ms: at,
+                            anchor: latest_anchor,
+                        };
+                        let then = snapshot_as_of(full.conn(), &calendar, session, "/q", &mut late)
+                            .unwrap();
+                        assert_eq!(rounded(&then), rounded(&live), "late anchor: {what}");
+                        late_checked += 1;
+                    }
+                }
+                let live = snapshot(partial.conn(), &calendar, "s1", "/q", at).unwrap();
+                summed += usize::from(live.block.active && live.day.totals.prompts > 0);
+            }
+            chained = AsOf::default();
+        }
+        assert!(summed >= 15, "most moments sum something: {summed}");
+        assert!(late_checked >= 20, "{late_checked}");
+        let anchor_rows: i64 = full
+            .conn()
+            .query_row("SELECT count(*) FROM block_anchor", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(anchor_rows, 0, "a snapshot as of a moment saves no anchor");
     }
 
     #[test]

@@ -201,7 +201,7 @@ pub fn build(
         let before = match previous {
             Some((s, ts, lifetime)) if s == session => Some((ts, lifetime)),
             _ => usage::main_response_before(conn, session, response.ts_ms)?
-                .map(|(ts, tokens)| (ts, lifetime_after(&tokens, CACHE_5M_MS))),
+                .map(|r| (r.ts_ms, lifetime_after(&r.tokens, CACHE_5M_MS))),
         };
         let key = match by {
             By::Session => session.to_owned(),

@@ -545,6 +545,7 @@ fn event_row(input: &HookInput, config: &Config, now_ms: i64) -> EventRow {
                     .map(str::to_owned)
             })
             .flatten(),
+        input: Some(input.recorded()),
     }
 }
 

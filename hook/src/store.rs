@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/v8.sql"),
     include_str!("store/v9.sql"),
     include_str!("store/v10.sql"),
+    include_str!("store/v11.sql"),
 ];
 
 /// What went wrong with the store, worded for the person who has to fix it.
@@ -489,6 +490,9 @@ pub struct EventRow {
     pub est_tokens: u64,
     /// The model the event concerns (a subagent's, a model switch's, the session's at its start).
     pub model: Option<String>,
+    /// The hook input as policies read it, redacted and cut ([`crate::hook::event::HookInput::recorded`]).
+    #[serde(default)]
+    pub input: Option<String>,
 }
 
 /// What tollgate answered to one hook call.
@@ -543,8 +547,8 @@ pub struct PolicyRun {
 pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO events (ts_ms, session_id, project, event, tool_name, tool_use_id, agent_id,
-                             subject, input_bytes, response_bytes, est_tokens, model)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                             subject, input_bytes, response_bytes, est_tokens, model, input)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         row.ts_ms,
@@ -559,6 +563,7 @@ pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i6
         row.response_bytes as i64,
         row.est_tokens as i64,
         row.model,
+        row.input,
     ])?;
     let id = tx.last_insert_rowid();
     roll_event(tx, row)?;
@@ -1140,6 +1145,7 @@ mod tests {
             response_bytes: 0,
             est_tokens: 0,
             model: None,
+            input: None,
         };
         store
             .write(|tx| {
@@ -1395,6 +1401,7 @@ mod tests {
             })
             .unwrap();
         // The store as schema version 5 left it: no daily rollups (nor what came after).
+        store.conn().execute_batch(UNDO_V11).unwrap();
         store.conn().execute_batch(UNDO_V10).unwrap();
         store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
@@ -1465,6 +1472,7 @@ mod tests {
             ts + 60_000,
         );
         assert!(broken.is_err(), "the REAL sum breaks the reads");
+        store.conn().execute_batch(UNDO_V11).unwrap();
         store.conn().execute_batch(UNDO_V10).unwrap();
         store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();
@@ -1512,8 +1520,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tollgate.db");
         let mut store = Store::open(&path).unwrap();
-        store.conn().execute_batch(UNDO_V10).unwrap();
-        store.conn().execute_batch(UNDO_V9).unwrap();
         store
             .write(|tx| {
                 for (tool, subject) in [
@@ -1537,6 +1543,10 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+        // Written as today's hook writes them, then the store taken back to version 8.
+        store.conn().execute_batch(UNDO_V11).unwrap();
+        store.conn().execute_batch(UNDO_V10).unwrap();
+        store.conn().execute_batch(UNDO_V9).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();
         let work = outcomes::work_in(store.conn(), i64::MIN, i64::MAX, None).unwrap();
@@ -1555,6 +1565,9 @@ mod tests {
     /// Schema version 10 taken back out of a store, leaving what version 9 made.
     const UNDO_V10: &str = "DROP TABLE usage_sessions; PRAGMA user_version = 9;";
 
+    /// Undoes v11 (the events' recorded input).
+    const UNDO_V11: &str = "ALTER TABLE events DROP COLUMN input; PRAGMA user_version = 10;";
+
     /// A store made before the per-session rollup gets it, equal to the sums of its responses.
     #[test]
     fn session_rollups_are_filled_in_on_upgrade() {
@@ -1569,6 +1582,7 @@ mod tests {
             entry(3, "b", "claude-sonnet-4-5"),
         ]);
         let path = dir.path().join("t.db");
+        store.conn().execute_batch(UNDO_V11).unwrap();
         store.conn().execute_batch(UNDO_V10).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();
@@ -1611,6 +1625,7 @@ mod tests {
             entry(3, "other-mystery"),
         ]);
         let path = dir.path().join("t.db");
+        store.conn().execute_batch(UNDO_V11).unwrap();
         store.conn().execute_batch(UNDO_V10).unwrap();
         store.conn().execute_batch(UNDO_V9).unwrap();
         store.conn().execute_batch(UNDO_V8).unwrap();

@@ -131,6 +131,28 @@ impl HookInput {
         Some(truncate(&crate::hook::redact::redact(&text), max_len))
     }
 
+    /// The input as policies read it, recorded with the event for `tollgate policy replay`:
+    /// without `transcript_path` and `tool_response` (but for a subagent's `agentId`, which
+    /// links the call to its usage), every string redacted and cut to [`MAX_RECORDED_STRING`]
+    /// bytes.
+    pub fn recorded(&self) -> String {
+        let mut kept = Map::new();
+        for (key, value) in &self.raw {
+            let value = match key.as_str() {
+                "transcript_path" => continue,
+                "tool_response" => match value.get("agentId") {
+                    Some(Value::String(agent)) => {
+                        serde_json::json!({ "agentId": recorded_string(agent) })
+                    }
+                    _ => continue,
+                },
+                _ => recorded_value(value),
+            };
+            kept.insert(key.clone(), value);
+        }
+        Value::Object(kept).to_string()
+    }
+
     /// Byte size of the tool input as JSON (0 when absent).
     pub fn input_bytes(&self) -> u64 {
         self.tool_input().map_or(0, json_len)
@@ -140,6 +162,31 @@ impl HookInput {
     pub fn response_bytes(&self) -> u64 {
         self.tool_response().map_or(0, text_bytes)
     }
+}
+
+/// Most bytes of a string value in [`HookInput::recorded`]: policies read paths, patterns,
+/// models and descriptions, never a whole file.
+pub const MAX_RECORDED_STRING: usize = 1024;
+
+fn recorded_value(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(recorded_string(text)),
+        Value::Array(items) => Value::Array(items.iter().map(recorded_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), recorded_value(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `text` redacted and cut to [`MAX_RECORDED_STRING`] bytes. Cut first, with room to spare
+/// (so a huge file body is not scanned), then redacted: a secret cut at the first cut is
+/// still masked.
+fn recorded_string(text: &str) -> String {
+    let head = truncate(text, 2 * MAX_RECORDED_STRING);
+    truncate(&crate::hook::redact::redact(&head), MAX_RECORDED_STRING)
 }
 
 /// Estimated tokens for `bytes` of text or code (Claude's tokenizer averages about 3.5–4 bytes
@@ -233,6 +280,49 @@ mod tests {
         .unwrap();
         assert_eq!(input.response_bytes(), 6);
         assert_eq!(estimate_tokens(6), 2);
+    }
+
+    /// The recorded input: no transcript path or tool result (but a subagent's id), secrets
+    /// masked, long strings cut on a character boundary, everything else as received.
+    #[test]
+    fn the_recorded_input_keeps_what_policies_read() {
+        let long = format!("{}é{}", "a".repeat(1023), "b".repeat(5000));
+        let input = HookInput::parse(
+            serde_json::json!({
+                "hook_event_name": "PostToolUse", "session_id": "s", "cwd": "/p",
+                "transcript_path": "/home/me/.claude/projects/p/s.jsonl",
+                "tool_name": "Agent",
+                "tool_input": {"description": "d", "model": "opus", "limit": 3,
+                               "prompt": long, "command": "curl -H 'Authorization: Bearer abcdefghijklmnop' x"},
+                "tool_response": {"agentId": "a1", "content": [{"text": "the whole report"}]},
+                "extra": [true, null, "x"]
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let recorded: serde_json::Value = serde_json::from_str(&input.recorded()).unwrap();
+        assert_eq!(recorded.get("transcript_path"), None);
+        assert_eq!(
+            recorded["tool_response"],
+            serde_json::json!({"agentId": "a1"})
+        );
+        assert_eq!(recorded["extra"], serde_json::json!([true, null, "x"]));
+        let tool_input = &recorded["tool_input"];
+        assert_eq!(
+            (&tool_input["model"], &tool_input["limit"]),
+            (&"opus".into(), &3.into())
+        );
+        let prompt = tool_input["prompt"].as_str().unwrap();
+        assert!(
+            prompt.len() <= MAX_RECORDED_STRING && prompt.ends_with('…'),
+            "{prompt}"
+        );
+        assert!(prompt.starts_with(&"a".repeat(1020)));
+        let command = tool_input["command"].as_str().unwrap();
+        assert!(!command.contains("abcdefghijklmnop"), "{command}");
+        let bare = HookInput::parse(br#"{"hook_event_name":"Stop","tool_response":"x"}"#).unwrap();
+        assert_eq!(bare.recorded(), r#"{"hook_event_name":"Stop"}"#);
     }
 
     #[test]

@@ -34,12 +34,18 @@ impl StoreArgs {
 
     /// Opens the store these options name, with the user's config (budgets, prices, time zone).
     pub fn open_with_config(&self) -> anyhow::Result<(crate::store::Store, crate::config::Config)> {
+        let (path, config) = self.path_with_config()?;
+        Ok((crate::store::Store::open(&path)?, config))
+    }
+
+    /// The store these options name, with the user's config.
+    pub fn path_with_config(&self) -> anyhow::Result<(PathBuf, crate::config::Config)> {
         let paths = Paths::discover()?;
         let config = crate::config::Config::load(&paths.config_file, None)?;
         let path = match (&self.store, &config.store) {
             (Some(path), _) | (None, Some(path)) => path.clone(),
             (None, None) => paths.store_file(),
         };
-        Ok((crate::store::Store::open(&path)?, config))
+        Ok((path, config))
     }
 }

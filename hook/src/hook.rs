@@ -32,8 +32,7 @@ use crate::paths::Paths;
 use crate::policy::engine::{Engine, PolicyError};
 use crate::pricing::Pricing;
 use crate::store::ingest::{Delta, ReadLimits};
-use crate::store::observe::PlanReadings;
-use crate::store::{self, EventRow, Outcome, Store, spool, usage};
+use crate::store::{self, EventRow, Outcome, Store, spool};
 use crate::text::one_line;
 use budget::Deadline;
 use decide::{Decision, Runner, Shared, Verdict, Vote};
@@ -429,30 +428,19 @@ fn decide(
         // Everything the policies read, from one moment of the store (another process may
         // commit between two statements otherwise).
         store.set_wait(deadline.within(budget::LOCK, budget::ANSWER))?;
-        let (usage, mut context, limits, states) = store.read(|conn| {
-            let mut usage =
-                usage::snapshot(conn, calendar, input.session_id(), input.cwd(), env.now_ms)?;
-            if let Some(team) = &config.team {
-                usage.team = crate::store::team::cached(conn, team, env.now_ms)?;
-            }
-            let context = usage::context(conn, pricing, input.session_id())?;
-            let limits = PlanReadings::latest(conn)?.to_abi();
+        let (mut figures, states) = store.read(|conn| {
+            let figures =
+                decide::Figures::read(conn, config, pricing, calendar, input, env.now_ms, None)?;
             let states: Vec<String> = policies
                 .iter()
                 .map(|p| store::policy_state(conn, &p.name))
                 .collect::<rusqlite::Result<_>>()?;
-            Ok((usage, context, limits, states))
+            Ok((figures, states))
         })?;
-        context.pending_tokens = pending_tokens(input);
+        figures.context.pending_tokens = pending_tokens(input);
         let now = crate::time::rfc3339(env.now_ms);
         timings.step("usage");
-        let shared = Shared {
-            now: &now,
-            event: &input.raw,
-            usage: &usage,
-            context: &context,
-            limits: limits.as_ref(),
-        };
+        let shared = figures.shared(&now, &input.raw);
         let runtime = Runtime {
             builtins: config.builtins,
             cache_dir: &env.paths.cache_dir,
@@ -460,7 +448,7 @@ fn decide(
             deadline,
         };
         let votes = evaluate_all(&policies, &states, &shared, runtime, notes, timings);
-        session_model = context.model.unwrap_or_default();
+        session_model = figures.context.model.unwrap_or_default();
         votes
     };
     let verdict = match &guarded {
@@ -551,7 +539,7 @@ fn event_row(input: &HookInput, config: &Config, now_ms: i64) -> EventRow {
 
 /// What this call is about to add to the context: a tool result that arrived (PostToolUse), or
 /// a file a `Read` without a range will load (the sandbox cannot stat files itself).
-fn pending_tokens(input: &HookInput) -> u64 {
+pub fn pending_tokens(input: &HookInput) -> u64 {
     match (input.event.as_str(), input.tool_name()) {
         ("PostToolUse", _) => estimate_tokens(input.response_bytes()),
         ("PreToolUse", Some("Read")) => {

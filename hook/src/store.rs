@@ -219,6 +219,25 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store for reading only (migrated first, when an older tollgate wrote it):
+    /// nothing done through it can change the file.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        drop(Self::open(path)?);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::from_sqlite(path, BUSY_TIMEOUT, e))?;
+        let store = Self {
+            conn,
+            path: path.to_path_buf(),
+            wait: BUSY_TIMEOUT,
+        };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.error(e))?;
+        Ok(store)
+    }
+
     /// A new store in memory, migrated (for tests and fuzzing).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let path = PathBuf::from(":memory:");

@@ -1,5 +1,6 @@
 //! `tollgate policy`: list, check, test and start policies.
 
+pub mod replay;
 pub mod scaffold;
 pub mod suite;
 
@@ -42,6 +43,13 @@ pub enum PolicyCommand {
     /// Start a policy project in a language: the example policy, its SDK, a build script and
     /// a README.
     New(crate::commands::policy::scaffold::NewArgs),
+    /// What a policy would have answered on the recorded events: each replayed with the usage
+    /// figures as they were at its moment, and what its downgrades would have saved. Try a
+    /// policy or new limits before enabling them; the store is only read.
+    ///
+    /// The policy is replayed as enforced, its state starting empty. The team's totals and
+    /// the plan's windows are not kept over time, so the replay has none.
+    Replay(crate::commands::policy::replay::ReplayArgs),
 }
 
 /// Options of `tollgate policy test`.
@@ -80,6 +88,9 @@ pub struct TestArgs {
 
 /// Runs a `tollgate policy` subcommand.
 pub fn run(command: &PolicyCommand) -> Result<ExitCode> {
+    if let PolicyCommand::Replay(args) = command {
+        return crate::commands::policy::replay::run(args);
+    }
     let paths = crate::paths::Paths::discover()?;
     let engine = Engine::new(Some(paths.cache_dir.clone()))?;
     match command {
@@ -90,6 +101,7 @@ pub fn run(command: &PolicyCommand) -> Result<ExitCode> {
             None => crate::commands::policy::suite::run(&engine, args),
         },
         PolicyCommand::New(args) => crate::commands::policy::scaffold::run(args),
+        PolicyCommand::Replay(args) => crate::commands::policy::replay::run(args),
     }
 }
 

@@ -93,6 +93,67 @@ pub struct Shared<'a> {
     pub limits: Option<&'a tollgate_sdk::Limits>,
 }
 
+/// What policies read of the store about one event: the input document's figures.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// The usage windows (with the team's cached totals, live).
+    pub usage: Usage,
+    /// The context.
+    pub context: Context,
+    /// The plan's real windows, when observed (live only).
+    pub limits: Option<tollgate_sdk::Limits>,
+}
+
+impl Figures {
+    /// Reads the figures of `input`'s session and project at `now_ms`, live; or, `as_of`
+    /// given, the usage and context as they were at its moment (the team's totals and the
+    /// plan's windows are not kept over time: none then).
+    pub fn read(
+        conn: &rusqlite::Connection,
+        config: &crate::config::Config,
+        pricing: &crate::pricing::Pricing,
+        calendar: &crate::time::Calendar,
+        input: &crate::hook::event::HookInput,
+        now_ms: i64,
+        as_of: Option<&mut crate::store::usage::AsOf>,
+    ) -> rusqlite::Result<Self> {
+        use crate::store::usage;
+        let (session, project) = (input.session_id(), input.cwd());
+        if let Some(as_of) = as_of {
+            as_of.at_ms = now_ms;
+            return Ok(Self {
+                usage: usage::snapshot_as_of(conn, calendar, session, project, as_of)?,
+                context: usage::context_as_of(conn, pricing, session, now_ms)?,
+                limits: None,
+            });
+        }
+        let mut usage = usage::snapshot(conn, calendar, session, project, now_ms)?;
+        if let Some(team) = &config.team {
+            usage.team = crate::store::team::cached(conn, team, now_ms)?;
+        }
+        Ok(Self {
+            usage,
+            context: usage::context(conn, pricing, session)?,
+            limits: crate::store::observe::PlanReadings::latest(conn)?.to_abi(),
+        })
+    }
+
+    /// What the input document shares across policies, for `event` at `now`.
+    pub fn shared<'a>(
+        &'a self,
+        now: &'a str,
+        event: &'a serde_json::Map<String, Value>,
+    ) -> Shared<'a> {
+        Shared {
+            now,
+            event,
+            usage: &self.usage,
+            context: &self.context,
+            limits: self.limits.as_ref(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct InputDoc<'a> {
     abi: i32,
@@ -217,6 +278,7 @@ pub fn vote(config: &PolicyConfig, result: Result<Output, PolicyError>, started:
 }
 
 /// Where a policy's code runs.
+#[derive(Clone)]
 pub enum Runner<'a> {
     /// A loaded module, in the sandbox.
     Wasm(&'a Engine, Policy),

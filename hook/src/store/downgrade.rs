@@ -392,7 +392,7 @@ pub fn summary(
 
 /// A model id to price `model` at: itself when priced, else (an alias such as `opus`) the
 /// session's model or the latest model of that family seen in the store.
-fn priced_model(
+pub fn priced_model(
     conn: &Connection,
     pricing: &Pricing,
     model: &str,
@@ -424,12 +424,43 @@ fn add_savings(
     agent: &str,
     original: Option<&str>,
 ) -> rusqlite::Result<()> {
+    let repriced = reprice(conn, pricing, session, agent, original)?;
+    summary.subagent_tokens += repriced.tokens;
+    summary.saved_usd += repriced.at_other - repriced.as_run;
+    summary.unpriced += repriced.unpriced;
+    Ok(())
+}
+
+/// A subagent's responses priced as they ran and at another model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Repriced {
+    /// Their tokens.
+    pub tokens: u64,
+    /// Their responses.
+    pub responses: u64,
+    /// The cost of those priced both ways, as they ran.
+    pub as_run: f64,
+    /// The same at the other model.
+    pub at_other: f64,
+    /// Responses without a price one way or the other (in neither cost).
+    pub unpriced: u64,
+}
+
+/// The responses of subagent `agent` of `session`, priced as they ran and at `other`.
+pub fn reprice(
+    conn: &Connection,
+    pricing: &Pricing,
+    session: &str,
+    agent: &str,
+    other: Option<&str>,
+) -> rusqlite::Result<Repriced> {
     let mut stmt = conn.prepare_cached(
         "SELECT model, input_tokens, output_tokens, cache_write_5m, cache_write_1h,
                 cache_read_tokens
          FROM usage WHERE session_id = ?1 AND agent_id = ?2",
     )?;
     let mut rows = stmt.query([session, agent])?;
+    let mut repriced = Repriced::default();
     while let Some(row) = rows.next()? {
         let model: String = row.get(0)?;
         let n = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(i)?.max(0) as u64) };
@@ -440,14 +471,44 @@ fn add_savings(
             cache_write_1h: n(4)?,
             cache_read: n(5)?,
         };
-        summary.subagent_tokens += tokens.total();
-        let at_original = original.and_then(|o| pricing.cost(o, &tokens));
-        match (at_original, pricing.cost(&model, &tokens)) {
-            (Some(would), Some(did)) => summary.saved_usd += would - did,
-            _ => summary.unpriced += 1,
+        repriced.tokens += tokens.total();
+        repriced.responses += 1;
+        let at_other = other.and_then(|o| pricing.cost(o, &tokens));
+        match (at_other, pricing.cost(&model, &tokens)) {
+            (Some(other), Some(did)) => {
+                repriced.at_other += other;
+                repriced.as_run += did;
+            }
+            _ => repriced.unpriced += 1,
         }
     }
-    Ok(())
+    Ok(repriced)
+}
+
+/// The subagent that ran the `Agent`/`Task` call `tool_use_id`: from its downgrade's check,
+/// else from the `agentId` its `PostToolUse` reported.
+pub fn subagent_of(conn: &Connection, tool_use_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT agent_id FROM downgrades WHERE tool_use_id = ?1 AND agent_id IS NOT NULL
+         UNION ALL
+         SELECT json_extract(input, '$.tool_response.agentId') FROM events
+         WHERE tool_use_id = ?1 AND event IN ('PostToolUse', 'PostToolUseFailure')
+           AND json_extract(input, '$.tool_response.agentId') IS NOT NULL
+         LIMIT 1",
+    )?
+    .query_row([tool_use_id], |r| r.get(0))
+    .optional()
+}
+
+/// The model a downgraded call asked for before it was downgraded, when tollgate did
+/// downgrade it and it took effect.
+pub fn applied_original(conn: &Connection, tool_use_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT original_model FROM downgrades WHERE tool_use_id = ?1 AND applied = 'yes'",
+    )?
+    .query_row([tool_use_id], |r| r.get::<_, Option<String>>(0))
+    .optional()
+    .map(Option::flatten)
 }
 
 #[cfg(test)]

@@ -95,3 +95,52 @@ pub fn recent(
     }
     Ok(events)
 }
+
+/// One recorded event as a replay reads it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Unix ms.
+    pub ts_ms: i64,
+    /// Session id.
+    pub session_id: String,
+    /// Project (cwd).
+    pub project: String,
+    /// Hook event.
+    pub event: String,
+    /// Tool name.
+    pub tool: Option<String>,
+    /// The call's `tool_use_id`.
+    pub tool_use_id: Option<String>,
+    /// What the tool touched.
+    pub subject: Option<String>,
+    /// Estimated tokens the tool result added.
+    pub est_tokens: u64,
+    /// What the hook answered.
+    pub decision: Option<String>,
+    /// The hook input as policies read it (`None` for events recorded before it was kept).
+    pub input: Option<String>,
+}
+
+/// The events recorded from `since_ms` on, oldest first.
+pub fn recorded_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<Recorded>> {
+    conn.prepare(
+        "SELECT ts_ms, session_id, project, event, tool_name, tool_use_id, subject, est_tokens,
+                decision, input
+         FROM events WHERE ts_ms >= ?1 ORDER BY ts_ms, id",
+    )?
+    .query_map([since_ms], |r| {
+        Ok(Recorded {
+            ts_ms: r.get(0)?,
+            session_id: r.get(1)?,
+            project: r.get(2)?,
+            event: r.get(3)?,
+            tool: r.get(4)?,
+            tool_use_id: r.get(5)?,
+            subject: r.get(6)?,
+            est_tokens: r.get::<_, i64>(7)?.max(0) as u64,
+            decision: r.get(8)?,
+            input: r.get(9)?,
+        })
+    })?
+    .collect()
+}

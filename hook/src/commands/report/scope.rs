@@ -122,7 +122,12 @@ impl Scope {
 
 /// A `--since`/`--until` value as Unix ms: a day is its first instant (for `--until`, the
 /// first instant of the next day, the bound being exclusive).
-fn parse_bound(text: &str, calendar: &Calendar, now: DateTime<Utc>, until: bool) -> Result<i64> {
+pub fn parse_bound(
+    text: &str,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+    until: bool,
+) -> Result<i64> {
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(text, "%Y%m%d"));
     if let Ok(date) = date {

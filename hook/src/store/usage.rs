@@ -133,7 +133,7 @@ pub struct AsOf {
 fn find_block(
     conn: &Connection,
     now_ms: i64,
-    mut as_of: Option<&mut AsOf>,
+    as_of: Option<&mut AsOf>,
 ) -> rusqlite::Result<Option<Block>> {
     let look_back = (now_ms - 8 * 24 * HOUR_MS).div_euclid(BUCKET_MS);
     let now_bucket = now_ms.div_euclid(BUCKET_MS);
@@ -177,7 +177,7 @@ fn find_block(
         return Ok(None);
     };
     let (first_bucket, first_ts, _) = members[0];
-    match as_of.as_deref_mut() {
+    match as_of {
         Some(as_of) => as_of.anchor = Some(first_bucket),
         None if anchor != Some(first_bucket) => {
             // Only a shortcut for later calls: a store that cannot take the write still answers.

@@ -84,6 +84,12 @@ fn event(ts_ms: i64) -> EventRow {
         response_bytes: 0,
         est_tokens: 0,
         model: None,
+        input: Some(
+            json!({"hook_event_name": "PreToolUse", "session_id": session_at(ts_ms),
+                   "cwd": PROJECT, "tool_name": "Bash", "tool_use_id": format!("toolu_{ts_ms}"),
+                   "tool_input": {"command": "cargo test", "description": "Run tests"}})
+            .to_string(),
+        ),
     }
 }
 
@@ -232,6 +238,37 @@ fn redact(c: &mut Criterion) {
     });
 }
 
+/// The hook input recorded with each event (`HookInput::recorded`): a Bash call, and an Edit
+/// whose old and new strings are 20 KB each (cut to 1 KiB before they are redacted).
+fn recorded_input(c: &mut Criterion) {
+    use tollgate::hook::event::HookInput;
+    let bash = HookInput::parse(
+        json!({"hook_event_name": "PreToolUse", "session_id": "s", "cwd": PROJECT,
+               "transcript_path": "/home/dev/.claude/projects/p/s.jsonl", "tool_name": "Bash",
+               "tool_input": {"command": "cargo test -p tollgate --lib", "description": "Run tests"},
+               "tool_use_id": "toolu_01"})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let text = "fn main() { println!(\"hello\"); }\n".repeat(600);
+    let edit = HookInput::parse(
+        json!({"hook_event_name": "PreToolUse", "session_id": "s", "cwd": PROJECT,
+               "tool_name": "Edit", "tool_use_id": "toolu_02",
+               "tool_input": {"file_path": "/home/dev/project/src/main.rs",
+                              "old_string": text, "new_string": text}})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    c.bench_function("recorded input: a Bash call", |b| {
+        b.iter(|| bash.recorded())
+    });
+    c.bench_function("recorded input: an Edit of 20 KB strings", |b| {
+        b.iter(|| edit.recorded())
+    });
+}
+
 /// The guard on `Bash` calls: one that touches nothing protected (what nearly every call pays)
 /// and one it denies.
 fn guard(c: &mut Criterion) {
@@ -267,6 +304,6 @@ fn guard(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50);
-    targets = redact, guard, hot_path
+    targets = redact, recorded_input, guard, hot_path
 }
 criterion_main!(benches);

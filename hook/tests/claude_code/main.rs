@@ -841,6 +841,78 @@ at_limit = "deny"
     assert!(answer.contains(reason), "the user is told why: {answer}");
 }
 
+/// A session run with the budget enforced (a warning, then a tool call and a prompt denied),
+/// replayed: the budget answers each event as the hook did, with the figures as they were.
+#[test]
+fn a_replay_of_the_budget_gives_the_hook_decisions() {
+    let sandbox = Sandbox::new();
+    sandbox.register(Registration::Install);
+    sandbox.config(
+        r#"
+[[policy]]
+name = "budget"
+enforce = true
+[policy.config]
+block_usd = 0.20
+warn_at = 0.5
+at_limit = "deny"
+"#,
+    );
+    let half = Usage {
+        input: 20_000,
+        output: 1_000,
+        cache_write: 5_000,
+        cache_read: 0,
+    };
+    let notes = sandbox.project().join("notes.txt");
+    let api = MessagesApi::start(Script::new([
+        Reply::tool(
+            "Bash",
+            json!({ "command": "echo some notes > notes.txt", "description": "Write notes" }),
+        )
+        .with_usage(half),
+        Reply::tool("Read", json!({ "file_path": notes })).with_usage(half),
+        Reply::text("The read was denied."),
+        Reply::text("Never sent: the prompt is blocked."),
+    ]));
+    let first = sandbox.prompt(&api, "Write notes, then read them.", &["Bash", "Read"]);
+    first.assert_success();
+    let second = sandbox.prompt(&api, "And once more.", &["Bash", "Read"]);
+    let session = first.session_id().to_owned();
+    let mut recorded: Vec<Value> = sandbox.log(&session);
+    recorded.extend(sandbox.log(second.session_id()));
+    let decisions: Vec<&str> = recorded
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["event"].as_str(),
+                Some("PreToolUse" | "PostToolUse" | "UserPromptSubmit")
+            )
+        })
+        .map(|e| e["decision"].as_str().unwrap())
+        .collect();
+    for decision in ["allow", "warn", "deny"] {
+        assert!(decisions.contains(&decision), "{decision}: {recorded:#?}");
+    }
+
+    let text = sandbox.tollgate(&["policy", "replay", "budget", "--json", "--since", "1h"]);
+    let replayed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(replayed["events"], decisions.len(), "{replayed:#}");
+    assert_eq!(replayed["rebuilt_inputs"], 0);
+    assert_eq!(
+        replayed["decided_differently"], 0,
+        "{replayed:#} {recorded:#?}"
+    );
+    for decision in ["allow", "warn", "deny"] {
+        let hook = decisions.iter().filter(|d| **d == decision).count();
+        assert_eq!(
+            replayed["decisions"][decision].as_u64().unwrap_or(0) as usize,
+            hook,
+            "{decision}: {replayed:#}"
+        );
+    }
+}
+
 /// The example C policy (`examples/policies/c`), built from source into the sandbox.
 fn c_policy(sandbox: &Sandbox) -> PathBuf {
     let module = sandbox.path("policy.wasm");

@@ -206,21 +206,7 @@ fn what_ate_the_window() {
 #[test]
 fn outcomes_show_what_the_spend_bought() {
     let env = recorded();
-    let mut edit = env.input("post-tool-use-read");
-    edit["tool_name"] = "Edit".into();
-    edit["tool_use_id"] = "toolu_edit".into();
-    edit["tool_input"] = json!({"file_path": "/home/dev/proj0/src/lib.rs",
-                                "old_string": "a", "new_string": "b\nc"});
-    edit["tool_response"] = json!({"filePath": "/home/dev/proj0/src/lib.rs",
-        "structuredPatch": [{"oldStart": 1, "oldLines": 1, "newStart": 1, "newLines": 2,
-                             "lines": ["-a", "+b", "+c"]}]});
-    let mut commit = env.input("post-tool-use-read");
-    commit["tool_name"] = "Bash".into();
-    commit["tool_use_id"] = "toolu_commit".into();
-    commit["tool_input"] = json!({"command": "git commit -am 'Parse b'"});
-    commit["tool_response"] = json!({"stdout": "[main 5e6f7a8] Parse b\n 1 file changed\n",
-                                     "stderr": "", "interrupted": false});
-    for input in [edit, commit] {
+    for input in env.edit_and_commit() {
         assert!(env.hook(&input).status.success());
     }
     let report = json_of(&env, &["report", "outcomes", "--json"]);

@@ -271,7 +271,7 @@ fn machines_sync_concurrently_exactly_once_and_survive_a_down_server() {
     );
     assert_eq!(
         server.value("SELECT max(version)::int8 FROM tollgate_schema"),
-        1
+        2
     );
 
     // What policies will see: the whole team, each person, and this person.
@@ -443,6 +443,52 @@ fn the_budget_policy_holds_the_cached_team_week() {
 }
 
 /// A one-thread OTLP/HTTP collector: answers 200 to each POST and keeps the bodies.
+/// The report shows what the spend bought beside the cost: the person whose hook watched an
+/// edit and a commit has their lines, files, commits and cost per outcome; the one whose tool
+/// calls' outcomes were never watched has them unknown, not zero. Only keys of the file and
+/// the commit leave the machine.
+#[test]
+fn the_team_report_shows_outcomes_beside_the_cost() {
+    let server = PgServer::start();
+    let (alice, bob) = (
+        machine("alice", &server.url()),
+        machine("bob", &server.url()),
+    );
+    work(&alice);
+    work(&bob);
+    for input in alice.edit_and_commit() {
+        assert!(alice.hook(&input).status.success());
+    }
+    for env in [&alice, &bob, &alice] {
+        sync_json(env);
+    }
+    assert_eq!(server.value("SELECT count(*) FROM tollgate_work"), 2);
+    assert_eq!(
+        server.value(
+            "SELECT count(*) FROM tollgate_work WHERE item LIKE '%/%' OR item LIKE '%5e6f%'"
+        ),
+        0
+    );
+    let report = alice.pipe(&["team", "report", "--json", "--days", "36500"], b"");
+    assert!(report.status.success(), "{}", stderr(&report));
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(names(&report["by_person"]), ["alice", "bob"]);
+    let (alice, bob) = (&report["by_person"][0], &report["by_person"][1]);
+    let outcomes = &alice["outcomes"];
+    assert_eq!(outcomes["lines_added"], 2, "{alice}");
+    assert_eq!(outcomes["lines_removed"], 1);
+    assert_eq!(outcomes["files_touched"], 1);
+    assert_eq!(outcomes["commits"], 1);
+    assert_eq!(outcomes["pull_requests"], 0);
+    let cost = alice["cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0);
+    assert!((outcomes["cost_per_commit"].as_f64().unwrap() - cost).abs() < 1e-9);
+    assert!((outcomes["cost_per_100_lines"].as_f64().unwrap() - cost / 0.03).abs() < 1e-6);
+    for figure in ["lines_added", "files_touched", "commits", "cost_per_commit"] {
+        assert!(bob["outcomes"][figure].is_null(), "{bob}");
+    }
+}
+
 fn fake_collector() -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -436,8 +436,13 @@ fn is_tollgate_statusline(statusline: &Json) -> bool {
         .is_some_and(|c| is_tollgate_command(c, None, "statusline"))
 }
 
+/// How often Claude Code runs a status line that `install` sets, seconds.
+pub const STATUSLINE_REFRESH_S: u64 = 30;
+
 /// Sets the status line to `command`, unless another program's status line is set. Other
-/// keys of tollgate's status line (`padding`, `refreshInterval`) are kept.
+/// keys of tollgate's status line (`padding`, `refreshInterval`) are kept. A new one refreshes
+/// every [`STATUSLINE_REFRESH_S`] seconds, so that the cache's time left counts down while the
+/// session is idle.
 pub fn set_statusline(doc: &mut Object, command: &str) -> Result<()> {
     match doc.get_mut("statusLine") {
         Some(existing) if is_tollgate_statusline(existing) => {
@@ -460,6 +465,7 @@ pub fn set_statusline(doc: &mut Object, command: &str) -> Result<()> {
             let mut line = Object::new();
             line.insert("type".into(), "command".into());
             line.insert("command".into(), command.into());
+            line.insert("refreshInterval".into(), STATUSLINE_REFRESH_S.into());
             doc.insert("statusLine".into(), Json::Object(line));
         }
     }

@@ -48,6 +48,8 @@ pub struct Fallback {
     pub paused_until: Option<i64>,
     /// The session's context (tokens, window) from its transcript.
     pub context: Option<(u64, u64)>,
+    /// The main conversation's prompt cache: when it lapses and how long it lives, Unix ms.
+    pub cache: Option<CacheClock>,
     /// The running 5-hour block's figures; `None`: no block running.
     pub block: Option<Spent>,
     /// The budget policy's block limit.
@@ -56,6 +58,16 @@ pub struct Fallback {
     pub session: Option<Spent>,
     /// Policies whose latest run in the session failed.
     pub failing: Vec<String>,
+}
+
+/// When the prompt cache of the session's main conversation lapses: its lifetime runs from the
+/// latest main-conversation response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheClock {
+    /// When it lapses, Unix ms.
+    pub lapses_ms: i64,
+    /// Its lifetime (5 minutes or 1 hour), ms.
+    pub lifetime_ms: i64,
 }
 
 /// What a window (the running block, the session) has cost, as the status line shows it.
@@ -190,11 +202,17 @@ fn fill(
             .collect(),
         ..Fallback::default()
     };
-    if seen.context_tokens.is_none() || seen.context_window.is_none() {
-        let pricing = crate::pricing::Pricing::with_overrides(&config.prices);
-        let context = crate::store::usage::context(conn, &pricing, session)?;
-        fallback.context = (context.tokens > 0).then_some((context.tokens, context.limit));
-    }
+    let pricing = crate::pricing::Pricing::with_overrides(&config.prices);
+    let context = crate::store::usage::context(conn, &pricing, session)?;
+    fallback.context = (context.tokens > 0).then_some((context.tokens, context.limit));
+    fallback.cache = context.cache.and_then(|cache| {
+        let last = chrono::DateTime::parse_from_rfc3339(&cache.last_response_at).ok()?;
+        let lifetime_ms = cache.lifetime_s as i64 * 1000;
+        Some(CacheClock {
+            lapses_ms: last.timestamp_millis() + lifetime_ms,
+            lifetime_ms,
+        })
+    });
     if seen.plan.five_hour.is_none() || seen.cost_usd.is_none() {
         let calendar = config.calendar().unwrap_or_default();
         let usage = crate::store::usage::snapshot(conn, &calendar, session, "", now_ms)?;
@@ -224,6 +242,9 @@ pub fn render(seen: &Observation, fallback: &Fallback, now_ms: i64, style: Style
     if let Some((tokens, window)) = context.filter(|(_, w)| *w > 0) {
         let fraction = tokens as f64 / window as f64;
         parts.push(format!("ctx {}", style.level(fraction, &percent(fraction))));
+    }
+    if let Some(cache) = fallback.cache {
+        parts.push(cache_left(cache, now_ms, style));
     }
     if let Some(five) = seen.plan.five_hour {
         let fraction = five.used_percentage / 100.0;
@@ -278,6 +299,18 @@ pub fn render(seen: &Observation, fallback: &Fallback, now_ms: i64, style: Style
     parts.join(&style.dim(" │ "))
 }
 
+/// The time left before the prompt cache lapses (`cache 4m`, coloured by how much of its
+/// lifetime has passed), or `cache lapsed`: the next prompt writes the whole context again.
+fn cache_left(cache: CacheClock, now_ms: i64, style: Style) -> String {
+    let left_ms = cache.lapses_ms - now_ms;
+    if left_ms <= 0 {
+        return format!("cache {}", style.level(gauge::WARN_AT, "lapsed"));
+    }
+    let passed = 1.0 - left_ms as f64 / cache.lifetime_ms.max(1) as f64;
+    let left = format_duration((left_ms + 999) / 1000);
+    format!("cache {}", style.level(passed, &left))
+}
+
 /// The model's display name (else its id), printable: the line is one row of Claude Code's
 /// screen.
 fn model_name(seen: &Observation) -> String {
@@ -321,6 +354,47 @@ mod tests {
         assert!(coloured.contains("\x1b[32m8%\x1b[0m"), "{coloured:?}");
     }
 
+    /// The cache's time left counts down from its lifetime, then reads `lapsed`.
+    #[test]
+    fn shows_the_time_left_before_the_cache_lapses() {
+        let clock = |left_ms: i64| Fallback {
+            cache: Some(CacheClock {
+                lapses_ms: NOW + left_ms,
+                lifetime_ms: 300_000,
+            }),
+            ..Fallback::default()
+        };
+        let line = |left_ms| render(&fixture(), &clock(left_ms), NOW, PLAIN);
+        assert_eq!(
+            line(270_000),
+            "Opus │ ctx 8% │ cache 4m │ 5h 24% ↻2h 46m │ $0.01"
+        );
+        assert_eq!(
+            line(20_000),
+            "Opus │ ctx 8% │ cache 1m │ 5h 24% ↻2h 46m │ $0.01"
+        );
+        assert_eq!(
+            line(0),
+            "Opus │ ctx 8% │ cache lapsed │ 5h 24% ↻2h 46m │ $0.01"
+        );
+        let coloured = |left_ms| render(&fixture(), &clock(left_ms), NOW, Style { colour: true });
+        assert!(
+            coloured(270_000).contains("cache \x1b[32m4m"),
+            "{:?}",
+            coloured(270_000)
+        );
+        assert!(
+            coloured(30_000).contains("cache \x1b[31m1m"),
+            "{:?}",
+            coloured(30_000)
+        );
+        assert!(
+            coloured(-1).contains("cache \x1b[33mlapsed"),
+            "{:?}",
+            coloured(-1)
+        );
+    }
+
     #[test]
     fn falls_back_to_the_store_and_the_budget() {
         let mut seen = fixture();
@@ -346,6 +420,7 @@ mod tests {
             }),
             failing: Vec::new(),
             paused_until: None,
+            cache: None,
         };
         assert_eq!(
             render(&seen, &fallback, NOW, PLAIN),

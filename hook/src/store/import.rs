@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 
 use crate::pricing::Pricing;
-use crate::store::ingest::{Delta, IngestReport, Position, ReadLimits, saved_positions};
+use crate::store::ingest::{Delta, FreshIds, IngestReport, Position, ReadLimits, saved_positions};
 use crate::store::{RollupBatch, Store, StoreError};
 
 /// The most bytes of a file one part reads.
@@ -187,6 +187,9 @@ fn write_in_order(
     shared: &Shared,
 ) -> Result<IngestReport, StoreError> {
     let mut report = IngestReport::default();
+    let empty: bool = store
+        .read(|conn| conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM usage)", [], |r| r.get(0)))?;
+    let mut fresh = empty.then(FreshIds::default);
     let mut pending: BTreeMap<(usize, usize), (bool, Delta)> = BTreeMap::new();
     let (mut file, mut part) = (0, 0);
     let mut batch: Vec<Delta> = Vec::new();
@@ -197,7 +200,7 @@ fn write_in_order(
             let mut rollups = RollupBatch::default();
             let mut stored = IngestReport::default();
             for delta in batch.iter() {
-                stored.add(delta.store_into(tx, pricing, now_ms, &mut rollups)?);
+                stored.add(delta.store_into(tx, pricing, now_ms, &mut rollups, fresh.as_mut())?);
             }
             rollups.write(tx)?;
             Ok(stored)

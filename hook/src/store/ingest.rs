@@ -349,19 +349,20 @@ impl Delta {
         now_ms: i64,
     ) -> rusqlite::Result<IngestReport> {
         let mut rollups = RollupBatch::default();
-        let report = self.store_into(tx, pricing, now_ms, &mut rollups)?;
+        let report = self.store_into(tx, pricing, now_ms, &mut rollups, None)?;
         rollups.write(tx)?;
         Ok(report)
     }
 
     /// [`Delta::store`], the rollup changes added to `rollups` (written by the caller, in
-    /// the same transaction).
+    /// the same transaction); `fresh` when the store had no response before (an import).
     pub(crate) fn store_into(
         &self,
         tx: &Transaction<'_>,
         pricing: &Pricing,
         now_ms: i64,
         rollups: &mut RollupBatch,
+        mut fresh: Option<&mut FreshIds>,
     ) -> rusqlite::Result<IngestReport> {
         let mut report = self.report.clone();
         for file in &self.files {
@@ -372,7 +373,11 @@ impl Delta {
                 continue; // stored by another call
             }
             for entry in &file.entries {
-                report.stored += store_response(tx, pricing, entry, rollups)? as u64;
+                let new = match fresh.as_deref_mut() {
+                    Some(fresh) => fresh.insert_new(tx, pricing, entry, rollups)?,
+                    None => false,
+                };
+                report.stored += (new || store_response(tx, pricing, entry, rollups)?) as u64;
             }
             if !moved || same_file.is_none_or(|s| s.offset < file.offset) {
                 tx.prepare_cached(
@@ -923,6 +928,84 @@ pub fn store_entry(
     Ok(changed)
 }
 
+/// The message ids an import stored into a store that had no response when it began. A
+/// response whose id is not among them has no copy stored: it is inserted without the
+/// lookups of [`store_response`] (on a hash collision, or a copy a hook call stored meanwhile,
+/// [`FreshIds::insert_new`] leaves it to them). Halves the writer's time of a first import.
+#[derive(Debug, Default)]
+pub(crate) struct FreshIds(std::collections::HashSet<u64>);
+
+impl FreshIds {
+    /// Inserts `entry` if its message id is new to the store; false if it was not inserted
+    /// (maybe stored: [`store_response`] decides).
+    fn insert_new(
+        &mut self,
+        tx: &Transaction<'_>,
+        pricing: &Pricing,
+        entry: &Entry,
+        rollups: &mut RollupBatch,
+    ) -> rusqlite::Result<bool> {
+        use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(&entry.message_id);
+        if !self.0.insert(hash) {
+            return Ok(false);
+        }
+        let (tokens, cost) = priced(pricing, entry);
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO usage (message_id, request_id, ts_ms, session_id, project, model,
+                                    sidechain, agent_id, input_tokens, output_tokens,
+                                    cache_write_5m, cache_write_1h, cache_read_tokens, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                entry.message_id,
+                entry.request_id,
+                entry.ts_ms,
+                entry.session_id,
+                entry.project,
+                entry.model,
+                entry.sidechain,
+                entry.agent_id,
+                tokens[0],
+                tokens[1],
+                tokens[2],
+                tokens[3],
+                tokens[4],
+                cost,
+            ])?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        rollups.new_response(entry.ts_ms);
+        let key = RollupKey {
+            ts_ms: entry.ts_ms,
+            session_id: &entry.session_id,
+            project: &entry.project,
+            model: &entry.model,
+        };
+        rollups.add(&key, &UsageDelta::of(tokens, cost, 1));
+        Ok(true)
+    }
+}
+
+/// The token counts of `entry` as stored (each at most [`MAX_TOKENS`]: checked by
+/// `parse_line`, clamped here for entries made otherwise, so the conversion is exact), and its
+/// cost.
+fn priced(pricing: &Pricing, entry: &Entry) -> ([i64; 5], Option<f64>) {
+    let t = &entry.tokens;
+    let tokens = [
+        t.input,
+        t.output,
+        t.cache_write_5m,
+        t.cache_write_1h,
+        t.cache_read,
+    ]
+    .map(|n| n.min(MAX_TOKENS) as i64);
+    (tokens, pricing.cost(&entry.model, t))
+}
+
 /// [`store_entry`], its rollup changes added to `rollups` (written by the caller).
 fn store_response(
     tx: &Transaction<'_>,
@@ -983,18 +1066,7 @@ fn store_response(
         }
         _ => {}
     }
-    let t = &entry.tokens;
-    // Each count is at most `MAX_TOKENS` (checked by `parse_line`; clamped here for entries
-    // made otherwise), so the conversion is exact.
-    let tokens = [
-        t.input,
-        t.output,
-        t.cache_write_5m,
-        t.cache_write_1h,
-        t.cache_read,
-    ]
-    .map(|n| n.min(MAX_TOKENS) as i64);
-    let cost = pricing.cost(&entry.model, t);
+    let (tokens, cost) = priced(pricing, entry);
     let changed = tx
         .prepare_cached(
             "INSERT INTO usage (message_id, request_id, ts_ms, session_id, project, model,
@@ -1187,6 +1259,44 @@ mod tests {
     ) -> IngestReport {
         let delta = Delta::read_session(store.conn(), path, &mut limits).unwrap();
         store.write(|tx| delta.store(tx, pricing, 0)).unwrap()
+    }
+
+    /// An import into an empty store inserts new responses directly; a response stored
+    /// meanwhile (by a hook call) or seen twice goes through the lookups, and counts once with
+    /// its larger figures.
+    #[test]
+    fn a_fresh_import_stores_what_the_lookups_store() {
+        let (_dir, mut store, pricing) = setup();
+        let entry = |id: &str, output: u64| {
+            parse_line(line(id, &format!("r-{id}"), output).as_bytes())
+                .unwrap()
+                .unwrap()
+        };
+        store
+            .write(|tx| store_entry(tx, &pricing, &entry("m1", 5)))
+            .unwrap();
+        let mut fresh = FreshIds::default();
+        let stored = store
+            .write(|tx| {
+                let mut rollups = RollupBatch::default();
+                let mut stored = Vec::new();
+                for e in [entry("m1", 9), entry("m2", 7), entry("m2", 8)] {
+                    let new = fresh.insert_new(tx, &pricing, &e, &mut rollups)?;
+                    stored.push(new || store_response(tx, &pricing, &e, &mut rollups)?);
+                    stored.push(new);
+                }
+                rollups.write(tx)?;
+                Ok(stored)
+            })
+            .unwrap();
+        // (stored, inserted directly) per response: m1 was stored by the hook before.
+        assert_eq!(stored, [true, false, true, true, true, false]);
+        assert_eq!(total_output(&store), 9 + 8);
+        assert_eq!(
+            crate::store::rollup_mismatches(store.conn()).unwrap(),
+            0,
+            "the rollups match the rows"
+        );
     }
 
     #[test]

@@ -249,11 +249,23 @@ impl Sandbox {
     /// `claude -p PROMPT --output-format json` against `api`, with `tools` available and
     /// allowed.
     fn prompt(&self, api: &MessagesApi, prompt: &str, tools: &[&str]) -> Run {
+        self.prompt_with(api, prompt, tools, |_| {})
+    }
+
+    /// [`Sandbox::prompt`], with `more` adding to the command (arguments, environment).
+    fn prompt_with(
+        &self,
+        api: &MessagesApi,
+        prompt: &str,
+        tools: &[&str],
+        more: impl FnOnce(&mut Command),
+    ) -> Run {
         let tools = tools.join(",");
         let out = self.path("claude.out");
         let err = self.path("claude.err");
-        let mut child = self
-            .command(claude())
+        let mut command = self.command(claude());
+        more(&mut command);
+        let mut child = command
             .args(["-p", prompt, "--output-format", "json"])
             .args(["--tools", &tools, "--allowedTools", &tools])
             // Each hook call with its exit status and duration, API calls, errors.
@@ -1072,6 +1084,79 @@ fn a_session_that_commits_shows_its_lines_and_commit() {
 
     let table = sandbox.tollgate(&["report", "outcomes"]);
     assert!(table.contains("+6 −1"), "{table}");
+}
+
+/// libfaketime (Debian's `faketime` package): Claude Code and its hooks run with their clock
+/// moved on.
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// A session resumed after an idle gap past the prompt cache's lifetime (Claude Code's clock
+/// moved 10 minutes on by libfaketime, the API writing the whole context to the cache again):
+/// `context-guard` warns on the prompt that resumes it, and `report cache` shows the lapse.
+#[test]
+fn a_session_resumed_after_the_cache_lifetime_shows_a_lapse() {
+    assert!(
+        Path::new(FAKETIME_LIB).exists(),
+        "libfaketime is not installed: run scripts/test (it installs the faketime package)"
+    );
+    let sandbox = Sandbox::new();
+    sandbox.register(Registration::Install);
+    sandbox.config(
+        r#"
+[[policy]]
+name = "context-guard"
+[policy.config]
+cache_lapse_tokens = 1000
+"#,
+    );
+    let written = Usage {
+        input: 10,
+        output: 40,
+        cache_write: 30_000,
+        cache_read: 0,
+    };
+    let api = MessagesApi::start(Script::new([
+        Reply::text("Started.").with_usage(written),
+        Reply::text("Resumed.").with_usage(written),
+    ]));
+    let first = sandbox.prompt(&api, "Start.", &["Read"]);
+    first.assert_success();
+    let session = first.session_id().to_owned();
+    let resumed = sandbox.prompt_with(&api, "Go on.", &["Read"], |command| {
+        command
+            .args(["--resume", &session])
+            .env("LD_PRELOAD", FAKETIME_LIB)
+            .env("FAKETIME", "+10m");
+    });
+    resumed.assert_success();
+    assert_eq!(resumed.session_id(), session, "the same session goes on");
+    assert_eq!(api.messages().len(), 2);
+
+    let prompts: Vec<Value> = sandbox
+        .log(&session)
+        .into_iter()
+        .filter(|e| e["event"] == "UserPromptSubmit")
+        .collect();
+    assert_eq!(prompts.len(), 2, "{prompts:#?}");
+    assert_eq!(prompts[0]["decision"], "allow", "{:#}", prompts[0]);
+    assert_eq!(prompts[1]["decision"], "warn", "{:#}", prompts[1]);
+    let reason = prompts[1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the prompt cache has lapsed (10m idle"),
+        "{reason}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&sandbox.tollgate(&["report", "cache", "--json"])).unwrap();
+    let lapses = report["lapses"].as_array().unwrap();
+    assert_eq!(lapses.len(), 1, "{report:#}");
+    let lapse = &lapses[0];
+    assert_eq!(lapse["sessionId"], session.as_str());
+    assert_eq!(lapse["rewrittenTokens"], 30_000);
+    assert_eq!(lapse["lifetimeMs"], 300_000);
+    let idle = lapse["idleMs"].as_i64().unwrap();
+    assert!((600_000..660_000).contains(&idle), "{lapse:#}");
+    assert!(lapse["extraUsd"].as_f64().unwrap() > 0.0, "{lapse:#}");
 }
 
 #[test]

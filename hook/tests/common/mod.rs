@@ -150,3 +150,26 @@ pub fn stdout_json(output: &Output) -> Option<Value> {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+impl TestEnv {
+    /// The `PostToolUse` inputs of an edit of `src/lib.rs` that adds 2 lines and removes 1, and
+    /// of a `git commit` that succeeded.
+    pub fn edit_and_commit(&self) -> [Value; 2] {
+        let mut edit = self.input("post-tool-use-read");
+        edit["tool_name"] = "Edit".into();
+        edit["tool_use_id"] = "toolu_edit".into();
+        edit["tool_input"] = serde_json::json!({"file_path": "/home/dev/proj0/src/lib.rs",
+                                    "old_string": "a", "new_string": "b\nc"});
+        edit["tool_response"] = serde_json::json!({"filePath": "/home/dev/proj0/src/lib.rs",
+            "structuredPatch": [{"oldStart": 1, "oldLines": 1, "newStart": 1, "newLines": 2,
+                                 "lines": ["-a", "+b", "+c"]}]});
+        let mut commit = self.input("post-tool-use-read");
+        commit["tool_name"] = "Bash".into();
+        commit["tool_use_id"] = "toolu_commit".into();
+        commit["tool_input"] = serde_json::json!({"command": "git commit -am 'Parse b'"});
+        commit["tool_response"] = serde_json::json!({
+            "stdout": "[main 5e6f7a8] Parse b\n 1 file changed\n",
+            "stderr": "", "interrupted": false});
+        [edit, commit]
+    }
+}

@@ -8,7 +8,7 @@ use postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema, one file per version; `tollgate_schema` records those applied.
-const MIGRATIONS: &[&str] = &[include_str!("pg/v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("pg/v1.sql"), include_str!("pg/v2.sql")];
 
 /// Serialises concurrent migrations (any constant; "tollgate" in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761;

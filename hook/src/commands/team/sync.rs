@@ -64,6 +64,8 @@ enum Kind {
     Text,
     Int,
     Float,
+    /// Text sent only as its [`item_key`].
+    Key,
 }
 
 // Short names keep each stream's column list on one line, next to its SQL.
@@ -73,6 +75,15 @@ const T: Kind = Kind::Text;
 const I: Kind = Kind::Int;
 /// A floating-point column.
 const F: Kind = Kind::Float;
+/// A text column sent as its key.
+const K: Kind = Kind::Key;
+
+/// What the team database holds of a file path, commit hash or URL: the first 16 bytes of its
+/// SHA-256, hex. Enough to count each once; not the thing itself.
+fn item_key(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..16])
+}
 
 /// The last component of a path in SQLite (the project's name, never its full path).
 macro_rules! project_name {
@@ -163,6 +174,54 @@ const STREAMS: &[Stream] = &[
         kinds: &[T, T, T, T, T, T, I, T, T],
         recent: None,
     },
+    Stream {
+        name: "work",
+        local: concat!(
+            "SELECT id, ?3, id, ?4, ?5, ",
+            project_name!("project"),
+            ", session_id, ts_ms, kind, CASE WHEN kind = 'edit' THEN project || char(0) || file
+                                            ELSE detail END,
+             lines_added, lines_removed
+             FROM work WHERE id > ?6 ORDER BY id LIMIT ?7"
+        ),
+        remote: "INSERT INTO tollgate_work (machine, local_id, person, team, project,
+                 session_id, ts_ms, kind, item, lines_added, lines_removed)
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[],
+                 $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[],
+                 $11::int8[])
+                 ON CONFLICT DO NOTHING",
+        kinds: &[T, I, T, T, T, T, I, T, K, I, I],
+        recent: None,
+    },
+    Stream {
+        name: "session_lines",
+        local: "SELECT observed_ms, ?3, session_id, ?4, ?5, lines_added, lines_removed, observed_ms
+                FROM claude_code_lines WHERE observed_ms >= ?6 ORDER BY observed_ms LIMIT ?7",
+        remote: "INSERT INTO tollgate_session_lines (machine, session_id, person, team,
+                 lines_added, lines_removed, observed_ms)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                 $5::int8[], $6::int8[], $7::int8[])
+                 ON CONFLICT (machine, session_id) DO UPDATE SET
+                     lines_added = greatest(tollgate_session_lines.lines_added,
+                                            excluded.lines_added),
+                     lines_removed = greatest(tollgate_session_lines.lines_removed,
+                                              excluded.lines_removed),
+                     observed_ms = excluded.observed_ms",
+        kinds: &[T, T, T, T, I, I, I],
+        recent: None,
+    },
+    Stream {
+        name: "watched_sessions",
+        local: "SELECT id, ?3, session_id, ?4, ?5 FROM events
+                WHERE id > ?6 AND event IN ('PostToolUse', 'PostToolUseFailure')
+                  AND ts_ms >= (SELECT since_ms FROM work_recorded_since WHERE id = 1)
+                ORDER BY id LIMIT ?7",
+        remote: "INSERT INTO tollgate_watched_sessions (machine, session_id, person, team)
+                 SELECT DISTINCT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+                 ON CONFLICT DO NOTHING",
+        kinds: &[T, T, T, T],
+        recent: None,
+    },
 ];
 
 /// One pushed column's values.
@@ -170,6 +229,7 @@ enum Column {
     Text(Vec<Option<String>>),
     Int(Vec<Option<i64>>),
     Float(Vec<Option<f64>>),
+    Key(Vec<Option<String>>),
 }
 
 impl Column {
@@ -178,6 +238,7 @@ impl Column {
             Kind::Text => Self::Text(Vec::new()),
             Kind::Int => Self::Int(Vec::new()),
             Kind::Float => Self::Float(Vec::new()),
+            Kind::Key => Self::Key(Vec::new()),
         }
     }
 
@@ -186,13 +247,14 @@ impl Column {
             Self::Text(v) => v.push(row.get(index)?),
             Self::Int(v) => v.push(row.get(index)?),
             Self::Float(v) => v.push(row.get(index)?),
+            Self::Key(v) => v.push(row.get::<_, Option<String>>(index)?.map(|t| item_key(&t))),
         }
         Ok(())
     }
 
     fn as_sql(&self) -> &(dyn ToSql + Sync) {
         match self {
-            Self::Text(v) => v,
+            Self::Text(v) | Self::Key(v) => v,
             Self::Int(v) => v,
             Self::Float(v) => v,
         }
@@ -225,7 +287,8 @@ pub struct Report {
     pub person: String,
     /// The team's name.
     pub team: String,
-    /// Per stream (`usage`, `events`, `downgrades`).
+    /// Per stream (`usage`, `events`, `downgrades`, `work`, `session_lines`,
+    /// `watched_sessions`).
     pub pushed: BTreeMap<&'static str, Pushed>,
     /// The figures pulled into the cache.
     pub pulled: TeamUsage,

@@ -566,8 +566,10 @@ pub struct PolicyRun {
 pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO events (ts_ms, session_id, project, event, tool_name, tool_use_id, agent_id,
-                             subject, input_bytes, response_bytes, est_tokens, model, input)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             subject, input_bytes, response_bytes, est_tokens, model, input,
+                             usage_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                 coalesce((SELECT max(id) FROM usage), 0))",
     )?
     .execute(params![
         row.ts_ms,
@@ -1585,7 +1587,8 @@ mod tests {
     const UNDO_V10: &str = "DROP TABLE usage_sessions; PRAGMA user_version = 9;";
 
     /// Undoes v11 (the events' recorded input).
-    const UNDO_V11: &str = "ALTER TABLE events DROP COLUMN input; PRAGMA user_version = 10;";
+    const UNDO_V11: &str = "ALTER TABLE events DROP COLUMN input;
+                             ALTER TABLE events DROP COLUMN usage_seen; PRAGMA user_version = 10;";
 
     /// A store made before the per-session rollup gets it, equal to the sums of its responses.
     #[test]

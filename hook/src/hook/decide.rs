@@ -123,7 +123,7 @@ impl Figures {
             as_of.at_ms = now_ms;
             return Ok(Self {
                 usage: usage::snapshot_as_of(conn, calendar, session, project, as_of)?,
-                context: usage::context_as_of(conn, pricing, session, now_ms)?,
+                context: usage::context_as_of(conn, pricing, session, as_of.responses_ms())?,
                 limits: None,
             });
         }

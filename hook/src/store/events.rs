@@ -119,14 +119,20 @@ pub struct Recorded {
     pub decision: Option<String>,
     /// The hook input as policies read it (`None` for events recorded before it was kept).
     pub input: Option<String>,
+    /// The first response written before the event that the hook had not read when it
+    /// decided, Unix ms (`None`: it had read them all, or this is not known).
+    pub unread_response_ms: Option<i64>,
 }
 
 /// The events recorded from `since_ms` on, oldest first.
 pub fn recorded_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<Recorded>> {
     conn.prepare(
         "SELECT ts_ms, session_id, project, event, tool_name, tool_use_id, subject, est_tokens,
-                decision, input
-         FROM events WHERE ts_ms >= ?1 ORDER BY ts_ms, id",
+                decision, input,
+                (SELECT min(u.ts_ms) FROM usage u
+                 WHERE u.ts_ms > e.ts_ms - 3600000 AND u.ts_ms <= e.ts_ms
+                   AND u.id > e.usage_seen)
+         FROM events e WHERE ts_ms >= ?1 ORDER BY ts_ms, id",
     )?
     .query_map([since_ms], |r| {
         Ok(Recorded {
@@ -140,6 +146,7 @@ pub fn recorded_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<
             est_tokens: r.get::<_, i64>(7)?.max(0) as u64,
             decision: r.get(8)?,
             input: r.get(9)?,
+            unread_response_ms: r.get(10)?,
         })
     })?
     .collect()

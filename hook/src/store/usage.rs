@@ -122,21 +122,35 @@ pub fn current_block(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<
 pub struct AsOf {
     /// The moment, Unix ms.
     pub at_ms: i64,
+    /// An earlier moment for the responses, when the hook had not read all those written
+    /// before `at_ms` (Claude Code writes the response that calls a tool after its
+    /// `PreToolUse`): only those up to and including it count.
+    pub responses_until_ms: Option<i64>,
     /// The first bucket of a block found at an earlier moment, where the walk for the block
     /// may start (kept in memory by the caller: a replay goes forward in time; never saved).
     pub anchor: Option<i64>,
 }
 
+impl AsOf {
+    /// The moment up to which responses count.
+    pub fn responses_ms(&self) -> i64 {
+        self.responses_until_ms
+            .map_or(self.at_ms, |until| until.min(self.at_ms))
+    }
+}
+
 /// [`current_block`], or, `as_of` given, the block running at its moment: buckets before the
-/// moment's own from the rollup, that bucket's responses up to the moment from `usage`, the
-/// walk starting at the saved anchor only when it is not after the moment, and nothing saved.
+/// bucket of its responses' moment from the rollup, that bucket's responses up to that moment
+/// from `usage`, the walk starting at the saved anchor only when it is not after the moment,
+/// and nothing saved.
 fn find_block(
     conn: &Connection,
     now_ms: i64,
     as_of: Option<&mut AsOf>,
 ) -> rusqlite::Result<Option<Block>> {
     let look_back = (now_ms - 8 * 24 * HOUR_MS).div_euclid(BUCKET_MS);
-    let now_bucket = now_ms.div_euclid(BUCKET_MS);
+    let responses_ms = as_of.as_deref().map_or(now_ms, AsOf::responses_ms);
+    let now_bucket = responses_ms.div_euclid(BUCKET_MS);
     let anchor: Option<i64> = match as_of.as_deref() {
         Some(as_of) => as_of.anchor,
         None => conn
@@ -167,7 +181,7 @@ fn find_block(
             .prepare_cached(
                 "SELECT min(ts_ms), max(ts_ms) FROM usage WHERE ts_ms >= ?1 AND ts_ms <= ?2",
             )?
-            .query_row([now_bucket * BUCKET_MS, now_ms], |r| {
+            .query_row([now_bucket * BUCKET_MS, responses_ms], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
         activity.extend(first.zip(last).map(|(f, l)| (now_bucket, f, l)));
@@ -509,6 +523,7 @@ fn snapshot_at(
     as_of: Option<&mut AsOf>,
 ) -> rusqlite::Result<Usage> {
     let bounded = as_of.is_some();
+    let responses_ms = as_of.as_deref().map(AsOf::responses_ms);
     let block = find_block(conn, now_ms, as_of)?;
     let (block_start, block_end) = match block {
         Some(b) => (b.start_ms, b.end_ms),
@@ -519,7 +534,9 @@ fn snapshot_at(
     };
     let day_start = calendar.day_start(now_ms);
     let week_start = calendar.week_start(now_ms);
-    let windows = Windows::new(block, day_start, week_start, bounded.then_some(now_ms));
+    // Read as of a moment, the responses may stop earlier than the events.
+    let windows = Windows::new(block, day_start, week_start, responses_ms);
+    let event_windows = Windows::new(block, day_start, week_start, bounded.then_some(now_ms));
 
     let mut usage = Usage {
         block: BlockWindow {
@@ -592,7 +609,7 @@ fn snapshot_at(
     }
     drop(rows);
 
-    Rollups::ACTIVITY.scan(conn, &windows, |span, row| {
+    Rollups::ACTIVITY.scan(conn, &event_windows, |span, row| {
         let in_project = row.get_ref(0)?.as_str()? == project;
         let (calls, prompts) = (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64);
         for window in totals_of(&mut usage, span, in_project)
@@ -607,9 +624,9 @@ fn snapshot_at(
         "sum(tool_calls), sum(prompts)",
         "event_rollup",
         "",
-        &windows,
+        &event_windows,
     ))?;
-    let mut rows = Rollups::of_session_query(&mut stmt, session, &windows)?;
+    let mut rows = Rollups::of_session_query(&mut stmt, session, &event_windows)?;
     let (calls, prompts): (Option<i64>, Option<i64>) = match rows.next()? {
         Some(r) => (r.get(0)?, r.get(1)?),
         None => (None, None),
@@ -1383,6 +1400,7 @@ pub(crate) mod tests {
             end - 5 * day - 7 * MIN,
         ];
         let mut latest = AsOf {
+            responses_until_ms: None,
             at_ms: end,
             anchor: None,
         };
@@ -1410,6 +1428,7 @@ pub(crate) mod tests {
                 for session in ["s1", "s2"] {
                     let live = snapshot(partial.conn(), &calendar, session, "/q", at).unwrap();
                     let mut fresh = AsOf {
+                        responses_until_ms: None,
                         at_ms: at,
                         anchor: None,
                     };
@@ -1424,6 +1443,7 @@ pub(crate) mod tests {
                     // walked from.
                     if latest_anchor > Some(at.div_euclid(BUCKET_MS)) {
                         let mut late = AsOf {
+                            responses_until_ms: None,
                             at_ms: at,
                             anchor: latest_anchor,
                         };

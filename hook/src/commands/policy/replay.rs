@@ -222,6 +222,8 @@ pub fn replay(
                     rebuilt(&event)
                 }
             };
+            // The responses the hook had not read when it decided do not count.
+            as_of.responses_until_ms = event.unread_response_ms.map(|ms| ms - 1);
             let mut figures = Figures::read(
                 conn,
                 config,

@@ -108,7 +108,7 @@ for size in "${sizes[@]}"; do
         python3 bench/gen-transcripts.py "$corpus.tmp" --size-mb "$size" --days 60
         mv "$corpus.tmp" "$corpus"
     fi
-    bytes=$(find "$corpus/projects" -name '*.jsonl' -printf '%s\n' | awk '{s += $1} END {print s}')
+    bytes=$(find "$corpus/projects" -name '*.jsonl' -printf '%s\n' | awk '{s += $1} END {printf "%.0f\n", s}')
     # Warm the page cache: both tools then read from memory.
     find "$corpus/projects" -name '*.jsonl' -exec cat {} + >/dev/null
     : >"$work/t.runs"; : >"$work/c.runs"

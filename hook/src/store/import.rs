@@ -27,8 +27,11 @@ const PARTS_IN_FLIGHT: usize = 4;
 /// The writer's page cache during an import, KiB (negative: SQLite's unit for a size in KiB).
 const IMPORT_CACHE_KIB: i64 = -32 * 1024;
 
-/// Parts are committed in transactions of about this many bytes read.
-const BATCH_BYTES: u64 = 32 << 20;
+/// Parts are committed in transactions of about this many bytes read: fewer commits write the
+/// same index and rollup pages to the WAL fewer times (at 4 GB, 256 MiB took the import from
+/// ~14 s to ~10 s against 32 MiB). A hook call meanwhile waits for one transaction: well under
+/// its lock wait at the import's speed.
+const BATCH_BYTES: u64 = 256 << 20;
 
 /// A transcript to import.
 #[derive(Debug, Clone)]
@@ -178,8 +181,8 @@ fn import_in_parallel(
     })
 }
 
-/// Stores the parts `parts` brings, in order of file and part, in transactions of about
-/// [`BATCH_BYTES`].
+/// Stores the parts `parts` brings, in order of file and part, as they come, each
+/// transaction taking parts until about [`BATCH_BYTES`] were read.
 fn write_in_order(
     store: &mut Store,
     pricing: &Pricing,
@@ -192,44 +195,45 @@ fn write_in_order(
     let mut fresh = empty.then(FreshIds::default);
     let mut pending: BTreeMap<(usize, usize), (bool, Delta)> = BTreeMap::new();
     let (mut file, mut part) = (0, 0);
-    let mut batch: Vec<Delta> = Vec::new();
-    let mut batch_bytes = 0;
-    let mut commit = |batch: &mut Vec<Delta>, report: &mut IngestReport| {
+    // The next part in order, once it has come; `None` when all have.
+    let mut next = || {
+        loop {
+            if let Some((last, delta)) = pending.remove(&(file, part)) {
+                (file, part) = if last {
+                    (file + 1, 0)
+                } else {
+                    (file, part + 1)
+                };
+                shared.update(|s| {
+                    s.in_flight -= 1;
+                    s.writing = file;
+                });
+                return Some(delta);
+            }
+            let (index, number, last, delta) = parts.recv().ok()?;
+            pending.insert((index, number), (last, delta));
+        }
+    };
+    let mut done = false;
+    while !done {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let stored = store.write(|tx| {
             let mut rollups = RollupBatch::default();
             let mut stored = IngestReport::default();
-            for delta in batch.iter() {
+            let mut bytes = 0;
+            while bytes < BATCH_BYTES {
+                let Some(delta) = next() else {
+                    done = true;
+                    break;
+                };
+                bytes += delta.report.bytes;
                 stored.add(delta.store_into(tx, pricing, now_ms, &mut rollups, fresh.as_mut())?);
             }
             rollups.write(tx)?;
             Ok(stored)
         })?;
         report.add(stored);
-        batch.clear();
-        Ok::<_, StoreError>(())
-    };
-    for (index, number, last, delta) in parts {
-        pending.insert((index, number), (last, delta));
-        while let Some((last, delta)) = pending.remove(&(file, part)) {
-            (file, part) = if last {
-                (file + 1, 0)
-            } else {
-                (file, part + 1)
-            };
-            shared.update(|s| {
-                s.in_flight -= 1;
-                s.writing = file;
-            });
-            batch_bytes += delta.report.bytes;
-            batch.push(delta);
-            if batch_bytes >= BATCH_BYTES {
-                commit(&mut batch, &mut report)?;
-                batch_bytes = 0;
-            }
-        }
     }
-    commit(&mut batch, &mut report)?;
     Ok(report)
 }
 

@@ -959,22 +959,7 @@ impl FreshIds {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT DO NOTHING",
             )?
-            .execute(params![
-                entry.message_id,
-                entry.request_id,
-                entry.ts_ms,
-                entry.session_id,
-                entry.project,
-                entry.model,
-                entry.sidechain,
-                entry.agent_id,
-                tokens[0],
-                tokens[1],
-                tokens[2],
-                tokens[3],
-                tokens[4],
-                cost,
-            ])?;
+            .execute(usage_values(entry, &tokens, &cost))?;
         if inserted == 0 {
             return Ok(false);
         }
@@ -1004,6 +989,30 @@ fn priced(pricing: &Pricing, entry: &Entry) -> ([i64; 5], Option<f64>) {
     ]
     .map(|n| n.min(MAX_TOKENS) as i64);
     (tokens, pricing.cost(&entry.model, t))
+}
+
+/// The values of `entry`'s `usage` row, in the order of the inserts' columns.
+fn usage_values<'a>(
+    entry: &'a Entry,
+    tokens: &'a [i64; 5],
+    cost: &'a Option<f64>,
+) -> [&'a dyn rusqlite::ToSql; 14] {
+    [
+        &entry.message_id,
+        &entry.request_id,
+        &entry.ts_ms,
+        &entry.session_id,
+        &entry.project,
+        &entry.model,
+        &entry.sidechain,
+        &entry.agent_id,
+        &tokens[0],
+        &tokens[1],
+        &tokens[2],
+        &tokens[3],
+        &tokens[4],
+        cost,
+    ]
 }
 
 /// [`store_entry`], its rollup changes added to `rollups` (written by the caller).
@@ -1085,32 +1094,14 @@ fn store_response(
                 OR excluded.sidechain < usage.sidechain
              RETURNING ts_ms, session_id, project, model",
         )?
-        .query_row(
-            params![
-                entry.message_id,
-                entry.request_id,
-                entry.ts_ms,
-                entry.session_id,
-                entry.project,
-                entry.model,
-                entry.sidechain,
-                entry.agent_id,
-                tokens[0],
-                tokens[1],
-                tokens[2],
-                tokens[3],
-                tokens[4],
-                cost,
-            ],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            },
-        )
+        .query_row(usage_values(entry, &tokens, &cost), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
         .optional()?;
     let Some((ts_ms, session_id, project, model)) = changed else {
         return Ok(false);

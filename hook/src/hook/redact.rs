@@ -368,6 +368,12 @@ fn parameters(word: &str, mask: &mut dyn FnMut(Range<usize>)) {
             .iter()
             .position(|b| matches!(b, b'&' | b'#' | b';' | b'"' | b'\'' | b'`' | b')'))
             .map_or(bytes.len(), |n| value_start + n);
+        // Without the brackets after it, as a pair's value (so that redacting the mask again
+        // changes nothing).
+        let value_end = value_start
+            + word[value_start..value_end]
+                .trim_end_matches(is_wrapping)
+                .len();
         if value_end > value_start {
             mask(value_start..value_end);
         }
@@ -571,6 +577,11 @@ mod tests {
 
     /// Input → what is recorded.
     const MASKED: &[(&str, &str)] = &[
+        // A parameter's value ends before the brackets after it, as a pair's does.
+        (
+            "curl -H &natB_TOKEN=ct1r.;$( !s",
+            "curl -H &natB_TOKEN=[REDACTED]( !s",
+        ),
         // URLs: the password in the user info, a lone token as user info, query parameters.
         (
             "psql postgres://u:pass@h/db",

@@ -404,7 +404,11 @@ pub fn to_json(blocks: &[BlockRow], tokens: Option<u64>, cost: Option<f64>, now_
             value
         })
         .collect();
-    json!({ "blocks": list })
+    // Moved in, not `json!`: that would copy every block's tree.
+    Value::Object(serde_json::Map::from_iter([(
+        "blocks".into(),
+        Value::Array(list),
+    )]))
 }
 
 fn print_csv(blocks: &[BlockRow]) -> Result<()> {

@@ -325,17 +325,20 @@ pub fn to_json(report: &Report, filter: &Filter) -> Value {
         .collect();
     let mut totals = token_fields(&report.totals);
     totals.insert("totalCost".into(), json!(report.totals.cost()));
-    let mut report_json = json!({ list_name: rows, "totals": totals });
+    // Moved in, not `json!`: that would copy every row's tree.
+    let mut report_json = serde_json::Map::new();
+    report_json.insert(list_name.into(), Value::Array(rows));
+    report_json.insert("totals".into(), Value::Object(totals));
     // Beyond ccusage's shape, only when there is something to say.
     for (key, models) in [
         ("unpricedModels", &report.unpriced_models),
         ("pricedFromClaudeCode", &report.priced_by_claude_code),
     ] {
         if !models.is_empty() {
-            report_json[key] = json!(models);
+            report_json.insert(key.into(), json!(models));
         }
     }
-    report_json
+    Value::Object(report_json)
 }
 
 fn print_csv(report: &Report, filter: &Filter, breakdown: bool) -> Result<()> {

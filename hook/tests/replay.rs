@@ -159,7 +159,7 @@ fn a_failing_policy_is_reported_per_event() {
     let table = env.pipe(&["policy", "replay", trap.to_str().unwrap()], b"");
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("The policy failed on 3 events"), "{text}");
-    assert!(text.contains("1 events were recorded before"), "{text}");
+    assert!(text.contains("1 event recorded before"), "{text}");
 }
 
 /// A range without events says so, and succeeds; a policy that is neither a built-in nor a
@@ -175,6 +175,15 @@ fn a_range_without_events_says_so() {
         "{text}"
     );
     assert_eq!(text.lines().count(), 1);
+    // With --json, stdout is the JSON document; the message goes to stderr.
+    let output = env.pipe(
+        &["policy", "replay", "budget", "--since", "1h", "--json"],
+        b"",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["events"], 0);
+    assert!(stderr(&output).contains("nothing to replay"));
     let output = env.pipe(&["policy", "replay", "budgte"], b"");
     assert!(!output.status.success());
     assert!(

@@ -131,17 +131,22 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         Runner::Wasm(&engine, loaded)
     };
     let replay = replay(&store, &config, &policy, &runner, since_ms)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&replay)?);
+    }
     if replay.events == 0 {
-        println!(
+        let none = format!(
             "No events since {} that {} acts on: nothing to replay.",
             local_time(since_ms),
             policy.name
         );
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&replay)?);
-    } else {
+        // With --json, stdout stays one JSON document.
+        if args.json {
+            eprintln!("{none}");
+        } else {
+            println!("{none}");
+        }
+    } else if !args.json {
         print(&replay);
     }
     Ok(ExitCode::SUCCESS)
@@ -361,6 +366,15 @@ fn saving(
     Ok(saving)
 }
 
+/// `1 event`, `3 events`.
+fn events(n: u64) -> String {
+    if n == 1 {
+        "1 event".to_owned()
+    } else {
+        format!("{n} events")
+    }
+}
+
 fn local_time(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
@@ -374,9 +388,9 @@ fn print(replay: &Replay) {
         .map(|d| format!("{} {d}", replay.decisions.get(d).copied().unwrap_or(0)))
         .collect();
     println!(
-        "{} over {} events since {}: {}",
+        "{} over {} since {}: {}",
         replay.policy,
-        replay.events,
+        events(replay.events),
         local_time(DateTime::parse_from_rfc3339(&replay.since).map_or(0, |t| t.timestamp_millis())),
         counts.join(" · ")
     );
@@ -419,6 +433,7 @@ fn print(replay: &Replay) {
     if replay.decisions.contains_key("downgrade") {
         let unknown = match replay.saved_unknown {
             0 => String::new(),
+            1 => " (1 downgrade's saving unknown: no subagent usage or no price)".to_owned(),
             n => format!(" ({n} downgrades' savings unknown: no subagent usage or no price)"),
         };
         println!(
@@ -427,20 +442,21 @@ fn print(replay: &Replay) {
         );
     }
     println!(
-        "{} of {} events decided differently from what the hook answered.",
-        replay.decided_differently, replay.events
+        "{} of {} decided differently from what the hook answered.",
+        replay.decided_differently,
+        events(replay.events)
     );
     if replay.rebuilt_inputs > 0 {
         println!(
-            "{} events were recorded before tollgate kept their input: replayed with the event's \
-             name, session, project and tool only (no tool input).",
-            replay.rebuilt_inputs
+            "{} recorded before tollgate kept the input: replayed with the event's name, \
+             session, project and tool only (no tool input).",
+            events(replay.rebuilt_inputs)
         );
     }
     if replay.errors > 0 {
         println!(
-            "The policy failed on {} events (its on_error answered); the first:",
-            replay.errors
+            "The policy failed on {} (its on_error answered); the first:",
+            events(replay.errors)
         );
         for error in &replay.first_errors {
             println!("  {}", crate::text::printable(error));

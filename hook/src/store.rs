@@ -509,7 +509,7 @@ pub struct EventRow {
     pub est_tokens: u64,
     /// The model the event concerns (a subagent's, a model switch's, the session's at its start).
     pub model: Option<String>,
-    /// The hook input as policies read it, redacted and cut ([`crate::hook::event::HookInput::recorded`]).
+    /// The hook input as policies read it, redacted and cut (made by the hook).
     #[serde(default)]
     pub input: Option<String>,
 }

@@ -189,11 +189,7 @@ fn recorded_string(text: &str) -> String {
     truncate(&crate::hook::redact::redact(&head), MAX_RECORDED_STRING)
 }
 
-/// Estimated tokens for `bytes` of text or code (Claude's tokenizer averages about 3.5–4 bytes
-/// per token on English and source code; this rounds up at 4).
-pub fn estimate_tokens(bytes: u64) -> u64 {
-    bytes.div_ceil(4)
-}
+pub use crate::policy::tokens::estimate_tokens;
 
 fn json_len(value: &Value) -> u64 {
     serde_json::to_vec(value).map_or(0, |v| v.len() as u64)

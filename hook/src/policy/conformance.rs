@@ -10,8 +10,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::config::Limits;
-use crate::hook::decide::{Decision, Output};
+use tollgate_sdk::Decision;
+
 use crate::policy::engine::{Engine, Policy, PolicyError};
+use crate::policy::output::Output;
 
 include!(concat!(env!("OUT_DIR"), "/conformance_cases.rs"));
 

@@ -37,7 +37,7 @@ pub fn count(text: &str) -> usize {
         Some(bpe) => pieces(text)
             .map(|piece| bpe.encode_ordinary(piece).len())
             .sum(),
-        None => crate::hook::event::estimate_tokens(text.len() as u64) as usize,
+        None => estimate_tokens(text.len() as u64) as usize,
     }
 }
 
@@ -65,6 +65,12 @@ fn pieces(text: &str) -> impl Iterator<Item = &str> {
         rest = next;
         Some(piece)
     })
+}
+
+/// Estimated tokens for `bytes` of text or code (Claude's tokenizer averages about 3.5–4 bytes
+/// per token on English and source code; this rounds up at 4).
+pub fn estimate_tokens(bytes: u64) -> u64 {
+    bytes.div_ceil(4)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::Serialize;
 use tollgate_sdk::util::{format_duration, format_tokens, format_usd};
 
@@ -229,7 +229,7 @@ pub fn gather(
     session: Option<&str>,
     now_ms: i64,
 ) -> Result<Status> {
-    let found = find_session(conn, session, now_ms)?;
+    let found = crate::store::events::latest_session(conn, session, now_ms)?;
     if let (Some(prefix), None) = (session, &found) {
         bail!("no session starting with \"{prefix}\" in the store: `tollgate log` lists them");
     }
@@ -350,30 +350,6 @@ pub fn gather(
         zone: calendar.zone,
         registered: true,
     })
-}
-
-/// The session to show: (id, project, last activity ms). The most recently active one (up
-/// to `now_ms`) in the events or the status-line observations, or the newest matching `prefix`.
-fn find_session(
-    conn: &Connection,
-    prefix: Option<&str>,
-    now_ms: i64,
-) -> rusqlite::Result<Option<(String, Option<String>, i64)>> {
-    let pattern = prefix.map(|p| format!("{p}%"));
-    conn.prepare(
-        "SELECT sid, max(ts), (SELECT project FROM events WHERE session_id = sid
-                               ORDER BY ts_ms DESC LIMIT 1)
-         FROM (SELECT session_id AS sid, ts_ms AS ts FROM events
-               WHERE ?1 IS NULL OR session_id LIKE ?1
-               UNION ALL
-               SELECT session_id, observed_ms FROM session_status
-               WHERE ?1 IS NULL OR session_id LIKE ?1)
-         WHERE sid != '' AND ts <= ?2 GROUP BY sid ORDER BY max(ts) DESC LIMIT 1",
-    )?
-    .query_row(rusqlite::params![pattern, now_ms], |r| {
-        Ok((r.get(0)?, r.get(2)?, r.get(1)?))
-    })
-    .optional()
 }
 
 fn session_view(

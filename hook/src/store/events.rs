@@ -1,7 +1,8 @@
-//! The recorded hook events, as `tollgate log` lists them.
+//! The recorded hook events: as `tollgate log` lists them, as a replay reads them, and what
+//! `status` and the reports look up in them.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::store::downgrade::{self, Downgrade};
@@ -150,4 +151,58 @@ pub fn recorded_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<
         })
     })?
     .collect()
+}
+
+/// Every project with responses or events.
+pub fn projects(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(
+        "SELECT DISTINCT project FROM usage_rollup UNION SELECT DISTINCT project FROM events",
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}
+
+/// The answered events in `[since_ms, until_ms)` (of `projects`, a JSON array, or all) counted
+/// per 15-minute bucket and decision, by bucket.
+pub fn decisions_by_bucket(
+    conn: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+    projects: Option<&str>,
+) -> rusqlite::Result<Vec<(i64, String, u64)>> {
+    conn.prepare(
+        "SELECT ts_ms / ?4, decision, count(*) FROM events
+         WHERE decision IS NOT NULL AND ts_ms >= ?1 AND ts_ms < ?2
+           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
+         GROUP BY 1, 2 ORDER BY 1",
+    )?
+    .query_map(
+        rusqlite::params![since_ms, until_ms, projects, crate::store::BUCKET_MS],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64)),
+    )?
+    .collect()
+}
+
+/// The latest session: (id, project, last activity ms). The most recently active one (up to
+/// `now_ms`) in the events or the status-line observations, or the newest matching `prefix`.
+pub fn latest_session(
+    conn: &Connection,
+    prefix: Option<&str>,
+    now_ms: i64,
+) -> rusqlite::Result<Option<(String, Option<String>, i64)>> {
+    let pattern = prefix.map(|p| format!("{p}%"));
+    conn.prepare(
+        "SELECT sid, max(ts), (SELECT project FROM events WHERE session_id = sid
+                               ORDER BY ts_ms DESC LIMIT 1)
+         FROM (SELECT session_id AS sid, ts_ms AS ts FROM events
+               WHERE ?1 IS NULL OR session_id LIKE ?1
+               UNION ALL
+               SELECT session_id, observed_ms FROM session_status
+               WHERE ?1 IS NULL OR session_id LIKE ?1)
+         WHERE sid != '' AND ts <= ?2 GROUP BY sid ORDER BY max(ts) DESC LIMIT 1",
+    )?
+    .query_row(rusqlite::params![pattern, now_ms], |r| {
+        Ok((r.get(0)?, r.get(2)?, r.get(1)?))
+    })
+    .optional()
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use super::blocks;
@@ -244,24 +244,22 @@ fn decisions(
     filter: &Filter,
 ) -> rusqlite::Result<(Vec<String>, Vec<Decisions>)> {
     let (since, until) = filter.range();
-    let mut stmt = conn.prepare(
-        "SELECT ts_ms / ?4, decision, count(*) FROM events
-         WHERE decision IS NOT NULL AND ts_ms >= ?1 AND ts_ms < ?2
-           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
-         GROUP BY 1, 2 ORDER BY 1",
-    )?;
     let mut days: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut kinds = BTreeSet::new();
-    let mut rows = stmt.query(params![since, until, filter.projects_json(), BUCKET_MS])?;
-    while let Some(r) = rows.next()? {
+    let counted = crate::store::events::decisions_by_bucket(
+        conn,
+        since,
+        until,
+        filter.projects_json().as_deref(),
+    )?;
+    for (bucket, decision, count) in counted {
         let date = filter
             .calendar
-            .date(r.get::<_, i64>(0)? * BUCKET_MS)
+            .date(bucket * BUCKET_MS)
             .format("%Y-%m-%d")
             .to_string();
-        let decision: String = r.get(1)?;
         kinds.insert(decision.clone());
-        *days.entry(date).or_default().entry(decision).or_default() += r.get::<_, i64>(2)? as u64;
+        *days.entry(date).or_default().entry(decision).or_default() += count;
     }
     let order = ["allow", "warn", "downgrade", "ask", "deny"];
     let mut kinds: Vec<String> = kinds.into_iter().collect();

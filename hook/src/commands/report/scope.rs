@@ -144,12 +144,7 @@ pub fn parse_bound(
 /// The stored projects `wanted` names: the directory itself, its last component, or Claude's
 /// folder name for it (every character but letters, digits and `-` becomes `-`).
 fn match_projects(conn: &Connection, wanted: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT project FROM usage_rollup UNION SELECT DISTINCT project FROM events",
-    )?;
-    let known = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let known = crate::store::events::projects(conn)?;
     let wanted = wanted.trim_end_matches('/');
     let matched: Vec<String> = known
         .iter()

@@ -957,3 +957,37 @@ fn a_typo_in_a_policy_config_shows_where_the_user_looks() {
         );
     }
 }
+
+/// The README's first command: the demo replays the bundled session through the hook and
+/// reports what it answered and the real usage it read.
+#[test]
+fn the_demo_replays_the_bundled_session() {
+    let env = TestEnv::new();
+    let output = env.command().args(["demo", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let timeline = report["timeline"].as_array().unwrap();
+    assert_eq!(timeline.len(), 53);
+    let count = |decision: &str| {
+        timeline
+            .iter()
+            .filter(|s| s["decision"] == decision)
+            .count()
+    };
+    assert_eq!(
+        [
+            count("allow"),
+            count("warn"),
+            count("downgrade"),
+            count("deny")
+        ],
+        [31, 1, 1, 20]
+    );
+    let opus = &report["models"][1];
+    assert_eq!(opus["model"], "claude-opus-4-5-20251101");
+    assert_eq!(
+        (opus["messages"].as_i64(), opus["output"].as_i64()),
+        (Some(25), Some(28050))
+    );
+    assert_eq!(report["context"].as_array().unwrap().len(), 25);
+}

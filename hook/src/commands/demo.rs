@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::hook::{self, Env};
 use crate::paths::Paths;
+use crate::store::usage::ModelTotal;
 
 const SESSION: &str = include_str!("../../../examples/demo/session.jsonl");
 const CONFIG: &str = include_str!("../../../examples/demo/tollgate.toml");
@@ -50,25 +51,6 @@ pub struct Step {
     pub answer: Option<Value>,
     /// Wall time of the hook call, ms.
     pub ms: f64,
-}
-
-/// Token and cost totals of one model.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelTotal {
-    /// Model id.
-    pub model: String,
-    /// API responses.
-    pub messages: i64,
-    /// Input tokens.
-    pub input: i64,
-    /// Output tokens.
-    pub output: i64,
-    /// Cache-write tokens.
-    pub cache_write: i64,
-    /// Cache-read tokens.
-    pub cache_read: i64,
-    /// Cost, `None` when the model has no price.
-    pub cost_usd: Option<f64>,
 }
 
 /// What the demo shows.
@@ -178,7 +160,7 @@ pub fn replay(dir: &Path) -> Result<Report> {
     let store = crate::store::Store::open(&store)?;
     Ok(Report {
         timeline,
-        models: model_totals(store.conn())?,
+        models: crate::store::usage::model_totals(store.conn())?,
         context: context_growth(store.conn())?,
         dir: dir.to_path_buf(),
     })
@@ -233,39 +215,16 @@ fn step_of(input: &Value, at: &str, reply: hook::Reply, ms: f64) -> Step {
     }
 }
 
-fn model_totals(conn: &rusqlite::Connection) -> Result<Vec<ModelTotal>> {
-    let mut stmt = conn.prepare(
-        "SELECT model, count(*), sum(input_tokens), sum(output_tokens),
-                sum(cache_write_5m + cache_write_1h), sum(cache_read_tokens),
-                CASE WHEN count(cost_usd) = count(*) THEN sum(cost_usd) END
-         FROM usage GROUP BY model ORDER BY model",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(ModelTotal {
-            model: r.get(0)?,
-            messages: r.get(1)?,
-            input: r.get(2)?,
-            output: r.get(3)?,
-            cache_write: r.get(4)?,
-            cache_read: r.get(5)?,
-            cost_usd: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
+/// The prompt size after each main-conversation response, by time of day.
 fn context_growth(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare(
-        "SELECT ts_ms, input_tokens + cache_write_5m + cache_write_1h + cache_read_tokens
-         FROM usage WHERE sidechain = 0 ORDER BY ts_ms",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-    rows.map(|r| {
-        let (ms, tokens) = r?;
-        let time = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap_or_default();
-        Ok((time.format("%H:%M:%S").to_string(), tokens))
-    })
-    .collect()
+    Ok(crate::store::usage::main_prompt_sizes(conn)?
+        .into_iter()
+        .map(|(ms, tokens)| {
+            let time =
+                chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap_or_default();
+            (time.format("%H:%M:%S").to_string(), tokens)
+        })
+        .collect())
 }
 
 fn print(report: &Report, kept: bool) -> Result<()> {

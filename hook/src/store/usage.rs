@@ -906,6 +906,58 @@ pub fn main_response_before(
     .optional()
 }
 
+/// Token and cost totals of one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelTotal {
+    /// Model id.
+    pub model: String,
+    /// API responses.
+    pub messages: i64,
+    /// Input tokens.
+    pub input: i64,
+    /// Output tokens.
+    pub output: i64,
+    /// Cache-write tokens.
+    pub cache_write: i64,
+    /// Cache-read tokens.
+    pub cache_read: i64,
+    /// Cost, `None` when the model has no price.
+    pub cost_usd: Option<f64>,
+}
+
+/// Each model's totals over every response, by model.
+pub fn model_totals(conn: &Connection) -> rusqlite::Result<Vec<ModelTotal>> {
+    conn.prepare(
+        "SELECT model, count(*), sum(input_tokens), sum(output_tokens),
+                sum(cache_write_5m + cache_write_1h), sum(cache_read_tokens),
+                CASE WHEN count(cost_usd) = count(*) THEN sum(cost_usd) END
+         FROM usage GROUP BY model ORDER BY model",
+    )?
+    .query_map([], |r| {
+        Ok(ModelTotal {
+            model: r.get(0)?,
+            messages: r.get(1)?,
+            input: r.get(2)?,
+            output: r.get(3)?,
+            cache_write: r.get(4)?,
+            cache_read: r.get(5)?,
+            cost_usd: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
+/// The prompt (input and cache tokens) of each main-conversation response: (Unix ms, tokens),
+/// oldest first.
+pub fn main_prompt_sizes(conn: &Connection) -> rusqlite::Result<Vec<(i64, i64)>> {
+    conn.prepare(
+        "SELECT ts_ms, input_tokens + cache_write_5m + cache_write_1h + cache_read_tokens
+         FROM usage WHERE sidechain = 0 ORDER BY ts_ms",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

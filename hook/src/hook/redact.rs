@@ -250,8 +250,10 @@ fn scan_word<'a>(
     if let Some(next) = key_value(word, mask) {
         return next;
     }
+    // A flag's name is a name (`--api-key`), not any word after a dash: the rest of a word
+    // whose secret was masked must not become one.
     if let Some(name) = word.strip_prefix('-').map(|w| w.trim_start_matches('-'))
-        && !name.contains('=')
+        && name.bytes().all(is_name_byte)
         && !name.starts_with("no-")
         && last_part(name)
             .is_some_and(|part| SECRET_FLAG_ENDS.iter().any(|end| part.ends_with(end)))
@@ -577,6 +579,12 @@ mod tests {
 
     /// Input → what is recorded.
     const MASKED: &[(&str, &str)] = &[
+        // A word after a dash is a flag only when it is a name: once its URL credentials are
+        // masked, this one must not make the next word a secret.
+        (
+            "-\"As://u:p=w@h+Auth orm",
+            "-\"As://u:[REDACTED]@h+Auth orm",
+        ),
         // A parameter's value ends before the brackets after it, as a pair's does.
         (
             "curl -H &natB_TOKEN=ct1r.;$( !s",

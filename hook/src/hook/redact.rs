@@ -871,9 +871,10 @@ mod tests {
     /// Inputs the `redact` fuzz target found whose redaction, redacted again, changed.
     #[test]
     fn found_by_fuzzing_redact_once() {
-        for text in [
+        const FOUND: &[&str] = &[
             "asw\"ef* ht&curecrecauo@cu\0\0Auth ak-PLE se-\x1a&&&&&&rzaOapi_key=1def://l=!5ctkk-&curecrecauo@cu\0\0\x01Auth ak-i_key\0\0'q'",
-        ] {
+        ];
+        for text in FOUND {
             let once = redact(text);
             assert_eq!(redact(&once), once, "{text:?}");
         }

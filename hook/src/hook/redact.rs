@@ -340,7 +340,8 @@ fn url_credentials(word: &str, mask: &mut dyn FnMut(Range<usize>)) {
                 _ => {}
             }
         }
-        from = authority_end.max(start);
+        // On from just after this `://`: an authority can hold another URL's scheme.
+        from = start;
     }
 }
 
@@ -872,6 +873,7 @@ mod tests {
     #[test]
     fn found_by_fuzzing_redact_once() {
         const FOUND: &[&str] = &[
+            "asw\"ef* ht&curecrecauo@cu\x00\x00Auth ak-PLE se-\x1a&&&&&&rzaOapi_key=1def://l=!5ctkk-&curf://l=!5ctkk-&curecrecauo@cu\x00'q'",
             "asw\"ef* ht&curecrecauo@cu\0\0Auth ak-PLE se-\x1a&&&&&&rzaOapi_key=1def://l=!5ctkk-&curecrecauo@cu\0\0\x01Auth ak-i_key\0\0'q'",
         ];
         for text in FOUND {

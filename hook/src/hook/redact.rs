@@ -206,10 +206,14 @@ fn ends_command(word: &str, sep: &str) -> bool {
     sep.contains('\n') || word.ends_with([';', '|', '&']) || word.ends_with("$(")
 }
 
-/// The word without the quotes and brackets around it.
+/// The word without the quotes and brackets around it, nor a `$(` that ends it (it opens a
+/// command: masking its `$` would hide where the next command starts).
 fn core(word: &str) -> Range<usize> {
     let start = word.len() - word.trim_start_matches(is_wrapping).len();
-    let end = word.trim_end_matches(is_wrapping).len();
+    let mut end = word.trim_end_matches(is_wrapping).len();
+    if word[end..].starts_with('(') && word[..end].ends_with('$') {
+        end -= 1;
+    }
     start..end.max(start)
 }
 
@@ -595,7 +599,7 @@ mod tests {
         // A parameter's value ends before the brackets after it, as a pair's does.
         (
             "curl -H &natB_TOKEN=ct1r.;$( !s",
-            "curl -H &natB_TOKEN=[REDACTED]( !s",
+            "curl -H &natB_TOKEN=[REDACTED]$( !s",
         ),
         // URLs: the password in the user info, a lone token as user info, query parameters.
         (
@@ -873,6 +877,7 @@ mod tests {
     #[test]
     fn found_by_fuzzing_redact_once() {
         const FOUND: &[&str] = &[
+            "curl -u \"\x00AIza;ciant:;$( atlian\x0b_TOKEN=cd0ref.;$( -u \"\x00AIza;ciant:;$( atlian\x0b_TO ref A_",
             "asw\"ef* ht&curecrecauo@cu\x00\x00Auth ak-PLE se-\x1a&&&&&&rzaOapi_key=1def://l=!5ctkk-&curf://l=!5ctkk-&curecrecauo@cu\x00'q'",
             "asw\"ef* ht&curecrecauo@cu\0\0Auth ak-PLE se-\x1a&&&&&&rzaOapi_key=1def://l=!5ctkk-&curecrecauo@cu\0\0\x01Auth ak-i_key\0\0'q'",
         ];

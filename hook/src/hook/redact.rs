@@ -143,8 +143,29 @@ struct Command<'a> {
     login: bool,
 }
 
+/// How many times at most [`redact`] reads a text again after masking some of it.
+const MAX_PASSES: usize = 8;
+
 /// `text` with secrets replaced by `[REDACTED]`.
+///
+/// A mask can change how what is around it reads (a `=`, a `&` or a `://` gone), so the text
+/// is read again until nothing more is masked: redacting the result again changes nothing.
+/// Text without a secret is read once.
 pub fn redact(text: &str) -> String {
+    let Some(mut masked) = redact_once(text) else {
+        return text.to_owned();
+    };
+    for _ in 1..MAX_PASSES {
+        match redact_once(&masked) {
+            Some(again) if again != masked => masked = again,
+            _ => break,
+        }
+    }
+    masked
+}
+
+/// `text` with the secrets one reading finds masked; `None` when it finds none.
+fn redact_once(text: &str) -> Option<String> {
     let mut spans = private_key_blocks(text);
     let mut next = Next::Plain;
     let mut command = Command::default();
@@ -180,7 +201,7 @@ pub fn redact(text: &str) -> String {
             command = Command::default();
         }
     }
-    replace(text, spans)
+    (!spans.is_empty()).then(|| replace(text, spans))
 }
 
 /// Splits at whitespace, yielding each word's offset, the word, and the whitespace after it.
@@ -562,9 +583,6 @@ fn private_key_blocks(text: &str) -> Vec<Range<usize>> {
 
 /// `text` with each span replaced by the mask; spans that overlap or touch become one mask.
 fn replace(text: &str, mut spans: Vec<Range<usize>>) -> String {
-    if spans.is_empty() {
-        return text.to_owned();
-    }
     spans.sort_by_key(|s| s.start);
     let mut out = String::with_capacity(text.len());
     // The text copied up to here; whether the last thing written was the mask.
@@ -877,6 +895,7 @@ mod tests {
     #[test]
     fn found_by_fuzzing_redact_once() {
         const FOUND: &[&str] = &[
+            "curl  \"-u\x00AIza;ciEnt:;$( atlial  \"-u\x00AIza;ciEnt:;$( atlian\x0b_Tn\x0b_TOKEN=c\x0ad0ref.;$( -u",
             "curl -u \"\x00AIza;ciant:;$( atlian\x0b_TOKEN=cd0ref.;$( -u \"\x00AIza;ciant:;$( atlian\x0b_TO ref A_",
             "asw\"ef* ht&curecrecauo@cu\x00\x00Auth ak-PLE se-\x1a&&&&&&rzaOapi_key=1def://l=!5ctkk-&curf://l=!5ctkk-&curecrecauo@cu\x00'q'",
             "asw\"ef* ht&curecrecauo@cu\0\0Auth ak-PLE se-\x1a&&&&&&rzaOapi_key=1def://l=!5ctkk-&curecrecauo@cu\0\0\x01Auth ak-i_key\0\0'q'",

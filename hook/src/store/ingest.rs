@@ -596,6 +596,19 @@ impl LineReader<'_> {
                 self.delta.context = Some(Context::from(&entry));
             }
         }
+        // The lines of one response in a row (one per content block, each with the usage,
+        // the output count sometimes growing) are one entry: the first's time and keys with the
+        // largest figures, what storing each line in turn leaves (a copy is updated only to
+        // larger figures, keeping its time). One entry instead of several is most of an
+        // import's writing.
+        if let Some(last) = self.delta.entries.last_mut()
+            && last.continued_by(&entry)
+        {
+            if entry.tokens.total() > last.tokens.total() {
+                last.tokens = entry.tokens;
+            }
+            return;
+        }
         self.delta.entries.push(entry);
     }
 }
@@ -673,6 +686,20 @@ pub struct Entry {
     pub agent_id: Option<String>,
     /// The token counts.
     pub tokens: Tokens,
+}
+
+impl Entry {
+    /// Whether `next` is another line of this same response with the same keys: the same
+    /// message and request, session, project, model, chain and subagent.
+    fn continued_by(&self, next: &Entry) -> bool {
+        self.message_id == next.message_id
+            && self.request_id == next.request_id
+            && self.session_id == next.session_id
+            && self.project == next.project
+            && self.model == next.model
+            && self.sidechain == next.sidechain
+            && self.agent_id == next.agent_id
+    }
 }
 
 #[derive(Deserialize)]
@@ -1354,6 +1381,69 @@ mod tests {
             .unwrap();
         assert_eq!(rollup, 16, "the rollup follows updates");
         assert_eq!(crate::store::rollup_mismatches(store.conn()).unwrap(), 0);
+    }
+
+    /// The lines of one response in a row are read as one entry, and store what storing each
+    /// line on its own stores: the first line's time, the largest figures, the same rollups.
+    #[test]
+    fn the_lines_of_one_response_are_one_entry_storing_the_same() {
+        let (dir, mut store, pricing) = setup();
+        let path = dir.path().join("s1.jsonl");
+        let at = |l: String, time: &str| l.replace("05:19:24.500Z", time);
+        let lines = [
+            at(line("m1", "r1", 5), "05:19:24.500Z"),
+            at(line("m1", "r1", 9), "05:19:25.000Z"),
+            at(line("m1", "r1", 7), "05:19:26.000Z"),
+            at(line("m2", "r2", 3), "05:19:27.000Z"),
+            at(line("m2", "r2", 3), "06:00:00.000Z"),
+            at(line("m1", "r1", 12), "05:19:28.000Z"),
+            line("m3", "r3", 1).replace("claude-sonnet-4-5-20250929", "claude-opus-4-5"),
+            line("m3", "r3", 2),
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let mut limits = ReadLimits::unlimited();
+        let delta = Delta::read_session(store.conn(), &path, &mut limits).unwrap();
+        let outputs: Vec<u64> = delta.files[0]
+            .entries
+            .iter()
+            .map(|e| e.tokens.output)
+            .collect();
+        assert_eq!(
+            outputs,
+            [9, 3, 12, 1, 2],
+            "m1, m2, m1 again, m3 under two models"
+        );
+        store.write(|tx| delta.store(tx, &pricing, 0)).unwrap();
+
+        let (_other_dir, mut each, _) = setup();
+        for l in &lines {
+            let entry = parse_line(l.as_bytes()).unwrap().unwrap();
+            each.write(|tx| store_entry(tx, &pricing, &entry)).unwrap();
+        }
+        let dump = |store: &Store, sql: &str| -> Vec<String> {
+            let mut stmt = store.conn().prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(|v| v.join(","))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        for sql in [
+            "SELECT message_id, request_id, ts_ms, model, output_tokens, cost_usd FROM usage
+             ORDER BY 1, 4",
+            "SELECT * FROM usage_rollup ORDER BY 1, 2, 3, 4",
+        ] {
+            assert_eq!(dump(&store, sql), dump(&each, sql), "{sql}");
+        }
+        assert_eq!(total_output(&store), 12 + 3 + 2);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! few hundred 15-minute buckets and hours instead of every message.
 
 pub mod calibrate;
+pub mod cells;
 pub mod claude_code;
 pub mod downgrade;
 pub mod events;
@@ -17,8 +18,10 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod observe;
 pub mod outcomes;
+pub mod sessions;
 pub mod spool;
 pub mod team;
+pub mod tool_calls;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -183,6 +186,27 @@ impl StoreError {
     }
 }
 
+/// A store opened as it is by [`Store::inspect`].
+pub struct Inspected(Connection);
+
+impl Inspected {
+    /// The connection, for the store's read functions.
+    pub fn conn(&self) -> &Connection {
+        &self.0
+    }
+
+    /// The schema version it is at (0: not created).
+    pub fn schema_version(&self) -> rusqlite::Result<i64> {
+        self.0
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+    }
+
+    /// SQLite's integrity check: "ok", or the first problem found.
+    pub fn integrity(&self) -> rusqlite::Result<String> {
+        self.0.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+    }
+}
+
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -236,6 +260,15 @@ impl Store {
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| store.error(e))?;
         Ok(store)
+    }
+
+    /// Opens the store as it is, read-only, to inspect it (`doctor`): nothing migrated,
+    /// repaired or created.
+    pub fn inspect(path: &Path) -> rusqlite::Result<Inspected> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Inspected(conn))
     }
 
     /// A new store in memory, migrated (for tests and fuzzing).
@@ -1570,7 +1603,7 @@ mod tests {
         store.conn().execute_batch(UNDO_V9).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();
-        let work = outcomes::work_in(store.conn(), i64::MIN, i64::MAX, None).unwrap();
+        let work = outcomes::work_in(store.conn(), &cells::Selection::ALL).unwrap();
         let files: Vec<_> = work
             .iter()
             .map(|w| match &w.work {

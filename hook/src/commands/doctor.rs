@@ -23,7 +23,7 @@ use crate::hook::catalog;
 use crate::policy::config_check::Checker;
 use crate::policy::engine::PolicyError;
 use crate::settings::{self, Json, Scope, SettingsFile};
-use crate::store::spool;
+use crate::store::{Store, spool};
 use crate::text::one_line;
 use crate::text::printable;
 
@@ -560,22 +560,15 @@ fn check_store(path: &Path) -> Check {
         .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
         .map(|m| m.len())
         .sum();
-    let conn = match rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
-        Ok(conn) => conn,
+    let store = match Store::inspect(path) {
+        Ok(store) => store,
         Err(e) => {
             return Check::new("store", Status::Fail, format!("cannot open {}: {e}", path.display()))
                 .fix("check its permissions; the hook moves a damaged store aside and starts a new one by itself");
         }
     };
-    let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
-    let version: rusqlite::Result<i64> =
-        conn.pragma_query_value(None, "user_version", |r| r.get(0));
-    let integrity: rusqlite::Result<String> =
-        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0));
-    let known = crate::store::Store::schema_version();
+    let (version, integrity) = (store.schema_version(), store.integrity());
+    let known = Store::schema_version();
     let summary = format!(
         "{}: {}, schema v{}",
         path.display(),
@@ -610,20 +603,17 @@ fn check_store(path: &Path) -> Check {
 /// What the store holds that tollgate cannot weigh: models without a price or a context
 /// window, and Claude Code cost lines it could not use (last 30 days).
 fn check_recorded(path: &Path, config: Option<&Config>) -> Vec<Check> {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) else {
+    let Ok(store) = Store::inspect(path) else {
         return Vec::new();
     };
-    let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
+    let conn = store.conn();
     let pricing = crate::pricing::Pricing::with_overrides(
         &config.map(|c| c.prices.clone()).unwrap_or_default(),
     );
     let since = chrono::Utc::now().timestamp_millis() - 30 * 86_400_000;
     let (Ok(models), Ok(notes)) = (
-        crate::store::usage::models_seen(&conn),
-        crate::store::claude_code::notes_since(&conn, since),
+        crate::store::usage::models_seen(conn),
+        crate::store::claude_code::notes_since(conn, since),
     ) else {
         // A store from before these tables: the store check says what to do.
         return Vec::new();
@@ -638,7 +628,7 @@ fn check_recorded(path: &Path, config: Option<&Config>) -> Vec<Check> {
                 by_claude_code.push(seen.model.clone());
             }
         }
-        let observed = crate::store::observe::model_window(&conn, &seen.model)
+        let observed = crate::store::observe::model_window(conn, &seen.model)
             .ok()
             .flatten();
         if pricing.context(&seen.model).is_none() && observed.is_none() {
@@ -743,22 +733,16 @@ fn check_store_contents(path: &Path, config: Option<&Config>) -> Vec<Check> {
             .fix("the next hook call writes them; if the number keeps growing, look for a stuck `tollgate` or an open SQLite shell"),
         );
     }
-    let Ok(conn) = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) else {
+    let Ok(store) = Store::inspect(path) else {
         return checks; // `check_store` said why
     };
-    let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap_or(0);
-    if version != crate::store::Store::schema_version() {
+    let conn = store.conn();
+    if store.schema_version().unwrap_or(0) != Store::schema_version() {
         return checks; // not migrated yet (the next hook call does it), or newer
     }
     let calendar = config.and_then(|c| c.calendar().ok()).unwrap_or_default();
     let now_ms = chrono::Utc::now().timestamp_millis();
-    if let Err(e) = crate::store::usage::snapshot(&conn, &calendar, "", "", now_ms) {
+    if let Err(e) = crate::store::usage::snapshot(conn, &calendar, "", "", now_ms) {
         checks.push(
             Check::new(
                 "store",
@@ -768,7 +752,7 @@ fn check_store_contents(path: &Path, config: Option<&Config>) -> Vec<Check> {
             .fix("every hook call fails and answers per on_internal_error until this is fixed: move the store aside; the next hook call starts a new one and reads the transcripts again"),
         );
     }
-    match crate::store::figures_out_of_range(&conn) {
+    match crate::store::figures_out_of_range(conn) {
         Ok(0) => {}
         Ok(rows) => checks.push(
             Check::new(
@@ -783,7 +767,7 @@ fn check_store_contents(path: &Path, config: Option<&Config>) -> Vec<Check> {
         ),
         Err(e) => checks.push(Check::new("store", Status::Fail, format!("cannot check the figures in {}: {e}", path.display()))),
     }
-    for rejected in crate::store::ingest::rejections(&conn).unwrap_or_default() {
+    for rejected in crate::store::ingest::rejections(conn).unwrap_or_default() {
         let when = crate::time::rfc3339(rejected.last_ms);
         let summary = format!(
             "{} transcript line{} not counted; the last, at {when}: {}",

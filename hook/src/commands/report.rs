@@ -12,7 +12,6 @@ use anyhow::Result;
 
 pub mod blocks;
 pub mod cache;
-pub mod cells;
 pub mod context;
 pub mod html;
 pub mod outcomes;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
+use crate::store::cells::{SELECTED, Selection};
 use crate::store::downgrade::{self, Downgrade};
 
 /// One recorded event.
@@ -162,22 +163,19 @@ pub fn projects(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     .collect()
 }
 
-/// The answered events in `[since_ms, until_ms)` (of `projects`, a JSON array, or all) counted
-/// per 15-minute bucket and decision, by bucket.
+/// The answered events in `selection` counted per 15-minute bucket and decision, by bucket.
 pub fn decisions_by_bucket(
     conn: &Connection,
-    since_ms: i64,
-    until_ms: i64,
-    projects: Option<&str>,
+    selection: &Selection<'_>,
 ) -> rusqlite::Result<Vec<(i64, String, u64)>> {
-    conn.prepare(
+    let (since, until, projects) = selection.params();
+    conn.prepare(&format!(
         "SELECT ts_ms / ?4, decision, count(*) FROM events
-         WHERE decision IS NOT NULL AND ts_ms >= ?1 AND ts_ms < ?2
-           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
-         GROUP BY 1, 2 ORDER BY 1",
-    )?
+         WHERE decision IS NOT NULL AND {SELECTED}
+         GROUP BY 1, 2 ORDER BY 1"
+    ))?
     .query_map(
-        rusqlite::params![since_ms, until_ms, projects, crate::store::BUCKET_MS],
+        rusqlite::params![since, until, projects, crate::store::BUCKET_MS],
         |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64)),
     )?
     .collect()

@@ -2,6 +2,7 @@
 //! pull requests), recorded from their `PostToolUse`, and Claude Code's own count of the lines
 //! a session's edits changed (its `cost-state` lines).
 
+use crate::store::cells::{SELECTED, Selection};
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -132,20 +133,13 @@ pub struct SessionFacts {
     pub claude_code_lines: Option<Lines>,
 }
 
-/// The outcomes recorded in `[since, until)` (projects: a JSON array for `json_each`, or
-/// `None` for all), oldest first.
-pub fn work_in(
-    conn: &Connection,
-    since: i64,
-    until: i64,
-    projects: Option<&str>,
-) -> rusqlite::Result<Vec<WorkRow>> {
-    let mut stmt = conn.prepare(
+/// The outcomes recorded in `selection`, oldest first.
+pub fn work_in(conn: &Connection, selection: &Selection<'_>) -> rusqlite::Result<Vec<WorkRow>> {
+    let mut stmt = conn.prepare(&format!(
         "SELECT ts_ms, session_id, project, kind, file, lines_added, lines_removed, detail
-         FROM work WHERE ts_ms >= ?1 AND ts_ms < ?2
-           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
-         ORDER BY ts_ms, id",
-    )?;
+         FROM work WHERE {SELECTED} ORDER BY ts_ms, id"
+    ))?;
+    let (since, until, projects) = selection.params();
     let rows = stmt.query_map(params![since, until, projects], |r| {
         let kind: String = r.get(3)?;
         let detail = r.get::<_, Option<String>>(7)?.unwrap_or_default();
@@ -289,12 +283,26 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let all = work_in(store.conn(), i64::MIN, i64::MAX, None).unwrap();
+        let all = work_in(store.conn(), &Selection::ALL).unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[1].work, Work::Commit("abc1234".into()));
-        let later = work_in(store.conn(), now + 500, i64::MAX, None).unwrap();
+        let later = work_in(
+            store.conn(),
+            &Selection {
+                since_ms: now + 500,
+                ..Selection::ALL
+            },
+        )
+        .unwrap();
         assert_eq!(later.len(), 2);
-        let other = work_in(store.conn(), i64::MIN, i64::MAX, Some(r#"["/q"]"#)).unwrap();
+        let other = work_in(
+            store.conn(),
+            &Selection {
+                projects: Some(&["/q".to_owned()]),
+                ..Selection::ALL
+            },
+        )
+        .unwrap();
         assert!(other.is_empty());
         let facts = session_facts(store.conn(), ["s", "never"]).unwrap();
         assert!(facts["s"].watched && facts["s"].tools_seen);

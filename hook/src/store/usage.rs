@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::pricing::{Pricing, Tokens, family};
 use crate::store::BUCKET_MS;
+use crate::store::cells::{SELECTED, Selection};
 use crate::time::{Calendar, HOUR_MS, rfc3339};
 
 /// Length of Claude's usage block.
@@ -839,22 +840,19 @@ pub struct MainResponse {
     pub tokens: Tokens,
 }
 
-/// The main-conversation responses in `[since, until)` (projects: a JSON array for
-/// `json_each`, or `None` for all), by session, then in order.
+/// The main-conversation responses in `selection`, by session, then in order.
 pub fn main_responses(
     conn: &Connection,
-    since: i64,
-    until: i64,
-    projects: Option<&str>,
+    selection: &Selection<'_>,
 ) -> rusqlite::Result<Vec<MainResponse>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT session_id, project, ts_ms, model, input_tokens, output_tokens, cache_write_5m,
                 cache_write_1h, cache_read_tokens
          FROM usage
-         WHERE sidechain = 0 AND agent_id IS NULL AND ts_ms >= ?1 AND ts_ms < ?2
-           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
-         ORDER BY session_id, ts_ms, id",
-    )?;
+         WHERE sidechain = 0 AND agent_id IS NULL AND {SELECTED}
+         ORDER BY session_id, ts_ms, id"
+    ))?;
+    let (since, until, projects) = selection.params();
     let rows = stmt.query_map(rusqlite::params![since, until, projects], |r| {
         let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
         Ok(MainResponse {

@@ -7,11 +7,11 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::cells::{self, Cell, Grain};
 use super::render::{self, num};
 use super::scope::rfc3339_millis;
 use super::{Filter, Format, Scope};
 use crate::store::BUCKET_MS;
+use crate::store::cells::{self, Cell, Grain, Selection};
 use crate::store::usage::Totals;
 use crate::store::usage::{BLOCK_MS, group_blocks};
 
@@ -114,10 +114,10 @@ pub struct LimitStatus {
 /// The blocks of every response matching `filter`'s projects (ccusage groups everything,
 /// then keeps the blocks whose start falls in the range), with gaps, oldest first.
 pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<BlockRow>> {
-    let all = Filter {
-        since_ms: None,
-        until_ms: None,
-        ..filter.clone()
+    let all = Selection {
+        since_ms: i64::MIN,
+        until_ms: i64::MAX,
+        ..filter.selection()
     };
     // 15-minute buckets: a bucket lies in one block, unless one of its responses is exactly on
     // a block's end (that one belongs to the block, the later ones to the next): such a bucket
@@ -126,10 +126,10 @@ pub fn build(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<BlockRo
     while let Some(at) = straddling(&items) {
         let (first, _) = span(&items[at]);
         let start = first - first.rem_euclid(BUCKET_MS);
-        let bucket = Filter {
-            since_ms: Some(start),
-            until_ms: Some(start + BUCKET_MS),
-            ..all.clone()
+        let bucket = Selection {
+            since_ms: start,
+            until_ms: start + BUCKET_MS,
+            ..all
         };
         let each = cells::query(conn, &bucket, Grain::Response)?;
         items.splice(at..=at, each.into_iter().map(|cell| vec![cell]));
@@ -573,7 +573,7 @@ pub fn describe_active(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::report::cells::tests::{entry, everything, store_with};
+    use crate::commands::report::scope::tests::{entry, everything, store_with};
 
     const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z
     const MIN: i64 = 60_000;

@@ -187,8 +187,7 @@ pub fn build(
     filter: &Filter,
     by: By,
 ) -> rusqlite::Result<CacheReport> {
-    let (since, until) = filter.range();
-    let responses = usage::main_responses(conn, since, until, filter.projects_json().as_deref())?;
+    let responses = usage::main_responses(conn, &filter.selection())?;
     let mut rows: BTreeMap<String, CacheRow> = BTreeMap::new();
     let mut totals = CacheRow {
         key: "Total".into(),

@@ -14,7 +14,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -24,6 +24,7 @@ use super::{Filter, Format, Scope};
 use crate::commands::StoreArgs;
 use crate::hook::event::{HookInput, estimate_tokens};
 use crate::pricing::Pricing;
+use crate::store::sessions;
 use crate::text::printable;
 
 /// Longest subject kept for a tool call (as the hook records it).
@@ -143,24 +144,13 @@ struct Pending {
 /// Finds the session `prefix` names (the most recent one when `None`).
 pub fn resolve_session(conn: &Connection, prefix: Option<&str>) -> Result<String> {
     let Some(prefix) = prefix else {
-        return conn
-            .query_row(
-                "SELECT session_id FROM usage WHERE sidechain = 0 AND agent_id IS NULL
-                 ORDER BY ts_ms DESC LIMIT 1",
-                [],
-                |r| r.get(0),
+        return sessions::latest(conn)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no sessions recorded yet: run `tollgate import` to read Claude Code's transcripts"
             )
-            .optional()?
-            .ok_or_else(|| anyhow::anyhow!("no sessions recorded yet: run `tollgate import` to read Claude Code's transcripts"));
+        });
     };
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT session_id FROM usage WHERE session_id >= ?1 AND session_id < ?1 || x'ff'
-         LIMIT 6",
-    )?;
-    let found = stmt
-        .query_map([prefix], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    match found.as_slice() {
+    match sessions::starting_with(conn, prefix, 6)?.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!(
             "no usage recorded for a session starting with \"{prefix}\" (see `tollgate report session`)"
@@ -174,53 +164,25 @@ pub fn resolve_session(conn: &Connection, prefix: Option<&str>) -> Result<String
 
 /// Builds the report of `session`.
 pub fn build(conn: &Connection, pricing: &Pricing, session: &str) -> Result<ContextReport> {
-    let mut stmt = conn.prepare(
-        "SELECT message_id, ts_ms, model, project, input_tokens + cache_write_5m + cache_write_1h
-                + cache_read_tokens, output_tokens, cache_write_5m, cache_write_1h
-         FROM usage WHERE session_id = ?1 AND sidechain = 0 AND agent_id IS NULL
-         ORDER BY ts_ms, id",
-    )?;
-    struct Response {
-        id: String,
-        ts_ms: i64,
-        context: u64,
-        output: u64,
+    let responses = sessions::main_chain(conn, session)?;
+    let mut models: HashMap<&str, usize> = HashMap::new();
+    let (mut writes_5m, mut writes_1h) = (0, 0);
+    for r in &responses {
+        *models.entry(&r.model).or_default() += 1;
+        writes_5m += r.cache_write_5m;
+        writes_1h += r.cache_write_1h;
     }
-    let mut models: HashMap<String, usize> = HashMap::new();
-    let mut project = String::new();
-    let (mut writes_5m, mut writes_1h) = (0i64, 0i64);
-    let responses = stmt
-        .query_map([session], |r| {
-            Ok((
-                Response {
-                    id: r.get(0)?,
-                    ts_ms: r.get(1)?,
-                    context: r.get::<_, i64>(4)?.max(0) as u64,
-                    output: r.get::<_, i64>(5)?.max(0) as u64,
-                },
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        })?
-        .map(|row| {
-            row.map(|(response, model, p, w5, w1)| {
-                *models.entry(model).or_default() += 1;
-                project = p;
-                writes_5m += w5;
-                writes_1h += w1;
-                response
-            })
-        })
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let project = responses
+        .last()
+        .map(|r| r.project.clone())
+        .unwrap_or_default();
     if responses.is_empty() {
         bail!("session {session} has no main-conversation responses recorded");
     }
     let model = models
         .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-        .map(|(m, _)| m)
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(m, _)| m.to_owned())
         .unwrap_or_default();
     // What one token of growth costs: a cache write (at the rate the session mostly used)
     // and a cache read per later response.
@@ -246,7 +208,7 @@ pub fn build(conn: &Connection, pricing: &Pricing, session: &str) -> Result<Cont
     let index_of: HashMap<&str, usize> = responses
         .iter()
         .enumerate()
-        .map(|(i, r)| (r.id.as_str(), i))
+        .map(|(i, r)| (r.message_id.as_str(), i))
         .collect();
     let mut placed: Vec<Vec<Pending>> = vec![Vec::new(); responses.len()];
     for item in pending {
@@ -310,7 +272,7 @@ pub fn build(conn: &Connection, pricing: &Pricing, session: &str) -> Result<Cont
         steps.push(Step {
             index: i,
             ts_ms: response.ts_ms,
-            message_id: response.id.clone(),
+            message_id: response.message_id.clone(),
             context: response.context,
             growth,
             turns_carried: turns,
@@ -353,12 +315,7 @@ fn turns_carried(contexts: &[u64], i: usize, before: u64) -> u64 {
 
 /// The session's own transcript, if the store knows it and it is still there.
 fn transcript_path(conn: &Connection, session: &str) -> rusqlite::Result<Option<PathBuf>> {
-    let mut stmt =
-        conn.prepare("SELECT path FROM transcripts WHERE path LIKE '%' || ?1 || '.jsonl'")?;
-    let paths = stmt
-        .query_map([session], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(paths
+    Ok(sessions::transcript_paths(conn, session)?
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.file_stem().is_some_and(|s| s == session) && p.is_file()))
@@ -497,14 +454,8 @@ fn add_hook_results(
         .enumerate()
         .filter_map(|(i, p)| p.tool_use_id.clone().map(|id| (id, i)))
         .collect();
-    let mut stmt = conn.prepare(
-        "SELECT tool_use_id, tool_name, subject, est_tokens, ts_ms FROM events
-         WHERE session_id = ?1 AND agent_id IS NULL AND event = 'PostToolUse' ORDER BY ts_ms, id",
-    )?;
-    let mut rows = stmt.query(params![session])?;
-    while let Some(r) = rows.next()? {
-        let id: Option<String> = r.get(0)?;
-        let subject: Option<String> = r.get(2)?;
+    for result in sessions::tool_results(conn, session)? {
+        let (id, subject) = (result.tool_use_id, result.subject);
         if let Some(&i) = id.as_ref().and_then(|id| by_id.get(id)) {
             if subject.is_some() {
                 pending[i].subject = subject;
@@ -516,12 +467,12 @@ fn add_hook_results(
         }
         pending.push(Pending {
             kind: "tool",
-            tool: r.get(1)?,
+            tool: result.tool,
             subject,
             tool_use_id: id,
-            tokens: r.get::<_, i64>(3)?.max(0) as u64,
+            tokens: result.est_tokens,
             seen_by: None,
-            ts_ms: r.get(4)?,
+            ts_ms: result.ts_ms,
         });
     }
     Ok(())

@@ -243,15 +243,9 @@ fn decisions(
     conn: &Connection,
     filter: &Filter,
 ) -> rusqlite::Result<(Vec<String>, Vec<Decisions>)> {
-    let (since, until) = filter.range();
     let mut days: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut kinds = BTreeSet::new();
-    let counted = crate::store::events::decisions_by_bucket(
-        conn,
-        since,
-        until,
-        filter.projects_json().as_deref(),
-    )?;
+    let counted = crate::store::events::decisions_by_bucket(conn, &filter.selection())?;
     for (bucket, decision, count) in counted {
         let date = filter
             .calendar
@@ -275,7 +269,7 @@ fn decisions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::report::cells::tests::{entry, everything, store_with};
+    use crate::commands::report::scope::tests::{entry, everything, store_with};
 
     #[test]
     fn the_page_is_self_contained_and_escaped() {

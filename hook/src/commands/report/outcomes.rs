@@ -18,10 +18,10 @@ use chrono::Weekday;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::cells::{self, Grain};
 use super::render::{self, num};
 use super::{Filter, Format, Scope};
 use crate::store::BUCKET_MS;
+use crate::store::cells::{self, Grain};
 use crate::store::outcomes::{self, Lines, SessionFacts, Work};
 use crate::store::usage::Totals;
 
@@ -272,8 +272,8 @@ pub fn build(
     week_start: Weekday,
 ) -> rusqlite::Result<OutcomesReport> {
     let (since, until) = filter.range();
-    let cells = cells::query(conn, filter, Grain::SessionBucket)?;
-    let work = outcomes::work_in(conn, since, until, filter.projects_json().as_deref())?;
+    let cells = cells::query(conn, &filter.selection(), Grain::SessionBucket)?;
+    let work = outcomes::work_in(conn, &filter.selection())?;
     let facts = outcomes::session_facts(
         conn,
         cells

@@ -7,11 +7,11 @@ use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use super::cells::{self, Cell, Grain};
 use super::render::{self, num};
 use super::{Filter, Format, Scope};
 use crate::pricing::Pricing;
 use crate::store::BUCKET_MS;
+use crate::store::cells::{self, Cell, Grain};
 use crate::store::claude_code::{self, SessionCost};
 use crate::store::usage::Totals;
 
@@ -146,7 +146,7 @@ pub fn build(
     view: View,
     desc: bool,
 ) -> rusqlite::Result<Report> {
-    let cells = cells::query(conn, filter, view.grain())?;
+    let cells = cells::query(conn, &filter.selection(), view.grain())?;
     let mut keys: HashMap<i64, String> = HashMap::new();
     let mut groups: BTreeMap<String, Vec<Cell>> = BTreeMap::new();
     for cell in cells {
@@ -541,7 +541,7 @@ mod tests {
     fn report(conn: &Connection, filter: &Filter, view: View, desc: bool) -> Report {
         build(conn, &Pricing::bundled(), filter, view, desc).unwrap()
     }
-    use crate::commands::report::cells::tests::{entry, everything, store_with};
+    use crate::commands::report::scope::tests::{entry, everything, store_with};
 
     const T0: i64 = 1_794_448_800_000; // 2026-11-12T02:00:00Z, a Thursday
     const HOUR: i64 = 3_600_000;

@@ -8,6 +8,7 @@ use crate::commands::StoreArgs;
 use crate::config::Config;
 use crate::pricing::Pricing;
 use crate::store::Store;
+use crate::store::cells::Selection;
 use crate::time::Calendar;
 
 /// The range, project and time zone options every report takes.
@@ -193,11 +194,14 @@ impl Filter {
         )
     }
 
-    /// The projects as a JSON array for `json_each` (`None`: all).
-    pub fn projects_json(&self) -> Option<String> {
-        self.projects
-            .as_ref()
-            .map(|p| serde_json::to_string(p).expect("strings serialise"))
+    /// The range and projects, as the store's queries take them.
+    pub fn selection(&self) -> Selection<'_> {
+        let (since_ms, until_ms) = self.range();
+        Selection {
+            since_ms,
+            until_ms,
+            projects: self.projects.as_deref(),
+        }
     }
 
     /// `ms` formatted with `format` in the report's time zone.
@@ -225,8 +229,23 @@ pub fn rfc3339_millis(ms: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    pub(crate) use crate::store::usage::tests::{entry, store_with};
+
+    /// A filter over everything, in UTC.
+    pub(crate) fn everything() -> Filter {
+        Filter {
+            since_ms: None,
+            until_ms: None,
+            projects: None,
+            calendar: Calendar {
+                zone: Some(chrono_tz::UTC),
+                ..Calendar::default()
+            },
+            now_ms: 0,
+        }
+    }
 
     fn calendar(zone: &str) -> Calendar {
         Calendar {

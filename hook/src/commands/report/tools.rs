@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use super::render::{self, num};
 use super::{Filter, Format, Scope};
-use crate::store::usage::{Totals, totals_at};
+use crate::store::tool_calls::{self, Subagent};
 
 /// Options of `tollgate report tools`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -69,24 +69,6 @@ pub struct SubjectRow {
     pub hint: Option<&'static str>,
 }
 
-/// One subagent run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubagentRow {
-    /// Its id (`agentId`).
-    pub agent_id: String,
-    /// Its session.
-    pub session_id: String,
-    /// Models it used.
-    pub models: Vec<String>,
-    /// Its own API usage.
-    pub usage: Totals,
-    /// Tool calls it made.
-    pub tool_calls: u64,
-    /// Estimated tokens of their results.
-    pub tool_est_tokens: u64,
-}
-
 /// The whole tools report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,7 +84,7 @@ pub struct ToolsReport {
     /// `Agent` (`Task`) calls by subagent type: calls and tokens their answers added.
     pub agent_calls: Vec<SubjectRow>,
     /// The most expensive subagent runs.
-    pub subagents: Vec<SubagentRow>,
+    pub subagents: Vec<Subagent>,
 }
 
 /// `mcp__<server>__<tool>` → the server (`plugin_<p>_<server>` for plugin-bundled ones).
@@ -131,30 +113,10 @@ pub fn hint(tool: &str, tokens: u64) -> Option<&'static str> {
     })
 }
 
-/// The positive growth of the main-chain context between consecutive responses of each
-/// session in `filter`, in tokens.
-pub fn context_growth(conn: &Connection, filter: &Filter) -> rusqlite::Result<u64> {
-    let (since, until) = filter.range();
-    conn.query_row(
-        "SELECT coalesce(sum(max(d, 0)), 0) FROM (
-             SELECT p - lag(p) OVER (PARTITION BY session_id ORDER BY ts_ms) AS d
-             FROM (SELECT session_id, ts_ms,
-                          input_tokens + cache_write_5m + cache_write_1h + cache_read_tokens AS p
-                   FROM usage
-                   WHERE sidechain = 0 AND agent_id IS NULL AND ts_ms >= ?1 AND ts_ms < ?2
-                     AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))))
-         WHERE d IS NOT NULL",
-        params![since, until, filter.projects_json()],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n.max(0) as u64)
-}
-
 /// Builds the report over `filter`, listing at most `limit` subjects and subagents.
 pub fn build(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result<ToolsReport> {
-    let (since, until) = filter.range();
-    let projects = filter.projects_json();
-    let growth = context_growth(conn, filter)?;
+    let selection = filter.selection();
+    let growth = tool_calls::context_growth(conn, &selection)?;
     let share = |tokens: u64| {
         if growth > 0 {
             tokens as f64 / growth as f64
@@ -162,41 +124,23 @@ pub fn build(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result
             0.0
         }
     };
-    const WHERE: &str = "ts_ms >= ?1 AND ts_ms < ?2
-        AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))";
 
     // Per tool, main conversation and subagents apart.
-    let mut stmt = conn.prepare(&format!(
-        "SELECT tool_name, agent_id IS NOT NULL,
-                sum(event = 'PreToolUse'), sum(event IN ('PostToolUse', 'PostToolUseFailure')),
-                sum(event = 'PreToolUse' AND decision = 'deny'),
-                sum(CASE WHEN event = 'PostToolUse' THEN est_tokens ELSE 0 END),
-                max(CASE WHEN event = 'PostToolUse' THEN est_tokens ELSE 0 END)
-         FROM events WHERE tool_name IS NOT NULL AND {WHERE} GROUP BY 1, 2"
-    ))?;
     let mut tools: BTreeMap<String, ToolRow> = BTreeMap::new();
-    let mut rows = stmt.query(params![since, until, projects])?;
-    while let Some(r) = rows.next()? {
-        let tool: String = r.get(0)?;
-        let in_subagent: bool = r.get(1)?;
-        let n = |i: usize| -> rusqlite::Result<u64> {
-            Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
-        };
-        // Without a PreToolUse hook, the PostToolUse events count the calls.
-        let calls = n(2)?.max(n(3)?);
-        let row = tools.entry(tool.clone()).or_insert_with(|| ToolRow {
-            server: mcp_server(&tool).map(str::to_owned),
-            tool,
+    for calls in tool_calls::by_tool(conn, &selection)? {
+        let row = tools.entry(calls.tool.clone()).or_insert_with(|| ToolRow {
+            server: mcp_server(&calls.tool).map(str::to_owned),
+            tool: calls.tool,
             ..ToolRow::default()
         });
-        if in_subagent {
-            row.subagent_calls += calls;
-            row.subagent_est_tokens += n(5)?;
+        if calls.in_subagent {
+            row.subagent_calls += calls.calls;
+            row.subagent_est_tokens += calls.est_tokens;
         } else {
-            row.calls += calls;
-            row.denied += n(4)?;
-            row.est_tokens += n(5)?;
-            row.max_tokens = row.max_tokens.max(n(6)?);
+            row.calls += calls.calls;
+            row.denied += calls.denied;
+            row.est_tokens += calls.est_tokens;
+            row.max_tokens = row.max_tokens.max(calls.max_tokens);
         }
     }
     let tool_est_tokens = tools.values().map(|t| t.est_tokens).sum();
@@ -211,20 +155,10 @@ pub fn build(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result
     }
 
     // The biggest tool + subject pairs, and Agent calls by subagent type.
-    let mut stmt = conn.prepare(&format!(
-        "SELECT tool_name, coalesce(subject, ''), count(*), sum(est_tokens) FROM events
-         WHERE event = 'PostToolUse' AND agent_id IS NULL AND tool_name IS NOT NULL AND {WHERE}
-         GROUP BY 1, 2 ORDER BY 4 DESC, 3 DESC, 1, 2"
-    ))?;
-    let mut rows = stmt.query(params![since, until, projects])?;
     let mut agents: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    while let Some(r) = rows.next()? {
-        let tool: String = r.get(0)?;
-        let subject: String = r.get(1)?;
-        let (calls, tokens) = (
-            r.get::<_, i64>(2)? as u64,
-            r.get::<_, i64>(3)?.max(0) as u64,
-        );
+    for calls in tool_calls::by_subject(conn, &selection)? {
+        let (tool, subject, calls, tokens) =
+            (calls.tool, calls.subject, calls.calls, calls.est_tokens);
         if matches!(tool.as_str(), "Agent" | "Task") {
             let kind = subject
                 .split([':', ' '])
@@ -261,7 +195,7 @@ pub fn build(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result
         .agent_calls
         .sort_by_key(|a| std::cmp::Reverse(a.est_tokens));
 
-    report.subagents = subagents(conn, filter, limit)?;
+    report.subagents = tool_calls::subagents(conn, &selection, limit)?;
     Ok(report)
 }
 
@@ -307,42 +241,6 @@ fn group_mcp(rows: Vec<ToolRow>) -> Vec<ToolRow> {
         .into_iter()
         .flat_map(|(total, members)| std::iter::once(total).chain(members))
         .collect()
-}
-
-/// The most expensive subagent runs in `filter`: their own usage and tool calls.
-fn subagents(conn: &Connection, filter: &Filter, limit: u32) -> rusqlite::Result<Vec<SubagentRow>> {
-    let (since, until) = filter.range();
-    let mut stmt = conn.prepare(
-        "SELECT agent_id, min(session_id), group_concat(DISTINCT model), count(*),
-                sum(input_tokens), sum(output_tokens), sum(cache_write_5m), sum(cache_write_1h),
-                sum(cache_read_tokens), sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL),
-                (SELECT count(*) FROM events e WHERE e.agent_id = u.agent_id AND e.event = 'PreToolUse'),
-                (SELECT coalesce(sum(est_tokens), 0) FROM events e
-                 WHERE e.agent_id = u.agent_id AND e.event = 'PostToolUse')
-         FROM usage u
-         WHERE agent_id IS NOT NULL AND ts_ms >= ?1 AND ts_ms < ?2
-           AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
-         GROUP BY agent_id ORDER BY sum(coalesce(cost_usd, 0)) DESC, count(*) DESC LIMIT ?4",
-    )?;
-    let rows = stmt.query_map(params![since, until, filter.projects_json(), limit], |r| {
-        let n = |i: usize| -> rusqlite::Result<u64> {
-            Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
-        };
-        let models: String = r.get::<_, Option<String>>(2)?.unwrap_or_default();
-        Ok(SubagentRow {
-            agent_id: r.get(0)?,
-            session_id: r.get(1)?,
-            models: models
-                .split(',')
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            usage: totals_at(r, 3)?,
-            tool_calls: n(11)?,
-            tool_est_tokens: n(12)?,
-        })
-    })?;
-    rows.collect()
 }
 
 /// Runs `tollgate report tools`.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::commands::report::cells::tests::{everything, store_with};
+use crate::commands::report::scope::tests::{everything, store_with};
 use crate::store::ingest::Entry;
 
 /// 2026-12-01 09:00 UTC.

@@ -2,7 +2,7 @@ use chrono::Weekday;
 use rusqlite::Transaction;
 
 use super::*;
-use crate::commands::report::cells::tests::{entry, everything, store_with};
+use crate::commands::report::scope::tests::{entry, everything, store_with};
 use crate::store::outcomes::{WorkEvent, record, record_claude_code_lines};
 use crate::store::{EventRow, Store, insert_event};
 

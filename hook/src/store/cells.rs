@@ -8,7 +8,39 @@ use rusqlite::{Connection, params};
 use crate::store::BUCKET_MS;
 use crate::store::usage::{Totals, totals_at};
 
-use super::Filter;
+/// What a report reads: a time range and the projects.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    /// Inclusive start, Unix ms (`i64::MIN`: open).
+    pub since_ms: i64,
+    /// Exclusive end, Unix ms (`i64::MAX`: open).
+    pub until_ms: i64,
+    /// The stored project names (`None`: every project).
+    pub projects: Option<&'a [String]>,
+}
+
+impl Selection<'_> {
+    /// All time, every project.
+    pub const ALL: Selection<'static> = Selection {
+        since_ms: i64::MIN,
+        until_ms: i64::MAX,
+        projects: None,
+    };
+
+    /// The parameters `?1`, `?2` and `?3` of [`SELECTED`]: the range, and the projects as a
+    /// JSON array for `json_each` (`None`: all).
+    pub fn params(&self) -> (i64, i64, Option<String>) {
+        let projects = self
+            .projects
+            .map(|p| serde_json::to_string(p).expect("strings serialise"));
+        (self.since_ms, self.until_ms, projects)
+    }
+}
+
+/// The condition on a row's `ts_ms` and `project` that keeps what a [`Selection`] selects,
+/// its [`Selection::params`] bound to `?1`, `?2` and `?3`.
+pub const SELECTED: &str = "ts_ms >= ?1 AND ts_ms < ?2
+    AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))";
 
 /// What the query groups by (the model always). Columns not grouped by read as 0 / "".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +78,13 @@ pub struct Cell {
     pub last_ms: i64,
 }
 
-/// The sums in `filter`'s range and projects at `grain`, ordered by bucket then first time.
-pub fn query(conn: &Connection, filter: &Filter, grain: Grain) -> rusqlite::Result<Vec<Cell>> {
-    let (since, until) = filter.range();
+/// The sums in `selection` at `grain`, ordered by bucket then first time.
+pub fn query(
+    conn: &Connection,
+    selection: &Selection<'_>,
+    grain: Grain,
+) -> rusqlite::Result<Vec<Cell>> {
+    let (since, until) = (selection.since_ms, selection.until_ms);
     let aligned = |ms: i64| ms == i64::MIN || ms == i64::MAX || ms.rem_euclid(BUCKET_MS) == 0;
     let exact = grain == Grain::Response || !aligned(since) || !aligned(until);
     let (bucket, session, project) = match grain {
@@ -59,7 +95,7 @@ pub fn query(conn: &Connection, filter: &Filter, grain: Grain) -> rusqlite::Resu
         Grain::Model => ("0", "''", "''"),
     };
     if grain == Grain::Bucket && !exact {
-        return bucket_cells(conn, bucket_of(since), bucket_of(until), filter);
+        return bucket_cells(conn, bucket_of(since), bucket_of(until), selection);
     }
     let sql = if exact {
         let group = if grain == Grain::Response {
@@ -72,9 +108,7 @@ pub fn query(conn: &Connection, filter: &Filter, grain: Grain) -> rusqlite::Resu
                     sum(output_tokens), sum(cache_write_5m), sum(cache_write_1h),
                     sum(cache_read_tokens), sum(coalesce(cost_usd, 0)), sum(cost_usd IS NULL),
                     min(ts_ms), max(ts_ms)
-             FROM (SELECT *, ts_ms / {BUCKET_MS} AS bucket FROM usage
-                   WHERE ts_ms >= ?1 AND ts_ms < ?2
-                     AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3))))
+             FROM (SELECT *, ts_ms / {BUCKET_MS} AS bucket FROM usage WHERE {SELECTED})
              GROUP BY {group} ORDER BY 1, min(ts_ms)"
         )
     } else if since == i64::MIN && until == i64::MAX && bucket == "0" {
@@ -105,7 +139,7 @@ pub fn query(conn: &Connection, filter: &Filter, grain: Grain) -> rusqlite::Resu
         (bucket_of(since), bucket_of(until))
     };
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params![lo, hi, filter.projects_json()], |r| {
+    let rows = stmt.query_map(params![lo, hi, selection.params().2], |r| {
         Ok(Cell {
             bucket: r.get(0)?,
             session: r.get(1)?,
@@ -127,7 +161,7 @@ fn bucket_cells(
     conn: &Connection,
     lo: i64,
     hi: i64,
-    filter: &Filter,
+    selection: &Selection<'_>,
 ) -> rusqlite::Result<Vec<Cell>> {
     let mut stmt = conn.prepare(
         "SELECT bucket, model, messages, input_tokens, output_tokens, cache_write_5m,
@@ -137,7 +171,7 @@ fn bucket_cells(
            AND (?3 IS NULL OR project IN (SELECT value FROM json_each(?3)))
          ORDER BY bucket",
     )?;
-    let mut rows = stmt.query(params![lo, hi, filter.projects_json()])?;
+    let mut rows = stmt.query(params![lo, hi, selection.params().2])?;
     let mut cells = Vec::new();
     // The current bucket's cells, one per model.
     let mut open: Vec<Cell> = Vec::new();
@@ -184,24 +218,9 @@ fn bucket_of(ms: i64) -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    pub(crate) use crate::store::usage::tests::{entry, store_with};
-    use crate::time::Calendar;
-
-    /// A filter over everything, in UTC.
-    pub(crate) fn everything() -> Filter {
-        Filter {
-            since_ms: None,
-            until_ms: None,
-            projects: None,
-            calendar: Calendar {
-                zone: Some(chrono_tz::UTC),
-                ..Calendar::default()
-            },
-            now_ms: 0,
-        }
-    }
+    use crate::store::usage::tests::{entry, store_with};
 
     #[test]
     fn rollups_and_rows_agree() {
@@ -211,10 +230,10 @@ pub(crate) mod tests {
             entry("b", t0 + 2000, "s1", "claude-opus-4-5", 7),
             entry("c", t0 + 60_000, "s1", "mystery", 1),
         ]);
-        let mut filter = everything();
-        let from_rollup = query(store.conn(), &filter, Grain::Model).unwrap();
-        filter.since_ms = Some(t0 + 1); // not on a bucket edge: exact rows
-        let exact = query(store.conn(), &filter, Grain::Model).unwrap();
+        let mut selection = Selection::ALL;
+        let from_rollup = query(store.conn(), &selection, Grain::Model).unwrap();
+        selection.since_ms = t0 + 1; // not on a bucket edge: exact rows
+        let exact = query(store.conn(), &selection, Grain::Model).unwrap();
         assert_eq!(from_rollup.len(), 2);
         let opus = from_rollup
             .iter()
@@ -225,11 +244,11 @@ pub(crate) mod tests {
         assert_eq!(exact, from_rollup);
         let mystery = from_rollup.iter().find(|c| c.model == "mystery").unwrap();
         assert_eq!(mystery.totals.cost(), None, "unknown, not zero");
-        let each = query(store.conn(), &everything(), Grain::Response).unwrap();
+        let each = query(store.conn(), &Selection::ALL, Grain::Response).unwrap();
         assert_eq!(each.len(), 3);
-        let by_session = query(store.conn(), &everything(), Grain::SessionBucket).unwrap();
-        filter.since_ms = Some(t0 + 1);
-        let by_session_exact = query(store.conn(), &filter, Grain::SessionBucket).unwrap();
+        let by_session = query(store.conn(), &Selection::ALL, Grain::SessionBucket).unwrap();
+        selection.since_ms = t0 + 1;
+        let by_session_exact = query(store.conn(), &selection, Grain::SessionBucket).unwrap();
         assert_eq!(by_session.len(), 2, "one bucket, two models");
         assert_eq!(by_session[0].session, "s1");
         assert_eq!(by_session, by_session_exact);
@@ -251,10 +270,10 @@ pub(crate) mod tests {
             entry("f", t0 + q + 100, "s3", "mystery", 1),
             entry("g", t0 + 9 * q, "s1", "claude-haiku-4-5", 6),
         ]);
-        let mut filter = everything();
-        let from_rollup = query(store.conn(), &filter, Grain::Bucket).unwrap();
-        filter.until_ms = Some(t0 + 100 * q + 1); // not on a bucket edge: the SQL over rows
-        let exact = query(store.conn(), &filter, Grain::Bucket).unwrap();
+        let mut selection = Selection::ALL;
+        let from_rollup = query(store.conn(), &selection, Grain::Bucket).unwrap();
+        selection.until_ms = t0 + 100 * q + 1; // not on a bucket edge: the SQL over rows
+        let exact = query(store.conn(), &selection, Grain::Bucket).unwrap();
         assert_eq!(from_rollup, exact);
         let order: Vec<(i64, &str)> = from_rollup
             .iter()

@@ -21,6 +21,7 @@ pub mod outcomes;
 pub mod sessions;
 pub mod spool;
 pub mod team;
+pub mod team_db;
 pub mod tool_calls;
 pub mod usage;
 

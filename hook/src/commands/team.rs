@@ -3,7 +3,6 @@
 //! the local store's cache, where policies see them as `usage.team`.
 
 pub mod otlp;
-pub mod remote;
 pub mod report;
 pub mod sync;
 
@@ -27,8 +26,8 @@ pub fn run(command: &TeamCommand) -> Result<std::process::ExitCode> {
     let team = configured(&config)?;
     match command {
         TeamCommand::Migrate => {
-            let mut client = remote::connect(&team.database()?)?;
-            let (from, to) = remote::migrate(&mut client)?;
+            let mut client = crate::store::team_db::connect(&team.database()?)?;
+            let (from, to) = crate::store::team_db::migrate(&mut client)?;
             if from == to {
                 println!("The team database is up to date (schema version {to}).");
             } else {

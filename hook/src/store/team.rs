@@ -44,3 +44,53 @@ pub fn store_cache(
     )?;
     Ok(())
 }
+
+/// One model's usage in a range of `usage` rows: what the OpenTelemetry export records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelUsage {
+    /// Model id.
+    pub model: String,
+    /// Input, output, cache write and cache read tokens.
+    pub tokens: [u64; 4],
+    /// Cost of the priced responses (`None`: none priced).
+    pub cost_usd: Option<f64>,
+}
+
+/// The usage of the rows whose ids are in `ids`, per model.
+pub fn usage_by_model(
+    conn: &Connection,
+    ids: &std::ops::RangeInclusive<i64>,
+) -> rusqlite::Result<Vec<ModelUsage>> {
+    conn.prepare(
+        "SELECT model, sum(input_tokens), sum(output_tokens),
+                sum(cache_write_5m + cache_write_1h), sum(cache_read_tokens), sum(cost_usd)
+         FROM usage WHERE id BETWEEN ?1 AND ?2 GROUP BY model",
+    )?
+    .query_map([ids.start(), ids.end()], |r| {
+        let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+        Ok(ModelUsage {
+            model: r.get(0)?,
+            tokens: [n(1)?, n(2)?, n(3)?, n(4)?],
+            cost_usd: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+/// An answered hook call: its event, the decision, and how long the call took (µs).
+pub type AnsweredEvent = (String, String, Option<i64>);
+
+/// The answered events whose ids are in `ids`.
+pub fn answered_events(
+    conn: &Connection,
+    ids: &std::ops::RangeInclusive<i64>,
+) -> rusqlite::Result<Vec<AnsweredEvent>> {
+    conn.prepare(
+        "SELECT event, decision, latency_us FROM events
+         WHERE id BETWEEN ?1 AND ?2 AND decision IS NOT NULL",
+    )?
+    .query_map([ids.start(), ids.end()], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
+}

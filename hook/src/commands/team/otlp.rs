@@ -14,7 +14,7 @@ use opentelemetry_otlp::{MetricExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{SdkMeterProvider, Temporality};
 
-use crate::store::Store;
+use crate::store::{Store, team};
 
 /// The OTLP/HTTP path of metrics, appended to an endpoint given without it.
 const METRICS_PATH: &str = "/v1/metrics";
@@ -78,53 +78,29 @@ fn record(provider: &SdkMeterProvider, store: &Store, pushed: &Rows) -> Result<u
     let conn = store.conn();
     let mut recorded = 0;
     if let Some(ids) = &pushed.usage {
-        let mut stmt = conn
-            .prepare(
-                "SELECT model, sum(input_tokens), sum(output_tokens),
-                        sum(cache_write_5m + cache_write_1h), sum(cache_read_tokens),
-                        sum(cost_usd)
-                 FROM usage WHERE id BETWEEN ?1 AND ?2 GROUP BY model",
-            )
-            .map_err(|e| store.error(e))?;
-        let mut rows = stmt
-            .query([ids.start(), ids.end()])
-            .map_err(|e| store.error(e))?;
-        while let Some(row) = rows.next().map_err(|e| store.error(e))? {
-            let model: String = row.get(0).map_err(|e| store.error(e))?;
-            for (i, kind) in ["input", "output", "cache_write", "cache_read"]
-                .iter()
-                .enumerate()
-            {
-                let n: i64 = row.get(i + 1).map_err(|e| store.error(e))?;
+        for usage in team::usage_by_model(conn, ids).map_err(|e| store.error(e))? {
+            let kinds = ["input", "output", "cache_write", "cache_read"];
+            for (kind, n) in kinds.into_iter().zip(usage.tokens) {
                 let attributes = [
-                    KeyValue::new("model", model.clone()),
-                    KeyValue::new("kind", *kind),
+                    KeyValue::new("model", usage.model.clone()),
+                    KeyValue::new("kind", kind),
                 ];
-                tokens.add(n.max(0) as u64, &attributes);
+                tokens.add(n, &attributes);
                 recorded += 1;
             }
-            if let Some(usd) = row.get::<_, Option<f64>>(5).map_err(|e| store.error(e))? {
-                cost.add(usd, &[KeyValue::new("model", model)]);
+            if let Some(usd) = usage.cost_usd {
+                cost.add(usd, &[KeyValue::new("model", usage.model)]);
                 recorded += 1;
             }
         }
     }
     if let Some(ids) = &pushed.events {
-        let mut stmt = conn
-            .prepare(
-                "SELECT event, decision, latency_us FROM events
-                 WHERE id BETWEEN ?1 AND ?2 AND decision IS NOT NULL",
-            )
-            .map_err(|e| store.error(e))?;
-        let mut rows = stmt
-            .query([ids.start(), ids.end()])
-            .map_err(|e| store.error(e))?;
-        while let Some(row) = rows.next().map_err(|e| store.error(e))? {
-            let event: String = row.get(0).map_err(|e| store.error(e))?;
-            let decision: String = row.get(1).map_err(|e| store.error(e))?;
+        for (event, decision, latency_us) in
+            team::answered_events(conn, ids).map_err(|e| store.error(e))?
+        {
             let event = KeyValue::new("event", event);
             decisions.add(1, &[event.clone(), KeyValue::new("decision", decision)]);
-            if let Some(us) = row.get::<_, Option<i64>>(2).map_err(|e| store.error(e))? {
+            if let Some(us) = latency_us {
                 latency.record(us as f64 / 1000.0, &[event]);
             }
             recorded += 1;

@@ -1,5 +1,10 @@
 //! The team's PostgreSQL database: connecting (TLS when the server offers it or the URL's
-//! `sslmode=require` asks for it) and its versioned schema.
+//! `sslmode=require` asks for it), its versioned schema, what `tollgate sync` pushes into it
+//! ([`push`]) and pulls from it ([`pull`]), and what `tollgate team report` reads ([`report`]).
+
+pub mod pull;
+pub mod push;
+pub mod report;
 
 use std::time::Duration;
 
@@ -8,7 +13,10 @@ use postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema, one file per version; `tollgate_schema` records those applied.
-const MIGRATIONS: &[&str] = &[include_str!("pg/v1.sql"), include_str!("pg/v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("team_db/v1.sql"),
+    include_str!("team_db/v2.sql"),
+];
 
 /// Serialises concurrent migrations (any constant; "tollgate" in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761;

@@ -1,18 +1,18 @@
 //! The subcommands other than `tollgate hook`, one module each.
 
-pub mod demo;
-pub mod doctor;
-pub mod import;
-pub mod init;
+pub(crate) mod demo;
+pub(crate) mod doctor;
+pub(crate) mod import;
+pub(crate) mod init;
 pub mod install;
-pub mod log;
-pub mod pause;
-pub mod policy;
-pub mod report;
-pub mod status;
-pub mod statusline;
-pub mod team;
-pub mod trust;
+pub(crate) mod log;
+pub(crate) mod pause;
+pub(crate) mod policy;
+pub(crate) mod report;
+pub(crate) mod status;
+pub(crate) mod statusline;
+pub(crate) mod team;
+pub(crate) mod trust;
 
 use std::path::PathBuf;
 

@@ -8,9 +8,9 @@
 //! trusted it ([`trust`]), and even then it can only add to the user's config, never loosen it
 //! ([`Config::overlay`]).
 
-pub mod budgets;
-pub mod team;
-pub mod trust;
+pub(crate) mod budgets;
+pub(crate) mod team;
+pub(crate) mod trust;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,19 +6,19 @@
 //! default); nothing here panics on bad input, and the event row is committed before any
 //! policy runs.
 
-pub mod budget;
+pub(crate) mod budget;
 pub mod catalog;
 pub mod decide;
-pub mod downgrade;
+pub(crate) mod downgrade;
 pub mod event;
 pub mod guard;
-pub mod lifecycle;
-pub mod pause;
-pub mod record;
+pub(crate) mod lifecycle;
+pub(crate) mod pause;
+pub(crate) mod record;
 pub mod redact;
 pub mod respond;
-pub mod timing;
-pub mod work;
+pub(crate) mod timing;
+pub(crate) mod work;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -7,13 +7,13 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod files;
+pub(crate) mod files;
 pub mod hook;
 pub mod paths;
 pub mod policy;
 pub mod pricing;
 pub mod settings;
 pub mod store;
-pub mod term;
-pub mod text;
+pub(crate) mod term;
+pub(crate) mod text;
 pub mod time;

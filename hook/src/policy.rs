@@ -6,5 +6,5 @@ pub mod builtin;
 pub mod config_check;
 pub mod conformance;
 pub mod engine;
-pub mod output;
-pub mod tokens;
+pub(crate) mod output;
+pub(crate) mod tokens;

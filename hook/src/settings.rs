@@ -2,7 +2,7 @@
 //! its key order kept, and writing one back safely (a timestamped backup, then a temp file
 //! renamed over the original, with the original's permissions).
 
-pub mod ordered;
+pub(crate) mod ordered;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

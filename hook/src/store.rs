@@ -8,21 +8,21 @@
 //! [`roll_usage`]; no triggers, which SQLite would parse on every open), so window sums read a
 //! few hundred 15-minute buckets and hours instead of every message.
 
-pub mod calibrate;
-pub mod cells;
+pub(crate) mod calibrate;
+pub(crate) mod cells;
 pub mod claude_code;
-pub mod downgrade;
-pub mod events;
-pub mod import;
+pub(crate) mod downgrade;
+pub(crate) mod events;
+pub(crate) mod import;
 pub mod ingest;
-pub mod lifecycle;
-pub mod observe;
-pub mod outcomes;
-pub mod sessions;
-pub mod spool;
-pub mod team;
-pub mod team_db;
-pub mod tool_calls;
+pub(crate) mod lifecycle;
+pub(crate) mod observe;
+pub(crate) mod outcomes;
+pub(crate) mod sessions;
+pub(crate) mod spool;
+pub(crate) mod team;
+pub(crate) mod team_db;
+pub(crate) mod tool_calls;
 pub mod usage;
 
 use std::collections::HashMap;

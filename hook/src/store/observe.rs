@@ -34,14 +34,6 @@ impl PlanWindow {
         }
     }
 
-    /// A short label for people.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::FiveHour => "5-hour",
-            Self::SevenDay => "7-day",
-        }
-    }
-
     /// The window's length.
     pub fn length_ms(self) -> i64 {
         match self {

@@ -96,7 +96,7 @@ impl PlanReadings {
     }
 
     /// The policy input's `limits`; `None` when no window was ever observed.
-    pub fn to_abi(&self) -> Option<Limits> {
+    pub fn to_abi(self) -> Option<Limits> {
         (self.five_hour.is_some() || self.seven_day.is_some()).then(|| Limits {
             five_hour: self.five_hour.map(WindowReading::to_abi),
             seven_day: self.seven_day.map(WindowReading::to_abi),

@@ -135,7 +135,10 @@ class Session:
 
     def __init__(self, home, call, cmd, env):
         self.cmd, self.env, self.samples = cmd, env, []
-        self.project = home / "project"
+        # The project lies outside tollgate's home: a command run inside that directory would
+        # change tollgate's own files, and the guard denies it before any policy runs.
+        self.project = home.parent / f"{home.name}-project"
+        shutil.rmtree(self.project, ignore_errors=True)
         self.project.mkdir()
         self.transcript = home / "projects" / "bench-live.jsonl"
         self.transcript.parent.mkdir()

@@ -187,6 +187,11 @@ impl StoreError {
     }
 }
 
+/// Column `i` of `row`, a count: `NULL` and negatives read as 0.
+pub(crate) fn count_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+}
+
 /// A store opened as it is by [`Store::inspect`].
 pub struct Inspected(Connection);
 

@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::store::count_at;
+
 /// A main-chain response of a session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MainChainResponse {
@@ -68,19 +70,16 @@ pub fn main_chain(conn: &Connection, session: &str) -> rusqlite::Result<Vec<Main
          FROM usage WHERE session_id = ?1 AND sidechain = 0 AND agent_id IS NULL
          ORDER BY ts_ms, id",
     )?;
-    let n = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
-        Ok(r.get::<_, i64>(i)?.max(0) as u64)
-    };
     let rows = stmt.query_map([session], |r| {
         Ok(MainChainResponse {
             message_id: r.get(0)?,
             ts_ms: r.get(1)?,
             model: r.get(2)?,
             project: r.get(3)?,
-            context: n(r, 4)?,
-            output: n(r, 5)?,
-            cache_write_5m: n(r, 6)?,
-            cache_write_1h: n(r, 7)?,
+            context: count_at(r, 4)?,
+            output: count_at(r, 5)?,
+            cache_write_5m: count_at(r, 6)?,
+            cache_write_1h: count_at(r, 7)?,
         })
     })?;
     rows.collect()
@@ -104,7 +103,7 @@ pub fn tool_results(conn: &Connection, session: &str) -> rusqlite::Result<Vec<To
             tool_use_id: r.get(0)?,
             tool: r.get(1)?,
             subject: r.get(2)?,
-            est_tokens: r.get::<_, i64>(3)?.max(0) as u64,
+            est_tokens: count_at(r, 3)?,
             ts_ms: r.get(4)?,
         })
     })?

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 pub use tollgate_sdk::{TeamPeriods, TeamUsage};
 
 use crate::config::team::TeamConfig;
+use crate::store::count_at;
 use crate::time::rfc3339;
 
 /// The cached team figures at `now_ms`, or `None` before the first sync. Reads one row.
@@ -67,10 +68,14 @@ pub fn usage_by_model(
          FROM usage WHERE id BETWEEN ?1 AND ?2 GROUP BY model",
     )?
     .query_map([ids.start(), ids.end()], |r| {
-        let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
         Ok(ModelUsage {
             model: r.get(0)?,
-            tokens: [n(1)?, n(2)?, n(3)?, n(4)?],
+            tokens: [
+                count_at(r, 1)?,
+                count_at(r, 2)?,
+                count_at(r, 3)?,
+                count_at(r, 4)?,
+            ],
             cost_usd: r.get(5)?,
         })
     })?

@@ -4,6 +4,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::store::cells::{SELECTED, Selection};
+use crate::store::count_at as count;
 use crate::store::usage::{Totals, totals_at};
 
 /// One tool's calls, in the main conversation or in subagents.
@@ -52,11 +53,6 @@ pub struct Subagent {
     pub tool_calls: u64,
     /// Estimated tokens of their results.
     pub tool_est_tokens: u64,
-}
-
-/// A count read as a non-negative number (`NULL` and negatives as 0).
-fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
 }
 
 /// The positive growth of the main-chain context between consecutive responses of each
